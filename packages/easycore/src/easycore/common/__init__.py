@@ -1,0 +1,1 @@
+"""The torch-free part of easycore: config, registry, path, network and parallel."""

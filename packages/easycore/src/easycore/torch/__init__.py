@@ -1,0 +1,1 @@
+"""The torch part of easycore; ``easycore.torch.parallel`` needs ``easycore[torch]``."""
