@@ -6,6 +6,7 @@ import pickle
 import threading
 
 import pytest
+
 from easycore_registry import (
     AlreadyRegisteredError,
     NotRegisteredError,

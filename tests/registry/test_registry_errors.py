@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from easycore_registry import AlreadyRegisteredError, NotRegisteredError, Registry
 
 
@@ -16,7 +17,9 @@ def registry() -> Registry:
 
 
 def test_duplicate_name_raises_already_registered(registry: Registry) -> None:
-    with pytest.raises(AlreadyRegisteredError, match="'resnet50' is already registered in registry 'BACKBONE'") as info:
+    with pytest.raises(
+        AlreadyRegisteredError, match="'resnet50' is already registered in registry 'BACKBONE'"
+    ) as info:
         registry.register("resnet50", object())
     assert (info.value.registry, info.value.name) == ("BACKBONE", "resnet50")
 
