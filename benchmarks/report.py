@@ -1,7 +1,7 @@
 """Run every component benchmark side by side with its peers and write the report.
 
-    hatch run bench:all            # full run: benchmarks/results.md and benchmarks/plots/*.png
-    hatch run bench:all --quick    # under 2 minutes, what CI runs: benchmarks/results-quick.md
+    hatch run bench:all          # full: benchmarks/results.md, plots/*.png, docs/benchmarks.md
+    hatch run bench:all --quick  # under 2 minutes, what CI runs: benchmarks/results-quick.md
 
 Each ``benchmarks/<component>/bench_<component>.py`` exposes ``run(quick) -> list[dict]``;
 a row holds ``name``, ``ours``, ``peer``, ``ratio``, ``target`` and ``ok``. Every number
@@ -17,6 +17,7 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+DOCS = HERE.parent / "docs"
 COMPONENTS = ["config", "path", "parallel", "torch", "ray"]
 PEERS = [
     "easycore-config",
@@ -64,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         plots = _make_plots(HERE / "plots")
     out = HERE / ("results-quick.md" if args.quick else "results.md")
-    out.write_text(_render(sections, plots, quick=args.quick), encoding="utf-8")
+    out.write_text(_render(sections, plots, "plots", quick=args.quick), encoding="utf-8")
     print(f"wrote {out.relative_to(HERE.parent)}")
+    if not args.quick:
+        _publish_to_docs(sections, plots)
     missed = [r["name"] for rows in sections.values() for r in rows if r.get("ok") is False]
     if missed:
         print(f"targets missed: {missed}")
@@ -105,7 +109,19 @@ def _versions() -> list[str]:
     return found
 
 
-def _render(sections: dict[str, list[dict[str, Any]]], plots: list[Path], quick: bool) -> str:
+def _publish_to_docs(sections: dict[str, list[dict[str, Any]]], plots: list[Path]) -> None:
+    """Copy the report and its plots into the docs site (docs/benchmarks.md, docs/img/)."""
+    images = DOCS / "img"
+    images.mkdir(exist_ok=True)
+    for plot in plots:
+        shutil.copyfile(plot, images / plot.name)
+    page = _render(sections, plots, "img", quick=False)
+    (DOCS / "benchmarks.md").write_text(page, encoding="utf-8")
+
+
+def _render(
+    sections: dict[str, list[dict[str, Any]]], plots: list[Path], image_dir: str, quick: bool
+) -> str:
     lines = [
         "# easycore benchmark report" + (" (quick mode)" if quick else ""),
         "",
@@ -138,7 +154,7 @@ def _render(sections: dict[str, list[dict[str, Any]]], plots: list[Path], quick:
         lines.append("")
     if plots:
         lines += ["## Plots", ""]
-        lines += [f"![{p.stem}](plots/{p.name})" for p in plots]
+        lines += [f"![{p.stem}]({image_dir}/{p.name})" for p in plots]
         lines.append("")
     return "\n".join(lines)
 
