@@ -240,6 +240,7 @@ def ftp_site(tmp_path: Path) -> Iterator[FtpSite]:
             super().ftp_RETR(file)
 
     Handler.authorizer = authorizer
+    Handler.auth_failed_timeout = 0.05  # seconds; pyftpdlib's default 3 s slows the tests
     server = FTPServer(("127.0.0.1", 0), Handler)
     stop = threading.Event()
 

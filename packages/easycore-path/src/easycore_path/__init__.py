@@ -1127,7 +1127,10 @@ def _cache_key(url: str) -> str:
     safe (only ``[A-Za-z0-9._-]``, never ``.`` or ``..``), and ``<digest>`` hashes host,
     path and query, so distinct URLs never share a key and no key leaves the directory.
     """
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as err:  # such as an unclosed "[" of an IPv6 host
+        raise ValueError(f"{url!r} is not a valid URL: {err}.") from err
     host = parts.netloc.rpartition("@")[2].lower()  # credentials never reach the disk
     segments = _resolve_dot_segments(urllib.parse.unquote(s) for s in parts.path.split("/"))
     name = _safe_name(segments.pop()) if segments else "index"

@@ -1,0 +1,233 @@
+"""Many threads and processes share one download; locks of dead processes never block."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from easycore_path import LockTimeoutError, PathManager, download_file, file_lock
+
+if TYPE_CHECKING:
+    from conftest import Site
+
+BODY = os.urandom(2 * 1024 * 1024)
+DIGEST = hashlib.sha256(BODY).hexdigest()
+PROCESSES = 4
+THREADS = 8
+
+# Each child starts THREADS threads that fetch the URL at once, after the parent says go.
+_CHILD = textwrap.dedent(
+    """
+    import hashlib, os, sys, threading, time
+    from easycore_path import PathManager, download_file
+
+    api, url, go, target_dir = sys.argv[1:5]
+    print("ready", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.005)
+
+    def fetch():
+        if api == "download_file":
+            path = download_file(url, target_dir, progress=False)
+        else:
+            path = PathManager.get_local_path(url)
+        with open(path, "rb") as f:
+            line = f"{path} {hashlib.sha256(f.read()).hexdigest()}\\n"
+        sys.stdout.write(line)  # one write per line: threads must not interleave words
+
+    threads = [threading.Thread(target=fetch) for _ in range(int(sys.argv[5]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    """
+)
+
+
+def _start(code: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_line(process: subprocess.Popen[str], expected: str) -> None:
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    assert line == expected, process.stderr.read() if process.stderr else line
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("api", ["get_local_path", "download_file"])
+def test_processes_and_threads_share_exactly_one_get(
+    http_site: Site, tmp_path: Path, api: str
+) -> None:
+    url = http_site.add("/shared.bin", http_site.Route(body=BODY, block_delay=0.01))
+    go = tmp_path / "go"
+    target_dir = tmp_path / "downloads"
+    children = [
+        _start(_CHILD, api, url, str(go), str(target_dir), str(THREADS)) for _ in range(PROCESSES)
+    ]
+    for child in children:
+        _wait_for_line(child, "ready")
+    go.touch()
+    lines = []
+    for child in children:
+        out, err = child.communicate(timeout=100)
+        assert child.returncode == 0, err
+        assert "Traceback" not in err, err
+        lines += out.split()
+    paths, digests = set(lines[0::2]), set(lines[1::2])
+    assert len(lines) == 2 * PROCESSES * THREADS
+    assert http_site.hits("/shared.bin") == 1
+    assert digests == {DIGEST}
+    assert len(paths) == 1
+    assert not [p for p in Path(next(iter(paths))).parent.iterdir() if p.name.endswith(".part")]
+
+
+@pytest.mark.timeout(60)
+def test_threads_in_one_process_share_one_get(http_site: Site) -> None:
+    url = http_site.add("/threads.bin", http_site.Route(body=BODY, block_delay=0.005))
+    results: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(PathManager.get_local_path(url)))
+        for _ in range(THREADS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == THREADS
+    assert len(set(results)) == 1
+    assert Path(results[0]).read_bytes() == BODY
+    assert http_site.hits("/threads.bin") == 1
+
+
+_HOLD_LOCK = textwrap.dedent(
+    """
+    import sys, time
+    from easycore_path import file_lock
+
+    with file_lock(sys.argv[1]):
+        print("locked", flush=True)
+        time.sleep(120)
+    """
+)
+
+
+@pytest.mark.timeout(60)
+def test_lock_of_a_killed_process_does_not_block(tmp_path: Path) -> None:
+    target = str(tmp_path / "file")
+    holder = _start(_HOLD_LOCK, target)
+    _wait_for_line(holder, "locked")
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    assert os.path.exists(target + ".lock")  # the stale file is still there...
+    with file_lock(target, timeout=10):  # ...and does not block
+        pass
+
+
+@pytest.mark.timeout(60)
+def test_download_after_a_killed_lock_holder_succeeds(http_site: Site, tmp_path: Path) -> None:
+    url = http_site.serve("/after-kill.bin", BODY)
+    holder = _start(_HOLD_LOCK, str(tmp_path / "after-kill.bin"))
+    _wait_for_line(holder, "locked")
+    holder.kill()
+    holder.wait(timeout=30)
+    path = download_file(url, str(tmp_path), progress=False)
+    assert Path(path).read_bytes() == BODY
+
+
+_SLOW_DOWNLOAD = textwrap.dedent(
+    """
+    import sys
+    from easycore_path import download_file
+
+    print("started", flush=True)
+    download_file(sys.argv[1], sys.argv[2], progress=False)
+    """
+)
+
+
+@pytest.mark.timeout(60)
+def test_download_killed_midway_leaves_no_file_and_the_next_call_succeeds(
+    http_site: Site, tmp_path: Path
+) -> None:
+    url = http_site.add(
+        "/killed.bin",
+        http_site.Route(body=BODY, block_delay=0.5),
+        http_site.Route(body=BODY),
+    )
+    child = _start(_SLOW_DOWNLOAD, url, str(tmp_path))
+    _wait_for_line(child, "started")
+    while http_site.hits("/killed.bin") == 0:  # wait until the body is flowing
+        time.sleep(0.01)
+    time.sleep(0.3)
+    child.kill()
+    child.wait(timeout=30)
+    assert not (tmp_path / "killed.bin").exists()
+    path = download_file(url, str(tmp_path), progress=False)
+    assert Path(path).read_bytes() == BODY
+
+
+@pytest.mark.timeout(60)
+def test_held_lock_times_out_with_lock_timeout_error(tmp_path: Path) -> None:
+    target = str(tmp_path / "busy")
+    holder = _start(_HOLD_LOCK, target)
+    try:
+        _wait_for_line(holder, "locked")
+        with (
+            pytest.raises(LockTimeoutError, match=r"could not lock .*busy' within 0.2 s") as info,
+            file_lock(target, timeout=0.2),
+        ):
+            pass
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert info.value.lock_file == target + ".lock"
+    assert info.value.timeout == 0.2
+    assert isinstance(info.value, TimeoutError)
+
+
+def test_file_lock_creates_path_dot_lock_and_its_directory(tmp_path: Path) -> None:
+    target = tmp_path / "not" / "yet" / "there.bin"
+    with file_lock(str(target)):
+        assert (tmp_path / "not" / "yet" / "there.bin.lock").exists()
+    assert not target.exists()
+
+
+@pytest.mark.timeout(60)
+def test_file_lock_excludes_threads_of_one_process(tmp_path: Path) -> None:
+    target = str(tmp_path / "counter")
+    Path(target).write_text("0")
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    def bump() -> None:
+        with file_lock(target):
+            inside.append(1)
+            overlaps.append(len(inside))
+            value = int(Path(target).read_text())
+            time.sleep(0.01)
+            Path(target).write_text(str(value + 1))
+            inside.pop()
+
+    threads = [threading.Thread(target=bump) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Path(target).read_text() == str(THREADS)
+    assert max(overlaps) == 1

@@ -1,0 +1,94 @@
+"""ftp:// URLs, served by a real pyftpdlib server: same cache, size checks and errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from easycore_path import (
+    DownloadError,
+    PathManager,
+    RemoteFileNotFoundError,
+    TruncatedDownloadError,
+    download_file,
+)
+
+if TYPE_CHECKING:
+    from conftest import FtpSite
+
+BODY = os.urandom(3 * 1024 * 1024 + 17)  # more than one 1 MiB block
+
+
+@pytest.mark.timeout(60)
+def test_ftp_download_file(ftp_site: FtpSite, tmp_path: Path) -> None:
+    (ftp_site.root / "data.bin").write_bytes(BODY)
+    path = download_file(ftp_site.url("data.bin"), str(tmp_path / "out"), progress=False)
+    assert Path(path).read_bytes() == BODY
+    assert path == str(tmp_path / "out" / "data.bin")
+
+
+@pytest.mark.timeout(60)
+def test_ftp_get_local_path_downloads_once(ftp_site: FtpSite, cache_dir: Path) -> None:
+    (ftp_site.root / "sub").mkdir()
+    (ftp_site.root / "sub" / "file.txt").write_text("over ftp")
+    url = ftp_site.url("sub/file.txt")
+    local = PathManager.get_local_path(url)
+    assert local.startswith(str(cache_dir / "ftp") + os.sep)
+    with PathManager.open(url, encoding="utf-8") as f:
+        assert f.read() == "over ftp"
+    assert ftp_site.retrievals == 1
+
+
+@pytest.mark.timeout(60)
+def test_ftp_with_credentials(ftp_site: FtpSite, tmp_path: Path) -> None:
+    (ftp_site.root / "private.txt").write_text("for alice")
+    url = ftp_site.url("private.txt", credentials="alice:s3cret@")
+    assert Path(download_file(url, str(tmp_path), progress=False)).read_text() == "for alice"
+
+
+@pytest.mark.timeout(60)
+def test_ftp_wrong_password_fails_clearly(ftp_site: FtpSite, tmp_path: Path) -> None:
+    (ftp_site.root / "private.txt").write_text("for alice")
+    url = ftp_site.url("private.txt", credentials="alice:wrong@")
+    with pytest.raises(DownloadError, match="530") as info:
+        download_file(url, str(tmp_path), progress=False)
+    assert info.value.status == 530
+    assert not isinstance(info.value, FileNotFoundError)
+    assert not (tmp_path / "private.txt").exists()
+
+
+@pytest.mark.timeout(60)
+def test_ftp_missing_file_raises_file_not_found(ftp_site: FtpSite, tmp_path: Path) -> None:
+    url = ftp_site.url("nothing.bin")
+    with pytest.raises(RemoteFileNotFoundError, match="does not exist") as info:
+        download_file(url, str(tmp_path), progress=False)
+    assert info.value.status == 550
+    assert info.value.url == url
+    assert isinstance(info.value, FileNotFoundError)
+    assert not (tmp_path / "nothing.bin").exists()
+
+
+@pytest.mark.timeout(60)
+def test_ftp_short_transfer_raises_truncated_and_saves_nothing(
+    ftp_site: FtpSite, tmp_path: Path
+) -> None:
+    (ftp_site.root / "short.bin").write_bytes(BODY)
+    ftp_site.handler.lying_size = len(BODY) + 1000  # type: ignore[attr-defined]
+    out = tmp_path / "out"
+    with pytest.raises(TruncatedDownloadError, match=f"of {len(BODY) + 1000} bytes") as info:
+        download_file(ftp_site.url("short.bin"), str(out), progress=False)
+    assert info.value.received == len(BODY)
+    assert [p.name for p in out.iterdir()] == ["short.bin.lock"]
+    assert ftp_site.retrievals > 1  # a short transfer is retried
+
+
+@pytest.mark.timeout(60)
+def test_ftp_exists(ftp_site: FtpSite) -> None:
+    (ftp_site.root / "here.txt").write_text("x")
+    assert PathManager.exists(ftp_site.url("here.txt"))
+    assert PathManager.isfile(ftp_site.url("here.txt"))
+    assert not PathManager.exists(ftp_site.url("gone.txt"))
+    assert ftp_site.retrievals == 0
