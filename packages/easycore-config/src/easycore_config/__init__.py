@@ -1,9 +1,1667 @@
-"""Placeholder: filled in by the easycore-config issue."""
+"""YAML configs as attribute dicts: ``CfgNode`` and ``HierarchicalCfgNode``.
+
+A :class:`CfgNode` is a ``dict`` whose nested dicts are ``CfgNode`` too, so keys
+read as attributes. It loads and saves YAML, merges, freezes and copies deeply::
+
+    from easycore_config import CfgNode as CN
+
+    cfg = CN.load("MODEL:\\n  INPUT_SIZE: (224, 224)\\n  NUM_CLASSES: 100\\n")
+    assert cfg.MODEL.INPUT_SIZE == (224, 224)          # plain "(a, b)" is a tuple
+    cfg.merge_from_list(["MODEL.NUM_CLASSES", "10"])   # typed by the current value
+    cfg.freeze()                                       # every mutation now raises
+    text = CN.dump(cfg)                                # writes INPUT_SIZE: (224, 224)
+
+:class:`HierarchicalCfgNode` opens files that inherit from others through a
+``__BASE__: base.yaml`` key (a path or a list of paths).
+
+Loading is safe by default: tags that run code or build arbitrary objects
+(``!!python/object/apply:...``, ``!!python/name:...``) raise
+:class:`UnsafeYAMLError`, ``!!python/tuple`` loads as a tuple, and aliases may
+not expand without bound ("billion laughs"). PyYAML's C loader and dumper are
+used when PyYAML has them, with the same results as the pure-Python ones.
+
+Environment variables:
+    ``EASYCORE_ALLOW_UNSAFE_YAML=1``: load every tag as PyYAML's unsafe loader
+    would, as if ``allow_unsafe=True`` were passed. Only for files you trust.
+
+This module needs only PyYAML: copy it into your project as
+``easycore_config.py`` if you do not want the dependency.
+"""
 
 # SPDX-License-Identifier: MIT
 
 from __future__ import annotations
 
+import ast
+import base64
+import difflib
+import errno
+import io
+import math
+import os
+import re
+import reprlib
+import weakref
+from collections.abc import Mapping
+from copy import deepcopy
+from typing import IO, Any, Callable, ClassVar, Dict, Final, Protocol, TypeVar, Union, cast
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+
 __version__ = "0.1.0"
 
-__all__: list[str] = []
+__all__ = [
+    "CfgNode",
+    "ConfigAttributeError",
+    "ConfigError",
+    "ConfigKeyError",
+    "ConfigTypeError",
+    "FrozenConfigError",
+    "HierarchicalCfgNode",
+    "UnsafeYAMLError",
+]
+
+_NodeT = TypeVar("_NodeT", bound="CfgNode")
+
+# A file argument: a path, or an open file object (text or binary).
+_Source = Union[str, "os.PathLike[str]", IO[Any]]
+
+
+# -- Errors --------------------------------------------------------------------
+
+
+class ConfigError(Exception):
+    """Base class of every error this module raises.
+
+    Raised itself for input that is not a config: invalid YAML, a top level
+    that is not a mapping, duplicate keys, ``__BASE__`` cycles.
+
+    Attributes:
+        key: Dotted key path the error is about (``"MODEL.INPUT_SIZE"``), or None.
+        file: File (or ``"<string>"``) the error is about, or None.
+        line: 1-based line in ``file``, or None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.key = key
+        self.file = file
+        self.line = line
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword attributes travel as state, so the error crosses processes.
+        return (type(self), (self.args[0],), self.__dict__.copy())
+
+
+class ConfigKeyError(ConfigError, KeyError):
+    """A key is unknown (also a ``KeyError``); the message suggests close matches."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would wrap the message in quotes.
+        return str(self.args[0])
+
+
+class ConfigAttributeError(ConfigKeyError, AttributeError):
+    """An attribute is not a key of the node (also ``AttributeError`` and ``KeyError``).
+
+    ``hasattr(cfg, "X")`` and ``getattr(cfg, "X", default)`` rely on it.
+    """
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A value has a type the config cannot take there (also a ``TypeError``).
+
+    Attributes:
+        expected: Name of the type the config holds or needs (``"float"``).
+        actual: Name of the type that was given (``"str"``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        expected: str | None = None,
+        actual: str | None = None,
+    ) -> None:
+        super().__init__(message, key=key, file=file, line=line)
+        self.expected = expected
+        self.actual = actual
+
+
+class FrozenConfigError(ConfigError, AttributeError):
+    """A frozen node was asked to change (also an ``AttributeError``, as in yacs).
+
+    ``key`` is the dotted path of the key, or of the node, that was to change.
+    """
+
+
+class UnsafeYAMLError(ConfigError, ValueError):
+    """A YAML tag that can run code or build arbitrary objects was refused.
+
+    Attributes:
+        tag: The refused tag, written as in YAML (``"!!python/object/apply:os.system"``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tag: str | None = None,
+        key: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        super().__init__(message, key=key, file=file, line=line)
+        self.tag = tag
+
+
+# -- Public API ----------------------------------------------------------------
+
+
+class CfgNode(dict[Any, Any]):
+    """A config node: a ``dict`` whose keys also read and write as attributes.
+
+    Nested mappings become ``CfgNode`` (of the same class), also inside lists
+    and tuples, so ``cfg.DATASETS[0].NAME`` works and :meth:`freeze` reaches
+    them. Lists stay lists and tuples stay tuples.
+
+    Attribute access is for keys that are strings and do not shadow a member
+    of the class: ``cfg.items`` and ``cfg.copy`` stay methods, and keys named
+    like that (or ``"a-b"``, ``1``) are read and written with ``cfg["items"]``.
+    Setting such a name as an attribute raises :class:`ConfigAttributeError`.
+    A missing attribute raises :class:`ConfigAttributeError` (an
+    ``AttributeError``), a missing item :class:`ConfigKeyError` (a ``KeyError``).
+
+    Example::
+
+        cfg = CfgNode({"MODEL": {"NUM_CLASSES": 100}})
+        cfg.SOLVER = CfgNode()
+        cfg.SOLVER.BASE_LR = 0.1
+        assert cfg["SOLVER"]["BASE_LR"] == 0.1
+    """
+
+    __slots__ = ("__dict__", "__weakref__", "_frozen", "_key", "_parent")
+
+    # Keys are mirrored into the instance __dict__, so that reading an
+    # attribute is a plain attribute lookup; __getattr__ only runs on a miss.
+    _frozen: bool
+    _key: tuple[Any, ...]  # where the parent holds this node: (key, list index, ...)
+    _parent: weakref.ref[CfgNode] | None
+    _reserved_names: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._reserved_names = frozenset(dir(cls))
+
+    def __init__(self, init_dict: Mapping[Any, Any] | None = None, copy: bool = True) -> None:
+        """Create a node from a possibly nested mapping.
+
+        Args:
+            init_dict: A mapping to take the keys and values from; empty if None.
+            copy: If True, values are deep-copied. If False, values are shared
+                with ``init_dict``: leaves and nested ``CfgNode`` are the same
+                objects; nested plain dicts become new ``CfgNode`` holding the
+                same leaves (a list holding dicts becomes a new list).
+
+        Raises:
+            ConfigTypeError: ``init_dict`` is not a mapping.
+        """
+        _init_slots(self)
+        if init_dict is None:
+            return
+        _require_mapping(init_dict, "CfgNode()")
+        node_class = type(self)
+        for key, value in init_dict.items():
+            _store(self, key, _convert(value, node_class, copy))
+
+    # -- attribute access --
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only when no key (and no class member) has this name.
+        value = dict.get(self, name, _MISSING)
+        if value is not _MISSING:
+            return value
+        raise _missing_key_error(self, name, ConfigAttributeError)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in type(self)._reserved_names:
+            path = _join(_node_path(self), name)
+            raise ConfigAttributeError(
+                f"cannot set attribute {path!r}: {name!r} is a member of {type(self).__name__}."
+                f" Set the key with cfg[{name!r}] = value instead.",
+                key=path,
+            )
+        self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        if name in type(self)._reserved_names or name not in self:
+            raise _missing_key_error(self, name, ConfigAttributeError)
+        del self[name]
+
+    # -- the documented methods --
+
+    def freeze(self, frozen: bool = True) -> None:
+        """Freeze (or unfreeze) this node and every node below it.
+
+        A frozen node refuses every change: attribute and item assignment,
+        ``del``, ``update``, ``setdefault``, ``pop``, ``popitem``, ``clear``,
+        ``|=``, :meth:`merge`, :meth:`merge_from_file`, :meth:`merge_from_list`.
+        Lists inside the config stay ordinary (mutable) lists.
+
+        Args:
+            frozen: True to freeze, False to unfreeze.
+        """
+        _set_frozen(self, frozen)
+
+    def is_frozen(self) -> bool:
+        """Return whether this node (and so the tree below it) is frozen."""
+        return self._frozen
+
+    def copy(self: _NodeT) -> _NodeT:
+        """Return a deep copy of this node; a frozen node gives a frozen copy."""
+        return deepcopy(self)
+
+    def merge(self, cfg: Mapping[Any, Any]) -> None:
+        """Merge ``cfg`` into this node; ``cfg`` wins.
+
+        Nested nodes merge key by key, keys only in ``cfg`` are added, any other
+        value of ``cfg`` replaces the one here (lists are replaced, not joined).
+        Values are deep-copied from ``cfg``. Nothing changes if an error is raised.
+
+        Args:
+            cfg: A ``CfgNode`` or any mapping.
+
+        Raises:
+            FrozenConfigError: A node that would change is frozen.
+            ConfigTypeError: ``cfg`` is not a mapping.
+        """
+        _require_mapping(cfg, "merge()")
+        updates: list[tuple[CfgNode, Any, Any]] = []
+        _plan_merge(self, cfg, _node_path(self), None, updates)
+        _apply_updates(updates)
+
+    def save(self, save_path: _Source, encoding: str = "utf-8") -> None:
+        """Write this node as YAML to a file path or an open file.
+
+        Args:
+            save_path: Path to write (replaced if it exists), or a text or
+                binary file object to write to.
+            encoding: Text encoding of the file (used for paths and binary files).
+        """
+        if isinstance(save_path, (str, os.PathLike)):
+            with open(os.fspath(save_path), "w", encoding=encoding) as stream:
+                type(self).dump(self, stream)
+            return
+        type(self).dump(self, save_path, encoding=encoding if _is_binary(save_path) else None)
+
+    @classmethod
+    def open(
+        cls: type[_NodeT],
+        file: _Source,
+        encoding: str = "utf-8",
+        *,
+        allow_unsafe: bool = False,
+    ) -> _NodeT:
+        """Load a node from a YAML file.
+
+        ``__BASE__`` is an ordinary key here; use :meth:`HierarchicalCfgNode.open`
+        to resolve it.
+
+        Args:
+            file: Path of the YAML file, or an open (text or binary) file object.
+            encoding: Text encoding of the file.
+            allow_unsafe: Load every tag as PyYAML's unsafe loader would
+                (``!!python/object...``); only for files you trust. Also enabled
+                by ``EASYCORE_ALLOW_UNSAFE_YAML=1``.
+
+        Returns:
+            The loaded node (empty for an empty file).
+
+        Raises:
+            FileNotFoundError: The file does not exist.
+            ConfigError: The file is not valid YAML or its top level is not a mapping.
+            UnsafeYAMLError: The file uses a tag that can run code.
+        """
+        text, source = _read_text(file, encoding)
+        return _load_config(text, source, cls, allow_unsafe)[0]
+
+    @classmethod
+    def load(cls: type[_NodeT], yaml_str: str | bytes, *, allow_unsafe: bool = False) -> _NodeT:
+        """Load a node from a string of YAML.
+
+        Args:
+            yaml_str: The YAML text (bytes are read as utf-8).
+            allow_unsafe: As in :meth:`open`.
+
+        Returns:
+            The loaded node.
+
+        Raises:
+            ConfigError: The text is not valid YAML or its top level is not a mapping.
+            UnsafeYAMLError: The text uses a tag that can run code.
+        """
+        if isinstance(yaml_str, bytes):
+            yaml_str = yaml_str.decode("utf-8")
+        return _load_config(yaml_str, "<string>", cls, allow_unsafe)[0]
+
+    @classmethod
+    def dump(
+        cls,
+        cfg: Mapping[Any, Any],
+        stream: IO[Any] | None = None,
+        encoding: str | None = None,
+        **kwargs: Any,
+    ) -> str | None:
+        """Write ``cfg`` as YAML into ``stream``, or return it as a string.
+
+        Keys keep their order (pass ``sort_keys=True`` to sort them) and
+        collections are written in block style. Tuples are written as
+        ``(a, b)``; where that could not load back as a tuple (a flow style was
+        asked for, or an element is not a plain literal) they are written as
+        ``!!python/tuple [a, b]``, which :meth:`load` also reads safely.
+
+        Args:
+            cfg: The node (or any mapping) to write.
+            stream: A text or binary file object; if None, a string is returned.
+            encoding: Encoding of the bytes written to a binary stream (utf-8
+                if None); ignored without a stream.
+            **kwargs: Options of PyYAML's dumper, e.g. ``allow_unicode``,
+                ``line_break``, ``explicit_start``, ``explicit_end``, ``version``,
+                ``tags``, ``indent``, ``width``, ``sort_keys``, ``default_flow_style``.
+
+        Returns:
+            The YAML text if ``stream`` is None, otherwise None.
+
+        Raises:
+            ConfigTypeError: A value is not a YAML type (the error names its key).
+        """
+        options: dict[str, Any] = {"default_flow_style": False, "sort_keys": False, **kwargs}
+        plain_tuples = (
+            options["default_flow_style"] is False
+            and not options.get("canonical")
+            and options.get("default_style") is None
+        )
+        dumper = _DUMPERS[(_use_libyaml, plain_tuples)]
+        if stream is not None and _is_binary(stream):
+            options["encoding"] = encoding or "utf-8"
+        try:
+            text = yaml.dump(cfg, stream, Dumper=dumper, **options)
+        except yaml.representer.RepresenterError as err:
+            raise _unrepresentable_error(cfg, err) from err
+        if stream is not None:
+            return None
+        return text.decode(options["encoding"]) if isinstance(text, bytes) else cast(str, text)
+
+    def dict(self) -> Dict[Any, Any]:
+        """Return the content as plain Python: dicts, lists, tuples and leaves.
+
+        Leaves are not copied.
+        """
+        return cast(Dict[Any, Any], _to_plain(self))
+
+    def __str__(self) -> str:
+        return str(self.dict())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.dict()!r})"
+
+    # -- yacs-style command-line and file overrides --
+
+    def merge_from_file(
+        self,
+        file: str | os.PathLike[str],
+        encoding: str = "utf-8",
+        *,
+        allow_unsafe: bool = False,
+    ) -> None:
+        """Merge a YAML file into this node, accepting only keys it already has.
+
+        The file may have a ``__BASE__`` (see :class:`HierarchicalCfgNode`).
+        Each value must have the type of the value it replaces, except that an
+        int may replace a float, a list a tuple (and back), and None anything.
+        Nothing changes if an error is raised.
+
+        Args:
+            file: Path of the YAML file.
+            encoding: Text encoding of the file.
+            allow_unsafe: As in :meth:`open`.
+
+        Raises:
+            ConfigKeyError: The file has a key this node lacks (names file and line).
+            ConfigTypeError: A value has the wrong type (names file and line).
+            FrozenConfigError: This node is frozen.
+        """
+        if self._frozen:
+            raise _frozen_error(self, _NO_KEY, "merge a file into")
+        locations: dict[str, tuple[str, int]] = {}
+        path = os.fspath(file)
+        other = _open_tree(path, encoding, allow_unsafe, type(self), locations=locations)
+        updates: list[tuple[CfgNode, Any, Any]] = []
+        _plan_merge(self, other, _node_path(self), _Origin(path, locations), updates)
+        _apply_updates(updates)
+
+    def merge_from_list(self, cfg_list: list[Any] | tuple[Any, ...]) -> None:
+        """Merge ``["KEY.PATH", "value", ...]`` pairs, e.g. from the command line.
+
+        Keys must exist. A string value is read as YAML (``"0.1"``, ``"true"``,
+        ``"(224, 224)"``, ``"[1, 2]"``) unless the current value is a string,
+        which then takes the string as given. Types are checked as in
+        :meth:`merge_from_file`. Nothing changes if an error is raised.
+
+        Args:
+            cfg_list: Alternating dotted key paths and values.
+
+        Raises:
+            ConfigError: The list has an odd length.
+            ConfigKeyError: A key path does not exist (close matches suggested).
+            ConfigTypeError: A value has the wrong type.
+            FrozenConfigError: This node is frozen.
+        """
+        if len(cfg_list) % 2:
+            raise ConfigError(
+                f"merge_from_list() takes KEY, VALUE pairs, got {len(cfg_list)} items: "
+                f"{cfg_list[-1]!r} has no value."
+            )
+        if self._frozen:
+            raise _frozen_error(self, _NO_KEY, "merge a list into")
+        overrides: dict[Any, Any] = {}
+        for key_path, raw in zip(cfg_list[0::2], cfg_list[1::2]):
+            parent, key = _find_key(self, key_path)
+            value = _parse_override(raw, dict.__getitem__(parent, key), type(self))
+            _nest(overrides, key_path.split("."), value)
+        updates: list[tuple[CfgNode, Any, Any]] = []
+        _plan_merge(self, overrides, _node_path(self), _Origin("merge_from_list", {}), updates)
+        _apply_updates(updates)
+
+    # -- dict methods, all refusing to change a frozen node --
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if self._frozen:
+            raise _frozen_error(self, key, "set")
+        _store(self, key, _convert(value, type(self), False))
+
+    def __delitem__(self, key: Any) -> None:
+        if self._frozen:
+            raise _frozen_error(self, key, "delete")
+        if key not in self:
+            raise _missing_key_error(self, key, ConfigKeyError)
+        _remove(self, key)
+
+    def __missing__(self, key: Any) -> Any:
+        # dict.__getitem__ calls this for a missing key; hits cost nothing extra.
+        raise _missing_key_error(self, key, ConfigKeyError)
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Set keys from a mapping or pairs, like ``dict.update`` (no deep merge)."""
+        if self._frozen:
+            raise _frozen_error(self, _NO_KEY, "update")
+        if isinstance(other, Mapping):
+            pairs = list(other.items())
+        elif hasattr(other, "keys"):  # the dict.update protocol: keys() and []
+            keys = list(other.keys())
+            pairs = [(key, other[key]) for key in keys]
+        else:
+            pairs = [tuple(pair) for pair in other]
+        pairs.extend(kwargs.items())
+        node_class = type(self)
+        for key, value in pairs:
+            _store(self, key, _convert(value, node_class, False))
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """Return ``self[key]``, first setting it to ``default`` if missing."""
+        if self._frozen:
+            raise _frozen_error(self, key, "setdefault")
+        if key not in self:
+            self[key] = default
+        return dict.__getitem__(self, key)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        """Remove ``key`` and return its value (or ``default`` if given and missing)."""
+        if len(default) > 1:
+            raise TypeError(f"pop expected at most 2 arguments, got {1 + len(default)}")
+        if self._frozen:
+            raise _frozen_error(self, key, "pop")
+        if key in self:
+            return _remove(self, key)
+        if default:
+            return default[0]
+        raise _missing_key_error(self, key, ConfigKeyError)
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Remove and return the last inserted ``(key, value)`` pair."""
+        if self._frozen:
+            raise _frozen_error(self, _NO_KEY, "popitem from")
+        key, value = dict.popitem(self)
+        if isinstance(key, str):
+            self.__dict__.pop(key, None)
+        return key, value
+
+    def clear(self) -> None:
+        """Remove every key."""
+        if self._frozen:
+            raise _frozen_error(self, _NO_KEY, "clear")
+        dict.clear(self)
+        self.__dict__.clear()
+
+    def __ior__(self: _NodeT, other: Any) -> _NodeT:
+        self.update(other)
+        return self
+
+    def __or__(self: _NodeT, other: Any) -> _NodeT:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        result = _shallow_copy(self, frozen=False)
+        result.update(other)
+        return result
+
+    def __ror__(self: _NodeT, other: Any) -> _NodeT:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        result = type(self)(other, copy=False)
+        result.update(self)
+        return result
+
+    # -- copying and pickling --
+
+    def __copy__(self: _NodeT) -> _NodeT:
+        return _shallow_copy(self, frozen=self._frozen)
+
+    def __deepcopy__(self: _NodeT, memo: Dict[int, Any]) -> _NodeT:
+        new = _new_node(type(self))
+        memo[id(self)] = new
+        for key, value in dict.items(self):
+            _store(new, key, value if type(value) in _ATOMIC_TYPES else deepcopy(value, memo))
+        object.__setattr__(new, "_frozen", self._frozen)
+        return new
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Items are restored through __setitem__, then the frozen flag as state.
+        return (type(self), (), {"frozen": self._frozen}, None, iter(list(dict.items(self))))
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_frozen", bool(state.get("frozen", False)))
+
+
+CfgNode._reserved_names = frozenset(dir(CfgNode))
+
+
+class HierarchicalCfgNode:
+    """Open YAML files that inherit from other files through ``__BASE__``.
+
+    ``example-A.yaml``::
+
+        __BASE__: ./example-B.yaml
+        A: in example-A.yaml
+        C: in example-A.yaml
+
+    ``example-B.yaml``::
+
+        A: in example-B.yaml
+        B: in example-B.yaml
+
+    ``HierarchicalCfgNode.open("example-A.yaml")`` gives
+    ``{'A': 'in example-A.yaml', 'B': 'in example-B.yaml', 'C': 'in example-A.yaml'}``:
+    the file's keys are merged over its base (see :meth:`CfgNode.merge`).
+
+    ``__BASE__`` is a path or a list of paths (merged in order, later ones
+    win). A relative path is looked up next to the including file first, then
+    as given (relative to the working directory); absolute paths work. Bases
+    may have bases; a cycle raises :class:`ConfigError` showing the chain.
+    """
+
+    @classmethod
+    def open(
+        cls,
+        file: str | os.PathLike[str],
+        encoding: str = "utf-8",
+        *,
+        allow_unsafe: bool = False,
+    ) -> CfgNode:
+        """Load a ``CfgNode`` from a file, merging it over its ``__BASE__`` files.
+
+        Args:
+            file: Path to the YAML file.
+            encoding: Text encoding of the files.
+            allow_unsafe: As in :meth:`CfgNode.open`, for every file read.
+
+        Returns:
+            The merged config, without the ``__BASE__`` key.
+
+        Raises:
+            FileNotFoundError: The file or one of its bases does not exist.
+            ConfigError: A file is invalid, ``__BASE__`` is not a path or a list
+                of paths, or the bases form a cycle.
+            UnsafeYAMLError: A file uses a tag that can run code.
+        """
+        return _open_tree(os.fspath(file), encoding, allow_unsafe, CfgNode)
+
+    @classmethod
+    def save(
+        cls,
+        cfg: Mapping[Any, Any],
+        save_path: str | os.PathLike[str],
+        base_cfg_path: str | os.PathLike[str] | None = None,
+        base_path_relative: bool = True,
+        encoding: str = "utf-8",
+    ) -> None:
+        """Save ``cfg`` as a file holding ``__BASE__`` and only what differs from it.
+
+        Opening the saved file with :meth:`open` gives back ``cfg``.
+
+        Args:
+            cfg: The config to save (a ``CfgNode`` or any mapping).
+            save_path: Path of the file to write.
+            base_cfg_path: Path of the base file (opened with its own bases); if
+                None, this is ``cfg.save(save_path, encoding)``.
+            base_path_relative: Write the base path relative to the directory of
+                ``save_path`` (else absolute).
+            encoding: Text encoding of the files.
+
+        Raises:
+            ConfigKeyError: The base has a key that ``cfg`` lacks (a derived
+                file cannot delete keys), or ``cfg`` has a ``__BASE__`` key.
+        """
+        if base_cfg_path is None:
+            CfgNode(cfg, copy=False).save(save_path, encoding)
+            return
+        if _BASE_KEY in cfg:
+            raise ConfigKeyError(
+                f"cfg has its own {_BASE_KEY!r} key; remove it before saving with a base.",
+                key=_BASE_KEY,
+            )
+        base_path = os.fspath(base_cfg_path)
+        base = cls.open(base_path, encoding)
+        reference = _base_reference(base_path, os.fspath(save_path), base_path_relative)
+        out = CfgNode({_BASE_KEY: reference})
+        for key, value in _difference(cfg, base, "", base_path).items():
+            _store(out, key, value)
+        out.save(save_path, encoding)
+
+
+# -- Internals: the node tree ---------------------------------------------------
+
+_MISSING: Final = object()  # "no value" where None is a valid value
+_NO_KEY: Final = object()  # an error about a whole node, not one of its keys
+_ATOMIC_TYPES: Final = frozenset({str, int, float, bool, type(None), bytes, complex})
+_BASE_KEY: Final = "__BASE__"
+
+
+def _init_slots(node: CfgNode) -> None:
+    object.__setattr__(node, "_frozen", False)
+    object.__setattr__(node, "_parent", None)
+    object.__setattr__(node, "_key", ())
+
+
+def _new_node(node_class: type[_NodeT]) -> _NodeT:
+    """Return an empty node without running a subclass ``__init__``."""
+    node = dict.__new__(node_class)
+    _init_slots(node)
+    return node
+
+
+def _store(node: CfgNode, key: Any, value: Any) -> None:
+    """Put ``value`` (already converted) under ``key``: the one place a key is set."""
+    dict.__setitem__(node, key, value)
+    if isinstance(key, str) and key not in type(node)._reserved_names:
+        node.__dict__[key] = value
+    if type(value) not in _ATOMIC_TYPES:
+        _adopt(node, value, (key,))
+
+
+def _remove(node: CfgNode, key: Any) -> Any:
+    value = dict.pop(node, key)
+    if isinstance(key, str):
+        node.__dict__.pop(key, None)
+    return value
+
+
+def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...]) -> None:
+    """Record in nodes held by ``parent`` where they live, for key paths in errors."""
+    if isinstance(value, CfgNode):
+        object.__setattr__(value, "_parent", weakref.ref(parent))
+        object.__setattr__(value, "_key", segment)
+    elif type(value) is list or type(value) is tuple:
+        for index, item in enumerate(value):
+            if type(item) not in _ATOMIC_TYPES:
+                _adopt(parent, item, (*segment, index))
+
+
+def _node_path(node: CfgNode) -> str:
+    """Return the dotted key path of ``node`` from the root it is held by ("" for a root)."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    while id(node) not in seen:
+        seen.add(id(node))
+        parent = node._parent() if node._parent is not None else None
+        if parent is None or not _holds(parent, node._key, node):
+            break  # a root, or a node moved out of its last parent
+        key, *indices = node._key
+        parts.append(str(key) + "".join(f"[{index}]" for index in indices))
+        node = parent
+    return ".".join(reversed(parts))
+
+
+def _holds(parent: CfgNode, segment: tuple[Any, ...], node: CfgNode) -> bool:
+    value = dict.get(parent, segment[0], _MISSING)
+    for index in segment[1:]:
+        if type(value) not in (list, tuple) or not 0 <= index < len(value):
+            return False
+        value = value[index]
+    return value is node
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _convert(value: Any, node_class: type[CfgNode], copy: bool) -> Any:
+    """Return ``value`` with mappings turned into nodes (deep-copied if ``copy``)."""
+    kind = type(value)
+    if kind in _ATOMIC_TYPES:
+        return value
+    if isinstance(value, CfgNode) and not copy:
+        return value
+    if isinstance(value, Mapping):
+        node = _new_node(type(value) if isinstance(value, CfgNode) else node_class)
+        for key, item in value.items():
+            _store(node, key, _convert(item, node_class, copy))
+        return node
+    if kind is list or kind is tuple:
+        items = [_convert(item, node_class, copy) for item in value]
+        if not copy and all(new is old for new, old in zip(items, value)):
+            return value
+        return items if kind is list else tuple(items)
+    return deepcopy(value) if copy else value
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, CfgNode):
+        return {key: _to_plain(item) for key, item in dict.items(value)}
+    if type(value) is list:
+        return [_to_plain(item) for item in value]
+    if type(value) is tuple:
+        return tuple(_to_plain(item) for item in value)
+    return value
+
+
+def _shallow_copy(node: _NodeT, frozen: bool) -> _NodeT:
+    new = _new_node(type(node))
+    for key, value in dict.items(node):
+        _store(new, key, value)
+    object.__setattr__(new, "_frozen", frozen)
+    return new
+
+
+def _copy_tree(value: Any) -> Any:
+    """Rebuild nodes, lists and tuples so that no object appears twice in the tree."""
+    if isinstance(value, CfgNode):
+        new = _new_node(type(value))
+        for key, item in dict.items(value):
+            _store(new, key, _copy_tree(item))
+        return new
+    if type(value) is list:
+        return [_copy_tree(item) for item in value]
+    if type(value) is tuple:
+        return tuple(_copy_tree(item) for item in value)
+    return value
+
+
+# -- Internals: freezing and merging --------------------------------------------
+
+
+class _Origin:
+    """Where merged values come from, for messages: a file (with key lines) or a call."""
+
+    def __init__(self, name: str, lines: dict[str, tuple[str, int]]) -> None:
+        self.name = name
+        self.lines = lines
+
+    def locate(self, path: str) -> tuple[str, int | None]:
+        return self.lines.get(path, (self.name, None))
+
+    def describe(self, path: str) -> str:
+        file, line = self.locate(path)
+        if file == "merge_from_list":
+            return " (from merge_from_list)"
+        return f" in {file}, line {line}" if line is not None else f" in {file}"
+
+
+def _set_frozen(root: Any, frozen: bool) -> None:
+    stack = [root]
+    seen: set[int] = set()
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, CfgNode):
+            object.__setattr__(value, "_frozen", frozen)
+            stack.extend(item for item in dict.values(value) if type(item) not in _ATOMIC_TYPES)
+        elif type(value) is list or type(value) is tuple:
+            stack.extend(item for item in value if type(item) not in _ATOMIC_TYPES)
+
+
+def _plan_merge(
+    target: CfgNode,
+    source: Mapping[Any, Any],
+    path: str,
+    origin: _Origin | None,
+    updates: list[tuple[CfgNode, Any, Any]],
+) -> None:
+    """Collect the ``(node, key, value)`` sets that merge ``source`` into ``target``.
+
+    With an ``origin`` the merge is strict: keys must exist and types match.
+    Nothing is changed here, so a failing merge leaves the config untouched.
+    """
+    if target._frozen:
+        raise _frozen_error(target, _NO_KEY, "merge into")
+    node_class = type(target)
+    for key, value in source.items():
+        key_path = _join(path, key)
+        current = dict.get(target, key, _MISSING)
+        if isinstance(current, CfgNode) and isinstance(value, Mapping):
+            _plan_merge(current, value, key_path, origin, updates)
+            continue
+        if origin is not None:
+            if current is _MISSING:
+                raise _unknown_key_error(target, key, key_path, origin)
+            value = _coerce(current, value, key_path, origin)  # noqa: PLW2901
+        updates.append((target, key, _convert(value, node_class, True)))
+
+
+def _apply_updates(updates: list[tuple[CfgNode, Any, Any]]) -> None:
+    for node, key, value in updates:
+        _store(node, key, value)
+
+
+def _coerce(current: Any, value: Any, path: str, origin: _Origin) -> Any:
+    """Return ``value`` as the type of ``current``, or raise ConfigTypeError."""
+    if value is None or current is None:
+        return value
+    have, give = type(current), type(value)
+    if give is have:
+        return value
+    if have is float and give is int:
+        return float(value)
+    if have in (list, tuple) and give in (list, tuple):
+        return have(value)
+    if isinstance(value, have) and not isinstance(value, bool):
+        return value
+    file, line = origin.locate(path)
+    raise ConfigTypeError(
+        f"{path!r}{origin.describe(path)} is {_describe(value)}, but the config has"
+        f" {_describe(current)} there. Give a {have.__name__}, or change the type of the"
+        " default value first.",
+        key=path,
+        file=None if file == "merge_from_list" else file,
+        line=line,
+        expected=have.__name__,
+        actual=give.__name__,
+    )
+
+
+def _find_key(root: CfgNode, key_path: Any) -> tuple[CfgNode, Any]:
+    """Return ``(node, key)`` for an existing dotted key path, or raise ConfigKeyError."""
+    if not isinstance(key_path, str):
+        raise ConfigKeyError(
+            f"merge_from_list() keys are dotted strings like 'SOLVER.BASE_LR', got {key_path!r}.",
+            key=str(key_path),
+        )
+    node, names = root, key_path.split(".")
+    root_path = _node_path(root)
+    for depth, name in enumerate(names):
+        path = _join(root_path, ".".join(names[: depth + 1]))
+        if name not in node:
+            raise _unknown_key_error(node, name, path, _Origin("merge_from_list", {}))
+        if depth == len(names) - 1:
+            break
+        child = dict.__getitem__(node, name)
+        if not isinstance(child, CfgNode):
+            raise ConfigKeyError(
+                f"unknown key {_join(root_path, key_path)!r} (from merge_from_list):"
+                f" {path!r} is {_describe(child)}, not a node with keys.",
+                key=_join(root_path, key_path),
+            )
+        node = child
+    return node, names[-1]
+
+
+def _nest(tree: dict[Any, Any], names: list[str], value: Any) -> None:
+    for name in names[:-1]:
+        tree = tree.setdefault(name, {})
+    tree[names[-1]] = value
+
+
+def _parse_override(raw: Any, current: Any, node_class: type[CfgNode]) -> Any:
+    """Read a command-line value as YAML, unless the config holds a string there."""
+    if not isinstance(raw, str) or isinstance(current, str):
+        return raw
+    try:
+        return _parse_yaml(raw, "<merge_from_list value>", node_class, False)[0]
+    except UnsafeYAMLError:
+        raise
+    except ConfigError:
+        return raw  # not YAML: the type check then says what was expected
+
+
+# -- Internals: reading YAML ----------------------------------------------------
+
+# Plain (unquoted) scalars that YAML reads as strings but that are Python
+# literals: tuples "(224, 224)", exponent floats YAML 1.1 misses ("1e-3",
+# "1.0e4") and None. Quoted scalars never match: they stay strings.
+_LITERAL_TAG: Final = "tag:easycore,2020:python-literal"
+_LITERAL_PATTERN: Final = re.compile(
+    r"^(?:\(.*\)|None|[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+)$"
+)
+_LITERAL_FIRST_CHARS: Final = list("(N-+.0123456789")
+_YAML_TAG_PREFIX: Final = "tag:yaml.org,2002:"
+_PYTHON_TAG_PREFIX: Final = "tag:yaml.org,2002:python/"
+_MERGE_TAG: Final = "tag:yaml.org,2002:merge"
+_FLATTEN_TAGS: Final = (_MERGE_TAG, "tag:yaml.org,2002:value")  # keys flatten_mapping rewrites
+_STR_TAG: Final = "tag:yaml.org,2002:str"
+_INT_TAG: Final = "tag:yaml.org,2002:int"
+_FLOAT_TAG: Final = "tag:yaml.org,2002:float"
+_MAP_TAG: Final = "tag:yaml.org,2002:map"
+_SEQ_TAG: Final = "tag:yaml.org,2002:seq"
+_UNSAFE_ENV: Final = "EASYCORE_ALLOW_UNSAFE_YAML"
+# Aliases may add this many nodes to what the document spells out. Ordinary
+# configs add a few thousand; a "billion laughs" document adds 10**9 from 1 KB.
+_MAX_ALIAS_EXPANSION: Final = 1_000_000  # nodes
+
+_HAS_LIBYAML: Final = bool(getattr(yaml, "__with_libyaml__", False))
+# Which backend loads and dumps: the C one when PyYAML has it. Tests switch
+# this to check that both give the same results.
+_use_libyaml = _HAS_LIBYAML
+
+
+class _ConfigConstructor(SafeConstructor):
+    """What our constructor functions read from the loader, set per load."""
+
+    config_node_class: type[CfgNode]
+    config_source: str
+
+
+class _Loader(Protocol):
+    """The loader methods and settings that :func:`_parse_yaml` uses."""
+
+    config_node_class: type[CfgNode]
+    config_source: str
+
+    def get_single_node(self) -> yaml.Node | None: ...
+    def construct_document(self, node: yaml.Node) -> Any: ...
+    def dispose(self) -> None: ...
+
+
+def _load_config(
+    text: str, source: str, node_class: type[_NodeT], allow_unsafe: bool
+) -> tuple[_NodeT, yaml.Node | None]:
+    """Parse ``text``: return its top-level mapping as a ``node_class``, and its node graph."""
+    data, graph = _parse_yaml(text, source, node_class, allow_unsafe)
+    if data is None:
+        return _new_node(node_class), None
+    if not isinstance(data, node_class):
+        line = graph.start_mark.line + 1 if graph is not None else None
+        raise ConfigError(
+            f"{source} must hold a mapping of keys to values at the top level, but line"
+            f" {line} starts {_describe(data)}. Put the values under keys.",
+            file=source,
+            line=line,
+        )
+    return data, graph
+
+
+def _parse_yaml(
+    text: str, source: str, node_class: type[CfgNode], allow_unsafe: bool
+) -> tuple[Any, yaml.Node | None]:
+    """Return the value of a one-document YAML text and its node graph."""
+    unsafe = allow_unsafe or _unsafe_allowed_by_env()
+    loader = _LOADERS[(_use_libyaml, unsafe)](text)
+    loader.config_node_class = node_class
+    loader.config_source = source
+    has_anchors = "&" in text  # without anchors there are no aliases to check
+    try:
+        graph = loader.get_single_node()
+        if graph is None:
+            return None, None
+        if has_anchors:
+            _check_aliases(graph, source)
+        data = _build(cast(_ConfigConstructor, loader), graph)
+    except yaml.MarkedYAMLError as err:
+        raise _invalid_yaml_error(err, source) from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source} is not valid YAML: {err}", file=source) from err
+    except RecursionError as err:
+        raise ConfigError(
+            f"{source} is nested too deeply to load; flatten the config.", file=source
+        ) from err
+    finally:
+        loader.dispose()
+    return (_copy_tree(data) if has_anchors else data), graph
+
+
+def _unsafe_allowed_by_env() -> bool:
+    return os.environ.get(_UNSAFE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def _check_aliases(root: yaml.Node, source: str) -> None:
+    """Refuse recursive aliases and aliases that expand without bound.
+
+    Counts the nodes of the fully expanded tree with one memoised walk over
+    the graph, so the check itself costs what the document spells out.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    largest: yaml.Node | None = None
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        children = _children(node)
+        if done:
+            on_path.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            if largest is None and sizes[id(node)] > _MAX_ALIAS_EXPANSION:
+                largest = node
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in on_path:
+            line = node.start_mark.line + 1
+            raise ConfigError(
+                f"{source}, line {line}: an alias refers to a node that contains it, so the"
+                " config would contain itself. Configs must be trees; remove the alias.",
+                file=source,
+                line=line,
+            )
+        on_path.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    extra = sizes[id(root)] - len(sizes)
+    if extra > _MAX_ALIAS_EXPANSION:
+        line = (largest or root).start_mark.line + 1
+        raise ConfigError(
+            f"aliases in {source} expand to {extra:,} more nodes than the document holds"
+            f" (limit {_MAX_ALIAS_EXPANSION:,}), starting at line {line}. This is the shape"
+            " of a 'billion laughs' document; use fewer nested aliases.",
+            file=source,
+            line=line,
+        )
+
+
+def _node_kind(node: yaml.Node) -> str:
+    return type(node).__name__.replace("Node", "").lower()  # "scalar", "sequence", "mapping"
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _build(loader: _ConfigConstructor, node: yaml.Node) -> Any:
+    """Construct the value of ``node``, taking the common tags without PyYAML's dispatch.
+
+    Results equal ``loader.construct_object(node, deep=True)``, which handles
+    every other tag; this path only saves time (most of a load's, in fact).
+    """
+    tag = node.tag
+    kind = type(node)
+    if kind is yaml.ScalarNode:
+        value: str = node.value
+        if tag == _STR_TAG:
+            return value
+        if tag == _INT_TAG and value.isdigit() and (value[0] != "0" or value == "0"):
+            return int(value)  # YAML 1.1 reads 017 as octal: leave that to PyYAML
+        if tag == _FLOAT_TAG and "_" not in value and ":" not in value:
+            try:
+                return float(value)
+            except ValueError:
+                pass  # .inf, .nan
+        return loader.construct_object(node, deep=True)
+    if kind is yaml.MappingNode and tag == _MAP_TAG:
+        return _construct_node(loader, node)
+    if kind is yaml.SequenceNode and tag == _SEQ_TAG:
+        return [_build(loader, child) for child in node.value]
+    return loader.construct_object(node, deep=True)
+
+
+def _construct_node(loader: _ConfigConstructor, node: yaml.Node) -> CfgNode:
+    """Build a ``CfgNode`` from a mapping node, refusing duplicate keys."""
+    if not isinstance(node, yaml.MappingNode):
+        raise ConstructorError(
+            None, None, f"expected a mapping, found {_node_kind(node)}", node.start_mark
+        )
+    first_own = 0
+    if any(key_node.tag in _FLATTEN_TAGS for key_node, _ in node.value):
+        own_pairs = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+        loader.flatten_mapping(node)  # "<<: *base" pairs go first, so own keys win
+        first_own = len(node.value) - own_pairs
+    result = _new_node(loader.config_node_class)
+    seen: dict[Any, yaml.Node] = {}
+    for index, (key_node, value_node) in enumerate(node.value):
+        key = _build(loader, key_node)
+        try:
+            hash(key)
+        except TypeError as err:
+            raise ConstructorError(
+                "while building a mapping",
+                node.start_mark,
+                f"found a key that cannot be a dict key ({type(key).__name__})",
+                key_node.start_mark,
+            ) from err
+        if index >= first_own:
+            if key in seen:
+                raise _duplicate_key_error(loader.config_source, key, key_node, seen[key])
+            seen[key] = key_node
+        _store(result, key, _build(loader, value_node))
+    return result
+
+
+def _construct_list(loader: _ConfigConstructor, node: yaml.Node) -> list[Any]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise ConstructorError(
+            None, None, f"expected a sequence, found {_node_kind(node)}", node.start_mark
+        )
+    return [_build(loader, child) for child in node.value]
+
+
+def _construct_tuple(loader: _ConfigConstructor, node: yaml.Node) -> tuple[Any, ...]:
+    return tuple(_construct_list(loader, node))
+
+
+def _construct_literal(loader: _ConfigConstructor, node: yaml.Node) -> Any:
+    text = loader.construct_scalar(cast(yaml.ScalarNode, node))
+    if text == "None":
+        return None
+    try:
+        value = float(text) if text[:1] != "(" else ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return text  # "(not, a, literal)" stays the string it is
+    return _convert(value, loader.config_node_class, False)
+
+
+def _construct_python_complex(loader: _ConfigConstructor, node: yaml.Node) -> complex:
+    text = loader.construct_scalar(cast(yaml.ScalarNode, node))
+    try:
+        return complex(text)
+    except ValueError as err:
+        problem = f"{text!r} is not a complex number"
+        raise ConstructorError(None, None, problem, node.start_mark) from err
+
+
+def _construct_python_bytes(loader: _ConfigConstructor, node: yaml.Node) -> bytes:
+    text = loader.construct_scalar(cast(yaml.ScalarNode, node))
+    try:
+        return base64.decodebytes(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as err:
+        problem = "!!python/bytes holds invalid base64"
+        raise ConstructorError(None, None, problem, node.start_mark) from err
+
+
+def _refuse_python_tag(loader: _ConfigConstructor, suffix: str, node: yaml.Node) -> Any:
+    tag = "!!python/" + suffix
+    source, line = loader.config_source, node.start_mark.line + 1
+    raise UnsafeYAMLError(
+        f"refused the YAML tag {tag!r} in {source}, line {line}: it can run code or build"
+        " arbitrary Python objects. If you trust this file, load it with allow_unsafe=True"
+        f" (or set {_UNSAFE_ENV}=1).",
+        tag=tag,
+        file=source,
+        line=line,
+    )
+
+
+def _configure_loader(loader_class: type[_ConfigConstructor], safe: bool) -> None:
+    loader_class.add_constructor(_YAML_TAG_PREFIX + "map", _construct_node)
+    loader_class.add_constructor(_YAML_TAG_PREFIX + "seq", _construct_list)
+    loader_class.add_constructor(_LITERAL_TAG, _construct_literal)
+    cast(Any, loader_class).add_implicit_resolver(
+        _LITERAL_TAG, _LITERAL_PATTERN, _LITERAL_FIRST_CHARS
+    )
+    if not safe:
+        return
+    # Tags the original easycore (and PyYAML's default dumper) write, and that
+    # build nothing but builtin values: harmless, so safe mode reads them.
+    harmless: dict[str, Any] = {
+        "tuple": _construct_tuple,
+        "list": _construct_list,
+        "dict": _construct_node,
+        "str": SafeConstructor.construct_scalar,
+        "unicode": SafeConstructor.construct_scalar,
+        "bytes": _construct_python_bytes,
+        "int": SafeConstructor.construct_yaml_int,
+        "long": SafeConstructor.construct_yaml_int,
+        "float": SafeConstructor.construct_yaml_float,
+        "complex": _construct_python_complex,
+        "bool": SafeConstructor.construct_yaml_bool,
+        "none": SafeConstructor.construct_yaml_null,
+    }
+    for name, constructor in harmless.items():
+        loader_class.add_constructor(_PYTHON_TAG_PREFIX + name, constructor)
+    loader_class.add_multi_constructor(_PYTHON_TAG_PREFIX, _refuse_python_tag)
+
+
+class _PySafeLoader(yaml.SafeLoader, _ConfigConstructor):
+    pass
+
+
+class _PyUnsafeLoader(yaml.UnsafeLoader, _ConfigConstructor):
+    pass
+
+
+_configure_loader(_PySafeLoader, safe=True)
+_configure_loader(_PyUnsafeLoader, safe=False)
+# (use libyaml, unsafe) -> loader class; without libyaml both keys use Python.
+_LOADERS: Final[dict[tuple[bool, bool], Callable[[str], _Loader]]] = {
+    (False, False): _PySafeLoader,
+    (False, True): _PyUnsafeLoader,
+    (True, False): _PySafeLoader,
+    (True, True): _PyUnsafeLoader,
+}
+
+if _HAS_LIBYAML:
+
+    class _CSafeLoader(yaml.CSafeLoader, _ConfigConstructor):
+        pass
+
+    class _CUnsafeLoader(yaml.CUnsafeLoader, _ConfigConstructor):
+        pass
+
+    _configure_loader(_CSafeLoader, safe=True)
+    _configure_loader(_CUnsafeLoader, safe=False)
+    _LOADERS[(True, False)] = _CSafeLoader
+    _LOADERS[(True, True)] = _CUnsafeLoader
+
+
+# -- Internals: writing YAML ----------------------------------------------------
+
+
+_PYTHON_TUPLE_TAG: Final = _PYTHON_TAG_PREFIX + "tuple"
+
+
+def _represent_node(dumper: Any, data: Mapping[Any, Any]) -> yaml.Node:
+    return cast(yaml.Node, dumper.represent_dict(data))
+
+
+def _represent_tuple(dumper: Any, data: tuple[Any, ...]) -> yaml.Node:
+    if dumper.plain_tuples:
+        text = _tuple_text(data)
+        if text is not None:
+            return cast(yaml.Node, dumper.represent_scalar(_LITERAL_TAG, text))
+    return cast(yaml.Node, dumper.represent_sequence(_PYTHON_TUPLE_TAG, data))
+
+
+def _tuple_text(data: tuple[Any, ...]) -> str | None:
+    """Return ``repr(data)`` if it loads back as ``data`` from a plain block scalar."""
+    plain = _to_plain(data)
+    if not _is_literal(plain):
+        return None
+    text = repr(plain)
+    # A plain scalar cannot hold ": " or " #", and non-ASCII may get quoted.
+    if not text.isascii() or ": " in text or " #" in text:
+        return None
+    return text
+
+
+def _is_literal(value: Any) -> bool:
+    kind = type(value)
+    if kind in (str, int, bool, type(None)):
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list or kind is tuple:
+        return all(_is_literal(item) for item in value)
+    if kind is dict:
+        return all(_is_literal(key) and _is_literal(item) for key, item in value.items())
+    return False
+
+
+def _configure_dumper(dumper_class: Any) -> None:
+    dumper_class.add_representer(CfgNode, _represent_node)
+    dumper_class.add_multi_representer(dict, _represent_node)
+    dumper_class.add_representer(tuple, _represent_tuple)
+    # Strings that would load as literals must be quoted to stay strings.
+    dumper_class.add_implicit_resolver(_LITERAL_TAG, _LITERAL_PATTERN, _LITERAL_FIRST_CHARS)
+
+
+class _PySafeDumper(yaml.SafeDumper):
+    plain_tuples: ClassVar[bool] = True
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a config file spells every value out: no "&id001" anchors
+
+
+class _PyTaggedTupleDumper(_PySafeDumper):
+    plain_tuples = False
+
+
+_configure_dumper(_PySafeDumper)
+# (use libyaml, plain tuples) -> dumper class; without libyaml both use Python.
+_DUMPERS: Final[dict[tuple[bool, bool], Any]] = {
+    (False, True): _PySafeDumper,
+    (False, False): _PyTaggedTupleDumper,
+    (True, True): _PySafeDumper,
+    (True, False): _PyTaggedTupleDumper,
+}
+
+if _HAS_LIBYAML:
+
+    class _CSafeDumper(yaml.CSafeDumper):
+        plain_tuples: ClassVar[bool] = True
+
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    class _CTaggedTupleDumper(_CSafeDumper):
+        plain_tuples = False
+
+    _configure_dumper(_CSafeDumper)
+    _DUMPERS[(True, True)] = _CSafeDumper
+    _DUMPERS[(True, False)] = _CTaggedTupleDumper
+
+
+def _is_binary(stream: Any) -> bool:
+    if isinstance(stream, io.TextIOBase):
+        return False
+    if isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
+        return True
+    mode = getattr(stream, "mode", "")
+    return isinstance(mode, str) and "b" in mode
+
+
+# -- Internals: files and __BASE__ ----------------------------------------------
+
+
+def _read_text(file: _Source, encoding: str) -> tuple[str, str]:
+    """Return the text of a path or file object, and its name for messages."""
+    if isinstance(file, (str, os.PathLike)):
+        path = os.fspath(file)
+        try:
+            with open(path, "rb") as stream:
+                data = stream.read()
+        except FileNotFoundError as err:
+            raise FileNotFoundError(errno.ENOENT, "No such config file", path) from err
+        return _decode(data, encoding, path), path
+    name = getattr(file, "name", None)
+    source = name if isinstance(name, str) else "<stream>"
+    data = file.read()
+    return (data if isinstance(data, str) else _decode(data, encoding, source)), source
+
+
+def _decode(data: bytes, encoding: str, source: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{source}, line {line}: byte {data[err.start]:#04x} is not valid {encoding};"
+            " pass the file's encoding with encoding=...",
+            file=source,
+            line=line,
+        ) from err
+
+
+def _open_tree(
+    path: str,
+    encoding: str,
+    allow_unsafe: bool,
+    node_class: type[_NodeT],
+    *,
+    chain: tuple[str, ...] = (),
+    locations: dict[str, tuple[str, int]] | None = None,
+) -> _NodeT:
+    """Open ``path`` merged over its ``__BASE__`` files.
+
+    ``chain`` holds the real paths of the files that include this one; with
+    ``locations``, the file and line of each key is recorded there.
+    """
+    real = os.path.realpath(path)
+    if real in chain:
+        cycle = " -> ".join((*chain[chain.index(real) :], real))
+        raise ConfigError(f"__BASE__ files include each other in a cycle: {cycle}", file=path)
+    text, source = _read_text(path, encoding)
+    cfg, graph = _load_config(text, source, node_class, allow_unsafe)
+    own_lines = _key_lines(graph, source) if locations is not None and graph is not None else {}
+    bases = cfg.pop(_BASE_KEY, None)
+    if bases is None:
+        merged = cfg
+    else:
+        merged = _new_node(node_class)
+        for base in _base_paths(bases, source, text):
+            base_path = _find_base(base, path, source, text)
+            base_cfg = _open_tree(
+                base_path,
+                encoding,
+                allow_unsafe,
+                node_class,
+                chain=(*chain, real),
+                locations=locations,
+            )
+            merged.merge(base_cfg)
+        merged.merge(cfg)
+    if locations is not None:
+        locations.update(own_lines)
+    return merged
+
+
+def _base_paths(bases: Any, source: str, text: str) -> list[str]:
+    items = bases if isinstance(bases, (list, tuple)) else [bases]
+    if not all(isinstance(item, str) and item for item in items):
+        line = _key_line(text, _BASE_KEY)
+        raise ConfigError(
+            f"{_BASE_KEY} in {source}, line {line} must be a path or a list of paths,"
+            f" got {reprlib.repr(bases)}.",
+            key=_BASE_KEY,
+            file=source,
+            line=line,
+        )
+    return list(items)
+
+
+def _find_base(base: str, including: str, source: str, text: str) -> str:
+    """Return the path of a base: next to the including file first, then as given."""
+    beside = os.path.join(os.path.dirname(including), os.path.expanduser(base))
+    for candidate in (beside, os.path.expanduser(base)):
+        if os.path.isfile(candidate):
+            return candidate
+    line = _key_line(text, _BASE_KEY)
+    raise FileNotFoundError(
+        errno.ENOENT,
+        f"{_BASE_KEY} of {source} (line {line}) not found; looked for {beside} and {base}",
+        base,
+    )
+
+
+def _key_line(text: str, key: str) -> int | None:
+    match = re.search(rf"^{re.escape(key)}\s*:", text, re.MULTILINE)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _key_lines(graph: yaml.Node, source: str) -> dict[str, tuple[str, int]]:
+    """Map the dotted path of every mapping key in ``graph`` to its file and line."""
+    lines: dict[str, tuple[str, int]] = {}
+    stack: list[tuple[yaml.Node, str]] = [(graph, "")]
+    while stack:
+        node, path = stack.pop()
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
+                key_path = _join(path, key_node.value)
+                lines[key_path] = (source, key_node.start_mark.line + 1)
+                stack.append((value_node, key_path))
+    return lines
+
+
+def _base_reference(base_path: str, save_path: str, relative: bool) -> str:
+    if not relative:
+        return os.path.abspath(base_path)
+    try:
+        save_dir = os.path.dirname(os.path.abspath(save_path))
+        return os.path.relpath(os.path.abspath(base_path), save_dir)
+    except ValueError:  # Windows: another drive has no relative path
+        return os.path.abspath(base_path)
+
+
+def _difference(
+    cfg: Mapping[Any, Any], base: Mapping[Any, Any], path: str, base_file: str
+) -> CfgNode:
+    """Return what a file over ``base`` must hold so that it opens as ``cfg``."""
+    lost = [key for key in base if key not in cfg]
+    if lost:
+        names = ", ".join(repr(_join(path, key)) for key in lost)
+        raise ConfigKeyError(
+            f"cannot save relative to {base_file}: it has {names}, which cfg lacks, and a file"
+            " over a base cannot delete keys. Save without base_cfg_path, or keep the keys.",
+            key=_join(path, lost[0]),
+        )
+    out = CfgNode()
+    for key, value in cfg.items():
+        old = base.get(key, _MISSING)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            inner = _difference(value, old, _join(path, key), base_file)
+            if inner:
+                _store(out, key, inner)
+        elif old is _MISSING or not _same(value, old):
+            _store(out, key, _convert(value, CfgNode, True))
+    return out
+
+
+def _same(left: Any, right: Any) -> bool:
+    """Equal and of the same types all the way down (1 and 1.0 differ in a file)."""
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        return left.keys() == right.keys() and all(_same(left[key], right[key]) for key in left)
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, (list, tuple)):
+        return len(left) == len(right) and all(map(_same, left, right))
+    return bool(left == right)
+
+
+# -- Internals: messages --------------------------------------------------------
+
+
+def _require_mapping(value: object, caller: str) -> None:
+    if not isinstance(value, Mapping):
+        kind = type(value).__name__
+        raise ConfigTypeError(
+            f"{caller} takes a mapping (a dict or a CfgNode), got {_describe(value)}.",
+            expected="Mapping",
+            actual=kind,
+        )
+
+
+def _describe(value: Any) -> str:
+    kind = type(value).__name__
+    article = "an" if kind[0].lower() in "aeiou" else "a"
+    return f"{article} {kind} ({reprlib.repr(value)})"
+
+
+def _suggestion(node: CfgNode, key: Any, parent_path: str) -> str:
+    names = [str(name) for name in node]
+    close = difflib.get_close_matches(str(key), names, n=3, cutoff=0.6)
+    if close:
+        options = " or ".join(repr(_join(parent_path, name)) for name in close)
+        return f" Did you mean {options}?"
+    if names:
+        shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        return f" Keys here: {shown}."
+    return " The node is empty."
+
+
+def _missing_key_error(
+    node: CfgNode, key: Any, error_class: type[ConfigKeyError]
+) -> ConfigKeyError:
+    parent_path = _node_path(node)
+    path = _join(parent_path, key)
+    if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
+        # Probes like hasattr(cfg, "__array__") are common: keep them cheap.
+        return error_class(f"{path!r} is not a key of this config.", key=path)
+    return error_class(f"unknown key {path!r}.{_suggestion(node, key, parent_path)}", key=path)
+
+
+def _unknown_key_error(node: CfgNode, key: Any, path: str, origin: _Origin) -> ConfigKeyError:
+    file, line = origin.locate(path)
+    parent_path = path.rpartition(".")[0] if "." in path else ""
+    return ConfigKeyError(
+        f"unknown key {path!r}{origin.describe(path)}.{_suggestion(node, key, parent_path)}"
+        " New keys must first exist in the base config.",
+        key=path,
+        file=None if file == "merge_from_list" else file,
+        line=line,
+    )
+
+
+def _frozen_error(node: CfgNode, key: Any, action: str) -> FrozenConfigError:
+    node_path = _node_path(node)
+    if key is _NO_KEY:
+        what = repr(node_path) if node_path else "the root node"
+        path = node_path
+    else:
+        path = _join(node_path, key)
+        what = repr(path)
+    return FrozenConfigError(
+        f"cannot {action} {what}: the config is frozen. Call freeze(False) on it first.",
+        key=path,
+    )
+
+
+def _duplicate_key_error(source: str, key: Any, node: yaml.Node, first: yaml.Node) -> ConfigError:
+    line, first_line = node.start_mark.line + 1, first.start_mark.line + 1
+    return ConfigError(
+        f"duplicate key {key!r} in {source}, line {line} (first at line {first_line});"
+        " a later value would silently replace the first. Keep one.",
+        key=str(key),
+        file=source,
+        line=line,
+    )
+
+
+def _invalid_yaml_error(err: yaml.MarkedYAMLError, source: str) -> ConfigError:
+    mark = err.problem_mark or err.context_mark
+    line = mark.line + 1 if mark is not None else None
+    where = f"{source}, line {line}, column {mark.column + 1}" if mark is not None else source
+    context = f" ({err.context})" if err.context else ""
+    return ConfigError(f"invalid YAML in {where}: {err.problem}{context}", file=source, line=line)
+
+
+def _unrepresentable_error(cfg: Any, err: yaml.representer.RepresenterError) -> ConfigTypeError:
+    bad = err.args[1] if len(err.args) > 1 else None
+    path = _find_path(cfg, bad, "") or "?"
+    kind = type(bad).__name__
+    return ConfigTypeError(
+        f"cannot write {path!r} as YAML: {_describe(bad)} is not a YAML type. Convert it to"
+        " str, int, float, bool, None, a list, a tuple or a dict first.",
+        key=path,
+        expected="a YAML type",
+        actual=kind,
+    )
+
+
+def _find_path(value: Any, target: Any, path: str) -> str | None:
+    """Return the key path at which ``target`` (by identity) sits in ``value``."""
+    if value is target:
+        return path
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _find_path(item, target, _join(path, key))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _find_path(item, target, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
