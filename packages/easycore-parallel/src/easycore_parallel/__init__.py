@@ -1,9 +1,1800 @@
-"""Placeholder: filled in by the easycore-parallel issue."""
+"""Producer/consumer runners on processes that batch by themselves and never hang.
+
+Subclass :class:`UnorderedRunner` or :class:`OrderedRunner`, override some of the six
+static hooks, and call the runner with any iterable. Producers (one per device) run
+``producer_work`` on each item; the consumer runs in the calling thread and folds the
+results with ``consumer_work``; ``__call__`` returns what ``consumer_end`` returns::
+
+    from easycore_parallel import UnorderedRunner
+
+    class SumOfSquares(UnorderedRunner):
+        @staticmethod
+        def producer_work(device, cfg, data):
+            return data * data
+
+        @staticmethod
+        def consumer_init(cfg):
+            cfg.sum = 0
+
+        @staticmethod
+        def consumer_work(cfg, data):
+            cfg.sum += data
+
+        @staticmethod
+        def consumer_end(cfg):
+            return cfg.sum
+
+    if __name__ == "__main__":
+        with SumOfSquares(devices=2) as runner:
+            print(runner(range(100)))  # 328350
+
+Who sends what (``backend="process"``; one duplex pipe per producer)::
+
+    caller's thread (the consumer)                 producer process (one per device)
+    ------------------------------                 ---------------------------------
+    data_iter -> batch of items --- pickled batch ---> reader thread -> inbox
+       (at most queue_scale x devices                   worker: producer_work(item) ...
+        batches in flight)                                     |
+    consumer_work(cfg, result) <--- results + seconds ---------+
+    wait() on every pipe and every process sentinel, so a dead producer is seen at once
+
+Batches grow from one item until a batch holds about 5 ms of producer work (or 4 MiB),
+from the per-item time the producers measure. Errors come back to the caller with
+their own type and the producer's traceback (naming the device) as ``__cause__``.
+
+Environment variables: none.
+"""
 
 # SPDX-License-Identifier: MIT
 
 from __future__ import annotations
 
+import abc
+import collections.abc
+import contextlib
+import copy
+import difflib
+import importlib
+import itertools
+import math
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.util
+import os
+import pickle
+import queue
+import reprlib
+import signal
+import sys
+import threading
+import time
+import traceback
+import types
+import warnings
+import weakref
+from multiprocessing.reduction import ForkingPickler
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Final,
+    Iterable,
+    Iterator,
+    Mapping,
+    NamedTuple,
+    Sequence,
+)
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.context import BaseContext
+    from multiprocessing.process import BaseProcess
+
 __version__ = "0.1.0"
 
-__all__: list[str] = []
+__all__ = [
+    "BaseRunner",
+    "NotPicklableError",
+    "OrderedRunner",
+    "ProducerDiedError",
+    "RunnerClosedError",
+    "RunnerError",
+    "UnorderedRunner",
+]
+
+
+# -- Errors ---------------------------------------------------------------------------------
+
+
+class RunnerError(Exception):
+    """Base class of the errors a runner raises itself.
+
+    An exception raised by one of your hooks is not wrapped: it reaches the caller with
+    its own type, and the producer's traceback as its ``__cause__``.
+    """
+
+
+class ProducerDiedError(RunnerError, RuntimeError):
+    """A producer process ended without being asked to (a signal, ``os._exit``, a crash).
+
+    The runner closes itself: call ``activate()`` to start new producers.
+
+    Attributes:
+        device: The device of the producer, as given to the runner.
+        pid: The producer's process id.
+        exitcode: Its exit code; negative for a signal (``-9`` is SIGKILL), ``None`` if
+            it could not be read.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        device: str | None = None,
+        pid: int | None = None,
+        exitcode: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.device = device
+        self.pid = pid
+        self.exitcode = exitcode
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_error, (type(self), str(self), self.__dict__))
+
+
+class RunnerClosedError(RunnerError, RuntimeError):
+    """The runner was called (or used) while closed.
+
+    Attributes:
+        reason: Why it is closed ("closed by close()", or the error that closed it).
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_error, (type(self), str(self), self.__dict__))
+
+
+class NotPicklableError(RunnerError, TypeError):
+    """Something that must cross a process boundary cannot be pickled (or unpickled).
+
+    Raised for an input item, a result, a hook's exception, or, under the ``spawn`` and
+    ``forkserver`` start methods, the runner class or ``cfg``.
+
+    Attributes:
+        device: The producer's device when the producer side failed, else ``None``.
+        pid: The producer's process id when the producer side failed, else ``None``.
+    """
+
+    def __init__(self, message: str, *, device: str | None = None, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.device = device
+        self.pid = pid
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_error, (type(self), str(self), self.__dict__))
+
+
+def _rebuild_error(cls: type[RunnerError], message: str, state: dict[str, Any]) -> RunnerError:
+    error = cls(message)
+    error.__dict__.update(state)
+    return error
+
+
+# -- Public API -----------------------------------------------------------------------------
+
+#: The reference's ``cfg={}``, read-only so that no call can change the default.
+_EMPTY_CFG: Final[Mapping[str, Any]] = types.MappingProxyType({})
+
+
+class BaseRunner:
+    """A runner whose consumer receives results in any order (as they come).
+
+    The runner starts one producer per device when it is created, and they live until
+    ``close()``. Each call feeds the items of ``data_iter`` to the producers in batches
+    and runs the consumer hooks in the calling thread. Subclass it (or
+    :class:`UnorderedRunner`, :class:`OrderedRunner`) and override the static hooks.
+
+    Args:
+        devices: An int ``n`` for ``n`` producers on ``"cpu"``, or an iterable of device
+            strings such as ``["cpu", "cuda:0", "cuda:1"]``, one producer each.
+        cfg: User data given to the hooks (the reference's ``cfg={}``): each producer gets
+            its own copy at start, each call's consumer a fresh copy. A ``dict`` subclass
+            such as ``CfgNode`` keeps its type; a plain dict or other mapping becomes an
+            attribute dict, so hooks may write ``cfg.sum = 0``.
+        queue_scale: At most ``ceil(queue_scale * len(devices))`` batches (at least one)
+            are in flight at a time, counting those waiting to be consumed in order.
+        start_method: ``"fork"``, ``"spawn"`` or ``"forkserver"``; ``None`` picks one:
+            ``spawn`` when a device is CUDA, ``forkserver`` when the process runs native
+            threads that Python does not manage (torch's or a BLAS thread pool, which
+            would deadlock forked children), ``spawn`` where fork is not safe (macOS,
+            Windows), else ``fork``. Except under ``fork``, the runner class and ``cfg``
+            must be picklable (defined at module level of an importable module).
+        backend: ``"process"`` (default) or ``"thread"``: producers are threads of this
+            process, for hooks that wait on I/O or release the GIL; nothing is pickled.
+        progress: Show a tqdm progress bar per call (needs
+            ``pip install 'easycore-parallel[progress]'``).
+
+    Raises:
+        TypeError: ``devices``, ``cfg`` or ``queue_scale`` has the wrong type.
+        ValueError: An empty device list, a non-positive ``queue_scale``, an unknown
+            ``start_method`` or ``backend``.
+        NotPicklableError: The runner class or ``cfg`` cannot be sent to producers
+            started with ``spawn`` or ``forkserver``.
+        Exception: Whatever ``producer_init`` raised, with the producer's traceback.
+    """
+
+    _ordered: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        devices: int | Iterable[str],
+        cfg: Mapping[str, Any] | None = _EMPTY_CFG,
+        queue_scale: float = 3.0,
+        *,
+        start_method: str | None = None,
+        backend: str = "process",
+        progress: bool = False,
+    ) -> None:
+        self._devices = _parse_devices(devices)
+        self._cfg = _to_cfg(cfg)
+        self._window = _parse_window(queue_scale, len(self._devices))
+        self._backend_name = _parse_backend(backend)
+        self._start_method = self._choose_start_method(start_method)
+        self._progress = bool(progress)
+        if self._progress:
+            _require("tqdm", "progress")  # fail now, not at the first call
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._backend: _Backend | None = None
+        self._finalizer: multiprocessing.util.Finalize[None] | None = None
+        self._closed_reason = "closed by close()"
+        self._next_call_id = 0
+        self.activate()
+
+    @property
+    def is_activate(self) -> bool:
+        """Whether the runner is alive: its producers are started and it can be called."""
+        return self._backend is not None
+
+    @property
+    def start_method(self) -> str | None:
+        """The start method of the producer processes (``None`` for ``backend="thread"``)."""
+        return self._start_method
+
+    def __call__(self, data_iter: Iterable[Any]) -> Any:
+        """Run every item of ``data_iter`` through the producers and the consumer.
+
+        ``consumer_init`` gets a fresh copy of ``cfg``, ``consumer_work`` each result
+        (in input order for :class:`OrderedRunner`), and the value of ``consumer_end``
+        is returned. If anything fails, the call stops within a moment and raises; the
+        producers skip the rest of its work and the runner can be called again, except
+        after :class:`ProducerDiedError` or ``KeyboardInterrupt``, which close it.
+
+        Args:
+            data_iter: An iterable of items (it may be endless: the consumer can stop
+                the call by raising).
+
+        Returns:
+            What ``consumer_end`` returns.
+
+        Raises:
+            RunnerClosedError: The runner is closed.
+            ProducerDiedError: A producer process died; the runner is closed.
+            NotPicklableError: An item or a result cannot be pickled.
+            Exception: Whatever a hook or ``data_iter`` raised; a producer hook's
+                exception has the producer's traceback as ``__cause__``.
+        """
+        with self._exclusive("calling the runner"):
+            backend = self._require_backend()
+            items = iter(data_iter)
+            cls = type(self)
+            cfg = self._copy_cfg("the consumer")
+            cls.consumer_init(cfg)
+            self._run_call(backend, items, cfg, total=_length_or_none(data_iter))
+            return cls.consumer_end(cfg)
+
+    def close(self, *, timeout: float | None = None) -> None:
+        """Shut down all producers if this runner is alive (idempotent).
+
+        Producers drop queued work, run ``producer_end`` and exit. Producers that are
+        still busy after ``timeout`` seconds are killed.
+
+        Args:
+            timeout: Seconds to wait for the producers; ``None`` waits for them.
+
+        Raises:
+            Exception: Whatever ``producer_end`` raised (after every producer is gone).
+            RunnerError: A producer did not finish within ``timeout`` and was killed.
+        """
+        with self._exclusive("close()"):
+            failures = self._shut_down("closed by close()", timeout=timeout)
+        if failures:
+            _raise_failure(failures[0])
+
+    def activate(self) -> None:
+        """Restart all processes if this runner is closed (idempotent).
+
+        Returns once every producer has run ``producer_init``.
+
+        Raises:
+            NotPicklableError: The runner class or ``cfg`` cannot be sent to producers.
+            ProducerDiedError: A producer died while starting.
+            Exception: Whatever ``producer_init`` raised; the runner stays closed.
+        """
+        with self._exclusive("activate()"):
+            if self._backend is not None:
+                return
+            backend = self._create_backend()
+            try:
+                failures = backend.start()
+            except BaseException:
+                backend.kill()
+                raise
+            if failures:
+                backend.stop(_AFTER_DEATH_SECONDS)
+                _raise_failure(failures[0])
+            self._attach_backend(backend)
+
+    def __enter__(self) -> BaseRunner:
+        """Return the runner; ``with`` closes it on exit."""
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        """Close the runner; if the block raised, an error of ``producer_end`` only warns."""
+        if exc_type is None:
+            self.close()
+            return
+        with self._exclusive("close()"):
+            failures = self._shut_down("closed by close()", timeout=None)
+        for failure in failures:
+            warnings.warn(
+                f"{failure.describe()} while the with-block was already failing; "
+                f"its traceback:\n{failure.traceback}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def __repr__(self) -> str:
+        state = "active" if self.is_activate else "closed"
+        method = f", start_method={self._start_method!r}" if self._start_method else ""
+        return (
+            f"<{type(self).__name__} devices={self._devices!r}, "
+            f"backend={self._backend_name!r}{method}, {state}>"
+        )
+
+    # The six hooks. They are static: they receive all their state through ``cfg``.
+
+    @staticmethod
+    def producer_init(device: str, cfg: Any) -> None:
+        """Initialize a producer, once per producer when the runner starts.
+
+        Args:
+            device: Device of this producer, such as ``"cpu"`` or ``"cuda:1"``.
+            cfg: This producer's copy of ``cfg``: store here what ``producer_work`` and
+                ``producer_end`` need (a model, a file handle).
+        """
+
+    @staticmethod
+    def producer_work(device: str, cfg: Any, data: Any) -> Any:
+        """Process one item in a producer; the default returns it unchanged.
+
+        Args:
+            device: Device of this producer.
+            cfg: This producer's ``cfg``, as ``producer_init`` left it.
+            data: One item of the iterable given to ``__call__``.
+
+        Returns:
+            The result handed to ``consumer_work``.
+        """
+        return data
+
+    @staticmethod
+    def producer_end(device: str, cfg: Any) -> None:
+        """Clean up a producer, once per producer when the runner is closed.
+
+        Args:
+            device: Device of this producer.
+            cfg: This producer's ``cfg``.
+        """
+
+    @staticmethod
+    def consumer_init(cfg: Any) -> None:
+        """Initialize the consumer at the start of each call.
+
+        Args:
+            cfg: A fresh copy of the runner's ``cfg`` for this call.
+        """
+
+    @staticmethod
+    def consumer_work(cfg: Any, data: Any) -> None:
+        """Consume one result of ``producer_work``, in the calling thread.
+
+        Args:
+            cfg: This call's ``cfg``.
+            data: One result.
+        """
+
+    @staticmethod
+    def consumer_end(cfg: Any) -> Any:
+        """Finish a call after every result is consumed; the default returns ``None``.
+
+        Args:
+            cfg: This call's ``cfg``.
+
+        Returns:
+            The value ``__call__`` returns.
+        """
+        return None
+
+    # -- Seams for subclasses (easycore-torch): not public API, but kept stable. -------
+
+    def _get_context(self, start_method: str) -> BaseContext:
+        """Return the multiprocessing context that starts producers.
+
+        easycore-torch returns ``torch.multiprocessing.get_context(start_method)``.
+        """
+        return multiprocessing.get_context(start_method)
+
+    def _choose_start_method(self, requested: str | None) -> str | None:
+        """Return the start method to use (``None`` for the thread backend)."""
+        if self._backend_name != "process":
+            if requested is not None:
+                raise ValueError(
+                    f"start_method={requested!r} only applies to backend='process', "
+                    f"not backend={self._backend_name!r}: leave it out"
+                )
+            return None
+        if requested is None:
+            return _default_start_method(self._devices)
+        return _check_start_method(requested)
+
+    def _producer_options(self, index: int, device: str) -> dict[str, Any]:
+        """Return picklable options for producer ``index``, given to ``_setup_producer``.
+
+        Runs in the caller's process when the runner starts.
+        """
+        return {}
+
+    @staticmethod
+    def _setup_producer(device: str, options: Mapping[str, Any]) -> None:
+        """Prepare a producer before ``producer_init`` (threads, CUDA device, seeds).
+
+        Runs inside each producer; ``options`` comes from ``_producer_options``.
+        """
+
+    # -- Internals of the runner ---------------------------------------------------------
+
+    def _create_backend(self) -> _Backend:
+        specs = [
+            _ProducerSpec(
+                runner_cls=type(self),
+                producer=index,
+                device=device,
+                label=device,
+                cfg=self._cfg,
+                options=self._producer_options(index, device),
+            )
+            for index, device in enumerate(self._devices)
+        ]
+        if self._backend_name == "thread":
+            return _ThreadBackend(specs)
+        assert self._start_method is not None  # set for the process backend
+        return _ProcessBackend(specs, self._get_context(self._start_method))
+
+    def _attach_backend(self, backend: _Backend) -> None:
+        self._backend = backend
+        self._finalizer = multiprocessing.util.Finalize(
+            self,
+            _finalize_backend,
+            args=(backend, repr(self)),
+            exitpriority=_EXIT_PRIORITY,
+        )
+
+    def _shut_down(self, reason: str, *, timeout: float | None) -> list[_Failure]:
+        backend, self._backend = self._backend, None
+        if backend is None:
+            return []
+        self._closed_reason = reason
+        if self._finalizer is not None:
+            self._finalizer.cancel()
+            self._finalizer = None
+        try:
+            return backend.stop(timeout)
+        except BaseException:
+            backend.kill()
+            raise
+
+    def _run_call(
+        self, backend: _Backend, items: Iterator[Any], cfg: Any, total: int | None
+    ) -> None:
+        call = _Call(
+            backend,
+            call_id=self._new_call_id(),
+            window=self._window,
+            ordered=self._ordered,
+            consume=type(self).consumer_work,
+            cfg=cfg,
+            bar=self._open_progress_bar(total),
+        )
+        try:
+            call.run(items)
+        except ProducerDiedError as err:
+            self._shut_down(_death_reason(err), timeout=_AFTER_DEATH_SECONDS)
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            # Ctrl-C means stop: the producers get a moment for producer_end, no more.
+            self._shut_down("closed by an interrupt during a call", timeout=_ABORT_SECONDS)
+            raise
+
+    def _require_backend(self) -> _Backend:
+        backend = self._backend
+        if backend is None:
+            raise RunnerClosedError(
+                f"{type(self).__name__} is closed ({self._closed_reason}); "
+                f"call activate() to start its producers again",
+                reason=self._closed_reason,
+            )
+        death = backend.find_death()
+        if death is not None:
+            error = _death_error(death)
+            self._shut_down(_death_reason(error), timeout=_AFTER_DEATH_SECONDS)
+            raise error
+        return backend
+
+    def _copy_cfg(self, who: str) -> Any:
+        try:
+            return copy.deepcopy(self._cfg)
+        except Exception as err:
+            raise NotPicklableError(
+                f"cfg cannot be copied for {who}: {type(err).__name__}: {err}. Keep cfg to "
+                f"plain data; build objects such as models in producer_init."
+            ) from err
+
+    def _new_call_id(self) -> int:
+        self._next_call_id += 1
+        return self._next_call_id
+
+    def _open_progress_bar(self, total: int | None) -> Any:
+        if not self._progress:
+            return None
+        tqdm = _require("tqdm", "progress")
+        return tqdm.tqdm(total=total, desc=type(self).__name__, unit="item")
+
+    @contextlib.contextmanager
+    def _exclusive(self, what: str) -> Iterator[None]:
+        if self._owner == threading.get_ident():
+            raise RunnerError(
+                f"{what} inside a hook of the same {type(self).__name__} call: a runner "
+                f"runs one call at a time; use a second runner instead"
+            )
+        with self._lock:
+            self._owner = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._owner = None
+
+
+class UnorderedRunner(BaseRunner):
+    """A runner whose consumer receives results in any order (as they come).
+
+    The runner starts one producer per device, and the consumer runs in the calling
+    thread. See :class:`BaseRunner` for the arguments and the hooks.
+    """
+
+
+class OrderedRunner(BaseRunner):
+    """A runner whose consumer receives results in the order of the input.
+
+    Results that finish early wait in a reorder buffer, which counts toward the
+    ``queue_scale x len(devices)`` batches in flight, so memory stays bounded. See
+    :class:`BaseRunner` for the arguments and the hooks.
+    """
+
+    _ordered: ClassVar[bool] = True
+
+
+# -- Internals: constants ---------------------------------------------------------------------
+
+_TARGET_BATCH_SECONDS: Final = 0.005  # 5 ms of work per batch: ~50 us of transport is 1%
+_MAX_BATCH_BYTES: Final = 4 << 20  # 4 MiB pickled per batch: bounds memory for large items
+_MAX_BATCH_ITEMS: Final = 1 << 16  # a cap for items that cost nothing measurable
+_BATCH_GROWTH: Final = 4  # a batch is at most 4x the largest measured, so slow items stay alone
+_COST_DECAY: Final = 0.5  # weight of past batches in the per-item cost estimate
+_PARENT_CHECK_SECONDS: Final = 1.0  # idle producers look for a vanished parent this often
+_AFTER_DEATH_SECONDS: Final = 5.0  # producer_end of the survivors after a producer died
+_ABORT_SECONDS: Final = 1.0  # after Ctrl-C, producers get this long before SIGKILL
+_FINALIZE_SECONDS: Final = 2.0  # an unclosed runner's producers, at GC or at exit
+_JOIN_SECONDS: Final = 5.0  # a killed or finished process is reaped within this
+_EXIT_PRIORITY: Final = 50  # runs in multiprocessing's exit hook before it joins children
+_EXIT_PARENT_GONE: Final = 70  # producer exit code when its parent vanished
+
+# Wire protocol: tuples whose first element is one of these tags.
+_BATCH: Final = 0  # parent -> producer: (_BATCH, call_id, batch_id, items)
+_CANCEL: Final = 1  # parent -> producer: (_CANCEL, call_id): skip this call's batches
+_STOP: Final = 2  # parent -> producer: (_STOP,): run producer_end and exit
+_READY: Final = 3  # producer -> parent: (_READY, failure or None) after producer_init
+_RESULT: Final = 4  # producer -> parent: (_RESULT, call_id, batch_id, results, seconds)
+_FAILED: Final = 5  # producer -> parent: (_FAILED, call_id, batch_id, failure)
+_SKIPPED: Final = 6  # producer -> parent: (_SKIPPED, call_id, batch_id)
+_ENDED: Final = 7  # producer -> parent: (_ENDED, failure or None) after producer_end
+_DIED: Final = 8  # not sent: a reply the parent makes up for a dead producer
+_UNREADABLE: Final = 9  # inside a producer: a batch that could not be unpickled
+
+
+# -- Internals: arguments and cfg -------------------------------------------------------------
+
+
+def _parse_devices(devices: int | Iterable[str]) -> list[str]:
+    if isinstance(devices, bool):
+        raise TypeError(f"devices must be an int or an iterable of device strings, not {devices}")
+    if isinstance(devices, int):
+        if devices < 1:
+            raise ValueError(f"devices={devices}: a runner needs at least one producer")
+        return ["cpu"] * devices
+    if isinstance(devices, str):
+        raise TypeError(
+            f"devices={devices!r} is a single string: pass a list such as [{devices!r}]"
+        )
+    parsed = list(devices)
+    if not parsed:
+        raise ValueError("devices is empty: a runner needs at least one producer")
+    for device in parsed:
+        if not isinstance(device, str):
+            raise TypeError(
+                f"devices must hold strings such as 'cpu' or 'cuda:0', got {device!r} "
+                f"({type(device).__name__}) in {parsed!r}"
+            )
+    return parsed
+
+
+def _parse_window(queue_scale: float, producers: int) -> int:
+    if isinstance(queue_scale, bool) or not isinstance(queue_scale, (int, float)):
+        raise TypeError(f"queue_scale must be a number, not {type(queue_scale).__name__}")
+    if not math.isfinite(queue_scale) or queue_scale <= 0:
+        raise ValueError(f"queue_scale={queue_scale}: it must be a positive finite number")
+    return max(1, math.ceil(queue_scale * producers))
+
+
+_BACKEND_NAMES: Final = ("process", "thread")
+
+
+def _parse_backend(backend: str) -> str:
+    if backend not in _BACKEND_NAMES:
+        raise ValueError(
+            f"backend={backend!r} is unknown: use one of {list(_BACKEND_NAMES)}"
+            f"{_suggest(backend, _BACKEND_NAMES)}"
+        )
+    return backend
+
+
+class _AttrDict(dict[str, Any]):
+    """The default cfg: a dict whose keys are also attributes (``cfg.sum = 0``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Attribute reads and writes go straight to the dict, at C speed: the consumer
+        # of a tiny task touches cfg once per item.
+        self.__dict__ = self
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a missing key.
+        raise AttributeError(f"cfg has no key {name!r}{_suggest(name, list(self))}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_AttrDict, (dict(self),))
+
+
+def _to_cfg(cfg: Mapping[str, Any] | None) -> Any:
+    """Return a private deep copy of ``cfg`` with the type the hooks will see."""
+    if cfg is None:
+        return _AttrDict()
+    if isinstance(cfg, dict) and type(cfg) is not dict:
+        return copy.deepcopy(cfg)  # a CfgNode stays a CfgNode
+    if isinstance(cfg, Mapping):
+        return _to_attr_dict(cfg)
+    raise TypeError(f"cfg must be a mapping such as a dict or a CfgNode, not {type(cfg).__name__}")
+
+
+def _to_attr_dict(mapping: Mapping[str, Any]) -> _AttrDict:
+    return _AttrDict(
+        (key, _to_attr_dict(value) if type(value) is dict else copy.deepcopy(value))
+        for key, value in mapping.items()
+    )
+
+
+def _length_or_none(data: Iterable[Any]) -> int | None:
+    return len(data) if isinstance(data, collections.abc.Sized) else None
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# -- Internals: optional dependencies and platform -------------------------------------------
+
+
+def _require(module: str, extra: str) -> types.ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        hint = f"pip install 'easycore-parallel[{extra}]'"
+        raise ImportError(f"{module!r} is needed here: {hint}") from err
+
+
+# macOS may crash forked children that use system frameworks; Python defaults to spawn there.
+_FORK_IS_SAFE: Final = (
+    sys.platform != "darwin" and "fork" in multiprocessing.get_all_start_methods()
+)
+
+
+def _default_start_method(devices: Sequence[str]) -> str:
+    """Pick fork where it is safe, else forkserver, else spawn.
+
+    CUDA cannot be used in a forked child once the parent touched it, so CUDA devices
+    get spawn. A native thread pool (torch's intra-op pool, OpenMP, BLAS, gRPC) that
+    is running when the parent forks leaves its locks and workers behind in a broken
+    state: a child that uses it waits forever. Those threads are invisible to
+    ``threading``, so we compare the OS's thread count with Python's. Python threads
+    alone do not prevent fork: CPython resets its own locks in the child.
+    """
+    if any(_is_cuda(device) for device in devices) or not _FORK_IS_SAFE:
+        return "spawn"
+    if _has_native_threads():
+        methods = multiprocessing.get_all_start_methods()
+        return "forkserver" if "forkserver" in methods else "spawn"
+    return "fork"
+
+
+def _is_cuda(device: str) -> bool:
+    return device.strip().lower().startswith("cuda")
+
+
+def _has_native_threads() -> bool:
+    """Tell whether this process runs threads that Python's ``threading`` does not know."""
+    try:
+        os_threads = len(os.listdir("/proc/self/task"))
+    except OSError:  # no procfs: count any extra thread as unsafe
+        return threading.active_count() > 1
+    return os_threads > threading.active_count()
+
+
+def _check_start_method(method: str) -> str:
+    methods = multiprocessing.get_all_start_methods()
+    if method not in methods:
+        raise ValueError(
+            f"start_method={method!r} is not available here: use one of {methods}"
+            f"{_suggest(method, methods)}"
+        )
+    return method
+
+
+# -- Internals: pickling ------------------------------------------------------------------------
+
+# Everything crosses processes through ForkingPickler, so reductions registered on it
+# (torch.multiprocessing's shared-memory tensors, once imported) apply to our batches.
+
+
+def _dumps(obj: object) -> memoryview:
+    return ForkingPickler.dumps(obj, pickle.HIGHEST_PROTOCOL)
+
+
+def _loads(data: bytes | memoryview) -> Any:
+    return ForkingPickler.loads(data)
+
+
+def _find_unpicklable(values: Sequence[Any]) -> tuple[int, BaseException]:
+    """Return the position of the first value that cannot be pickled, and its error."""
+    for position, value in enumerate(values):
+        try:
+            _dumps(value)
+        except Exception as err:
+            return position, err
+    return -1, TypeError("the values pickle one by one but not together")
+
+
+def _describe_value(value: Any) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__} {reprlib.repr(value)}"
+
+
+# -- Internals: failures that cross processes -------------------------------------------------
+
+
+class _Failure(NamedTuple):
+    """What went wrong in a producer, in a form that always pickles."""
+
+    kind: str  # "raised", "unpicklable", "died" or "timeout"
+    hook: str  # the hook, or the stage ("starting", "between calls")
+    device: str
+    pid: int | None
+    traceback: str  # the producer's formatted traceback, or an explanation
+    error_blob: bytes | None = None  # the pickled exception, if it pickles
+    error: BaseException | None = None  # the exception itself (thread backend only)
+    summary: str = ""  # "ValueError: bad item"
+    item: int | None = None  # position in the batch, or in the input once known
+    exitcode: int | None = None
+
+    def describe(self) -> str:
+        where = f"producer for {self.device!r}" + (f" (pid {self.pid})" if self.pid else "")
+        item = f" on item {self.item} of the input" if self.item is not None else ""
+        return f"{self.hook} in {where} failed{item}: {self.summary}"
+
+
+class _RemoteTracebackError(Exception):
+    """The traceback of a producer, attached as ``__cause__`` of the error it raised."""
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        device: str | None = None,
+        pid: int | None = None,
+        hook: str | None = None,
+    ) -> None:
+        super().__init__(text)
+        self.device = device
+        self.pid = pid
+        self.hook = hook
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_remote, (str(self), self.__dict__))
+
+
+def _rebuild_remote(text: str, state: dict[str, Any]) -> _RemoteTracebackError:
+    remote = _RemoteTracebackError(text)
+    remote.__dict__.update(state)
+    return remote
+
+
+def _failure_from_exception(
+    err: BaseException, *, hook: str, device: str, item: int | None = None, local: bool = False
+) -> _Failure:
+    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    blob: bytes | None = None
+    if not local:
+        try:
+            blob = bytes(_dumps(err))
+            _loads(blob)  # some exceptions pickle but cannot be rebuilt
+        except Exception:
+            blob = None
+    return _Failure(
+        kind="raised",
+        hook=hook,
+        device=device,
+        pid=os.getpid(),
+        traceback=text,
+        error_blob=blob,
+        error=err if local else None,
+        summary=f"{type(err).__name__}: {err}",
+        item=item,
+    )
+
+
+def _failure_to_exception(failure: _Failure) -> BaseException:
+    """Turn a failure into the exception the caller sees, its cause set."""
+    if failure.kind == "died":
+        return _death_error(failure)
+    if failure.kind == "timeout":
+        return RunnerError(failure.traceback)
+    where = f"producer for {failure.device!r}" + (f" (pid {failure.pid})" if failure.pid else "")
+    item = f", item {failure.item} of the input" if failure.item is not None else ""
+    verb = "gave something that cannot be pickled" if failure.kind == "unpicklable" else "raised"
+    remote = _RemoteTracebackError(
+        f"\n\n{failure.hook} in {where}{item} {verb}:\n\n{failure.traceback}",
+        device=failure.device,
+        pid=failure.pid,
+        hook=failure.hook,
+    )
+    error = failure.error
+    if failure.kind == "unpicklable":
+        error = NotPicklableError(failure.summary, device=failure.device, pid=failure.pid)
+    elif error is None and failure.error_blob is not None:
+        try:
+            error = _loads(failure.error_blob)
+        except Exception:
+            error = None
+    if error is None:
+        error = NotPicklableError(
+            f"{failure.hook} in {where} raised {failure.summary}; that exception cannot be "
+            f"pickled to reach the caller (its traceback is the cause of this error)",
+            device=failure.device,
+            pid=failure.pid,
+        )
+    error.__cause__ = remote
+    error.__suppress_context__ = True
+    return error
+
+
+def _raise_failure(failure: _Failure) -> None:
+    error = _failure_to_exception(failure)
+    try:
+        raise error
+    finally:
+        del error
+
+
+def _death_error(failure: _Failure) -> ProducerDiedError:
+    code = failure.exitcode
+    if code is None:
+        how, hint = "ended (its exit code is unknown)", ""
+    elif code < 0:
+        name = _signal_name(-code)
+        how = f"was killed by {name}"
+        hint = {
+            "SIGKILL": " SIGKILL usually means the system ran out of memory: lower "
+            "queue_scale or the memory each item needs.",
+            "SIGSEGV": " SIGSEGV is a crash in native code called by a hook.",
+        }.get(name, "")
+    else:
+        how = f"exited with code {code}"
+        hint = " A hook called os._exit(), or native code ended the process."
+    lost = f"; {failure.summary}" if failure.summary else ""
+    return ProducerDiedError(
+        f"producer for {failure.device!r} (pid {failure.pid}) {how} {failure.hook}{lost}."
+        f"{hint} The runner is closed now: call activate() to start new producers.",
+        device=failure.device,
+        pid=failure.pid,
+        exitcode=code,
+    )
+
+
+def _death_reason(error: ProducerDiedError) -> str:
+    how = "killed by a signal" if (error.exitcode or 0) < 0 else f"exit code {error.exitcode}"
+    return f"closed after its producer for {error.device!r} (pid {error.pid}) died, {how}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+# -- Internals: one call (batching, the in-flight window, ordering) ---------------------------
+
+
+class _BatchSizer:
+    """Choose batch sizes from the per-item time and size the producers measure.
+
+    The first batch has one item. Each later batch holds about ``_TARGET_BATCH_SECONDS``
+    of work and at most ``_MAX_BATCH_BYTES``, and never more than ``_BATCH_GROWTH``
+    times the largest batch measured so far, so a slow item is never batched blindly.
+    """
+
+    def __init__(self) -> None:
+        self._seconds = 0.0  # decayed sums: recent batches count more
+        self._timed_items = 0.0
+        self._bytes = 0.0
+        self._sized_items = 0.0
+        self._largest = 0
+
+    def next_size(self) -> int:
+        if self._largest == 0:
+            return 1
+        size = self._largest * _BATCH_GROWTH
+        if self._seconds > 0:
+            size = min(size, int(_TARGET_BATCH_SECONDS * self._timed_items / self._seconds))
+        if self._bytes > 0:
+            size = min(size, int(_MAX_BATCH_BYTES * self._sized_items / self._bytes))
+        return max(1, min(size, _MAX_BATCH_ITEMS))
+
+    def observe(self, items: int, seconds: float, nbytes: int) -> None:
+        self._seconds = self._seconds * _COST_DECAY + seconds
+        self._timed_items = self._timed_items * _COST_DECAY + items
+        self._bytes = self._bytes * _COST_DECAY + nbytes
+        self._sized_items = self._sized_items * _COST_DECAY + items
+        self._largest = max(self._largest, items)
+
+
+class _Call:
+    """Feed one call's items to the producers and its results to the consumer."""
+
+    def __init__(
+        self,
+        backend: _Backend,
+        *,
+        call_id: int,
+        window: int,
+        ordered: bool,
+        consume: Callable[[Any, Any], None],
+        cfg: Any,
+        bar: Any,
+    ) -> None:
+        self._backend = backend
+        self._call_id = call_id
+        self._window = window
+        self._per_producer = math.ceil(window / backend.size)
+        self._ordered = ordered
+        self._consume = consume
+        self._cfg = cfg
+        self._bar = bar
+        self._sizer = _BatchSizer()
+        self._starts: dict[int, int] = {}  # batch id -> position of its first item
+        self._sizes: dict[int, int] = {}  # batch id -> pickled bytes sent
+        self._done: dict[int, list[Any]] = {}  # reorder buffer: batch id -> results
+        self._next_batch = 0
+        self._next_to_consume = 0
+        self._items_sent = 0
+        self._in_window = 0  # batches sent and not yet consumed
+
+    def run(self, items: Iterator[Any]) -> None:
+        try:
+            exhausted = False
+            while True:
+                if not exhausted:
+                    exhausted = self._fill(items)
+                if exhausted and self._in_window == 0:
+                    return
+                for reply in self._backend.collect():
+                    self._handle(reply)
+        except BaseException:
+            self._backend.cancel(self._call_id)
+            raise
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+
+    def _fill(self, items: Iterator[Any]) -> bool:
+        """Send batches until the window is full; return whether the input ran out."""
+        while self._in_window < self._window:
+            index = self._backend.least_loaded(self._per_producer)
+            if index is None:
+                return False
+            batch = list(itertools.islice(items, self._sizer.next_size()))
+            if not batch:
+                return True
+            batch_id = self._next_batch
+            try:
+                nbytes = self._backend.submit(index, self._call_id, batch_id, batch)
+            except _ItemNotPicklableError as err:
+                raise self._unpicklable_item(batch, err) from err.error
+            self._next_batch += 1
+            self._starts[batch_id] = self._items_sent
+            self._sizes[batch_id] = nbytes
+            self._items_sent += len(batch)
+            self._in_window += 1
+        return False
+
+    def _handle(self, reply: _Reply) -> None:
+        if reply.kind == _DIED:
+            assert reply.failure is not None
+            lost = self._in_window
+            summary = f"the call stopped with {lost} of its batches in flight"
+            raise _death_error(reply.failure._replace(summary=summary))
+        if reply.call_id != self._call_id:
+            return  # a late reply of an earlier, failed call
+        if reply.kind == _FAILED:
+            assert reply.failure is not None
+            raise _failure_to_exception(self._locate(reply.failure, reply.batch_id))
+        if reply.kind != _RESULT:
+            return
+        sent = self._sizes.pop(reply.batch_id, 0)
+        self._sizer.observe(len(reply.results), reply.seconds, sent + reply.nbytes)
+        if not self._ordered:
+            self._deliver(reply.batch_id, reply.results)
+            return
+        self._done[reply.batch_id] = reply.results
+        while self._next_to_consume in self._done:
+            self._deliver(self._next_to_consume, self._done.pop(self._next_to_consume))
+            self._next_to_consume += 1
+
+    def _deliver(self, batch_id: int, results: list[Any]) -> None:
+        del self._starts[batch_id]
+        self._in_window -= 1
+        consume, cfg = self._consume, self._cfg
+        for result in results:
+            consume(cfg, result)
+        if self._bar is not None:
+            self._bar.update(len(results))
+
+    def _locate(self, failure: _Failure, batch_id: int) -> _Failure:
+        """Turn a position in a batch into a position in the input."""
+        if failure.item is None or batch_id not in self._starts:
+            return failure
+        return failure._replace(item=self._starts[batch_id] + failure.item)
+
+    def _unpicklable_item(self, batch: list[Any], err: _ItemNotPicklableError) -> NotPicklableError:
+        position, error = _find_unpicklable(batch)
+        value = batch[position] if position >= 0 else batch
+        return NotPicklableError(
+            f"item {self._items_sent + max(position, 0)} of the input cannot be pickled to "
+            f"reach the producers: {_describe_value(value)} ({type(error).__name__}: "
+            f"{error}). Send plain data such as paths or arrays, or use backend='thread'."
+        )
+
+
+# -- Internals: backends (where producers run) ------------------------------------------------
+
+
+class _ProducerSpec(NamedTuple):
+    """What a producer needs to start; pickled for spawn and forkserver."""
+
+    runner_cls: type[BaseRunner]
+    producer: int  # its position in devices
+    device: str  # the device the hooks see
+    label: str  # the device errors name (differs from ``device`` on Ray, issue 8)
+    cfg: Any
+    options: dict[str, Any]
+
+
+class _Reply(NamedTuple):
+    producer: int  # its position in devices
+    kind: int  # _RESULT, _FAILED, _SKIPPED or _DIED
+    call_id: int
+    batch_id: int
+    results: list[Any]
+    seconds: float
+    nbytes: int  # pickled size of the reply (0 when nothing was pickled)
+    failure: _Failure | None
+
+
+class _ItemNotPicklableError(Exception):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Backend(abc.ABC):
+    """Producers of one runner, driven from the caller's thread.
+
+    A backend starts producers (running ``_setup_producer`` and ``producer_init`` in
+    each), sends them batches, returns their replies, and stops them. It keeps, per
+    producer, the batches sent and not yet answered, including those of earlier calls
+    that were cancelled; the engine above it (:class:`_Call`) owns batching, the
+    window, ordering and errors. To add a backend (Ray, issue 8), implement the
+    abstract methods and add a branch to ``BaseRunner._create_backend``.
+    """
+
+    def __init__(self, specs: list[_ProducerSpec]) -> None:
+        self.specs = specs
+        self.size = len(specs)
+        self._pending: list[dict[tuple[int, int], None]] = [{} for _ in specs]
+        self._cancelled = -1  # the latest cancelled call id
+
+    @abc.abstractmethod
+    def start(self) -> list[_Failure]:
+        """Start every producer and wait for its ``producer_init``; return failures."""
+
+    @abc.abstractmethod
+    def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
+        """Send a batch; return its pickled size. Raise ``_ItemNotPicklableError``."""
+
+    @abc.abstractmethod
+    def _send_cancel(self, call_id: int) -> None:
+        """Tell every producer to skip batches of calls up to ``call_id``."""
+
+    @abc.abstractmethod
+    def _receive(self) -> list[_Reply]:
+        """Block until at least one reply (or a death) is there; return all there are."""
+
+    @abc.abstractmethod
+    def find_death(self) -> _Failure | None:
+        """Return a failure for a producer that died while idle, without blocking."""
+
+    @abc.abstractmethod
+    def stop(self, timeout: float | None) -> list[_Failure]:
+        """Run ``producer_end`` everywhere, wait up to ``timeout``, then kill; never raise."""
+
+    @abc.abstractmethod
+    def kill(self) -> None:
+        """End every producer now, without ``producer_end``."""
+
+    def least_loaded(self, limit: int) -> int | None:
+        """Return the producer with the fewest pending batches, if it has fewer than limit."""
+        index = min(range(self.size), key=lambda i: len(self._pending[i]))
+        return index if len(self._pending[index]) < limit else None
+
+    def submit(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
+        nbytes = self._send(index, call_id, batch_id, items)
+        self._pending[index][(call_id, batch_id)] = None
+        return nbytes
+
+    def cancel(self, call_id: int) -> None:
+        if call_id > self._cancelled and any(self._pending):
+            self._cancelled = call_id
+            self._send_cancel(call_id)
+
+    def collect(self) -> list[_Reply]:
+        """Block until replies arrive; return them, each matched to its pending batch."""
+        return [self._match(reply) for reply in self._receive()]
+
+    def _match(self, reply: _Reply) -> _Reply:
+        if reply.kind == _DIED:
+            return reply
+        pending = self._pending[reply.producer]
+        key = (reply.call_id, reply.batch_id)
+        if key not in pending:
+            # A batch the producer could not unpickle, so it could not read its ids:
+            # each producer answers in the order it was sent, so it is the oldest.
+            key = next(iter(pending))
+            reply = reply._replace(call_id=key[0], batch_id=key[1])
+        del pending[key]
+        return reply
+
+
+class _ProducerCore:
+    """The hooks of one producer, whatever runs it (a process, a thread, a Ray actor)."""
+
+    def __init__(self, spec: _ProducerSpec, *, local: bool = False) -> None:
+        self.spec = spec
+        self.cfg = spec.cfg
+        self._local = local  # exceptions stay objects instead of pickled blobs
+        self._work = spec.runner_cls.producer_work
+
+    def init(self) -> _Failure | None:
+        spec = self.spec
+        try:
+            spec.runner_cls._setup_producer(spec.device, spec.options)
+        except BaseException as err:
+            return self._failure(err, "_setup_producer")
+        try:
+            spec.runner_cls.producer_init(spec.device, self.cfg)
+        except BaseException as err:
+            return self._failure(err, "producer_init")
+        return None
+
+    def run(self, items: list[Any]) -> tuple[list[Any], float] | _Failure:
+        """Run ``producer_work`` on a batch; return the results and the seconds it took."""
+        work, device, cfg = self._work, self.spec.device, self.cfg
+        results: list[Any] = []
+        append = results.append
+        start = time.perf_counter()
+        try:
+            for item in items:
+                append(work(device, cfg, item))
+        except BaseException as err:
+            return self._failure(err, "producer_work", item=len(results))
+        return results, time.perf_counter() - start
+
+    def end(self) -> _Failure | None:
+        try:
+            self.spec.runner_cls.producer_end(self.spec.device, self.cfg)
+        except BaseException as err:
+            return self._failure(err, "producer_end")
+        return None
+
+    def _failure(self, err: BaseException, hook: str, item: int | None = None) -> _Failure:
+        return _failure_from_exception(
+            err, hook=hook, device=self.spec.label, item=item, local=self._local
+        )
+
+
+# -- Internals: the process backend -------------------------------------------------------------
+
+# Parent ends of every producer pipe of this process. A producer started by fork closes
+# the copies it inherited, so that a producer sees end-of-file the moment its own
+# parent dies (or closes its pipe), not when the last of its siblings exits.
+_PARENT_ENDS: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
+class _ProcessBackend(_Backend):
+    def __init__(self, specs: list[_ProducerSpec], context: BaseContext) -> None:
+        super().__init__(specs)
+        self._context = context
+        self._method = context.get_start_method()
+        self._processes: list[BaseProcess] = []
+        self._conns: list[Connection] = []
+        self._owner: dict[Any, tuple[int, bool]] = {}  # wait() object -> (index, is_conn)
+        self._dead: set[int] = set()
+
+    def start(self) -> list[_Failure]:
+        fork = self._method == "fork"
+        payloads = [spec if fork else self._pickle_spec(spec) for spec in self.specs]
+        for spec, payload in zip(self.specs, payloads):
+            self._start_one(spec, payload)
+        ready: set[int] = set()
+        failures: list[_Failure] = []
+        while len(ready | self._dead) < self.size:
+            for index, message in self._wait_messages(None, skip=ready | self._dead):
+                if message is None and index not in ready:
+                    failures.append(self._died(index, "while starting (in producer_init)"))
+                elif message is not None and message[0] == _READY:
+                    ready.add(index)
+                    if message[1] is not None:
+                        failures.append(message[1])
+        return failures
+
+    def _start_one(self, spec: _ProducerSpec, payload: Any) -> None:
+        parent_end, child_end = self._context.Pipe(duplex=True)
+        # A forked child holds copies of every parent end, its own included.
+        inherited = [*_PARENT_ENDS, parent_end] if self._method == "fork" else []
+        process = self._context.Process(  # type: ignore[attr-defined]
+            target=_producer_main,
+            args=(child_end, payload, inherited, spec.label),
+            name=f"easycore-producer-{spec.producer}-{spec.label}",
+        )
+        process.start()
+        child_end.close()
+        _PARENT_ENDS.add(parent_end)
+        self._processes.append(process)
+        self._conns.append(parent_end)
+        self._owner[parent_end] = (spec.producer, True)
+        self._owner[process.sentinel] = (spec.producer, False)
+
+    def _pickle_spec(self, spec: _ProducerSpec) -> bytes:
+        try:
+            return bytes(_dumps(spec))
+        except Exception as err:
+            raise NotPicklableError(
+                f"{_explain_spec_pickling(spec)} cannot be pickled to start producers with "
+                f"start_method={self._method!r} ({type(err).__name__}: {err}). Define the "
+                f"runner class at module level of an importable module, keep cfg to plain "
+                f"data, or use start_method='fork' where it is safe."
+            ) from err
+
+    def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
+        try:
+            data = _dumps((_BATCH, call_id, batch_id, items))
+        except Exception as err:
+            raise _ItemNotPicklableError(err) from err
+        self._send_bytes(index, data)
+        return len(data)
+
+    def _send_cancel(self, call_id: int) -> None:
+        data = _dumps((_CANCEL, call_id))
+        for index in range(self.size):
+            if self._pending[index]:
+                self._send_bytes(index, data)
+
+    def _send_bytes(self, index: int, data: bytes | memoryview) -> None:
+        # A dead producer's pipe is broken; its sentinel is ready and _receive reports it.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._conns[index].send_bytes(data)
+
+    def _receive(self) -> list[_Reply]:
+        replies: list[_Reply] = []
+        for index, message in self._wait_messages(None, skip=self._dead):
+            if message is None:
+                when = "while running producer_work" if self._pending[index] else "between calls"
+                death = self._died(index, when)
+                replies.append(_Reply(index, _DIED, -1, -1, [], 0.0, 0, death))
+            elif message[0] == _RESULT:
+                _, call_id, batch_id, results, seconds, nbytes = message
+                replies.append(
+                    _Reply(index, _RESULT, call_id, batch_id, results, seconds, nbytes, None)
+                )
+            elif message[0] in (_FAILED, _SKIPPED):
+                failure = message[3] if message[0] == _FAILED else None
+                replies.append(
+                    _Reply(index, message[0], message[1], message[2], [], 0.0, 0, failure)
+                )
+        return replies
+
+    def _wait_messages(
+        self, timeout: float | None, *, skip: set[int]
+    ) -> list[tuple[int, tuple[Any, ...] | None]]:
+        """Wait on pipes and sentinels; return messages, ``None`` for a producer now dead.
+
+        A producer's messages are read before its death is reported, so nothing it sent
+        before dying is lost.
+        """
+        objects = [obj for obj, (index, _) in self._owner.items() if index not in skip]
+        if not objects:
+            return []
+        messages: list[tuple[int, tuple[Any, ...] | None]] = []
+        gone: set[int] = set()
+        for obj in multiprocessing.connection.wait(objects, timeout):
+            index, is_conn = self._owner[obj]
+            if is_conn or index not in gone:
+                messages.extend((index, message) for message in self._drain(index, gone))
+            if not is_conn:
+                gone.add(index)
+        for index in sorted(gone - self._dead):
+            self._reap(index)
+            messages.append((index, None))
+        return messages
+
+    def _drain(self, index: int, gone: set[int]) -> list[tuple[Any, ...]]:
+        conn, messages = self._conns[index], []
+        try:
+            while conn.poll(0):
+                data = conn.recv_bytes()
+                messages.append(self._decode(index, data))
+        except (EOFError, OSError):
+            gone.add(index)  # the producer closed its end: it is exiting
+        return messages
+
+    def _reap(self, index: int) -> None:
+        """Wait for a producer that closed its pipe or sentinel, and mark it dead."""
+        process = self._processes[index]
+        process.join(_JOIN_SECONDS)
+        if process.is_alive():  # it closed its pipe and lingers: end it
+            process.kill()
+            process.join(_JOIN_SECONDS)
+        self._dead.add(index)
+
+    def _decode(self, index: int, data: bytes) -> tuple[Any, ...]:
+        try:
+            message: tuple[Any, ...] = _loads(data)
+        except Exception as err:
+            spec = self.specs[index]
+            failure = _Failure(
+                kind="unpicklable",
+                hook="producer_work",
+                device=spec.label,
+                pid=self._processes[index].pid,
+                traceback=f"{type(err).__name__}: {err}",
+                summary=f"a result from the producer for {spec.label!r} cannot be unpickled "
+                f"in the caller ({type(err).__name__}: {err}); its type must be importable "
+                f"here too",
+            )
+            return (_FAILED, -1, -1, failure)
+        if message[0] == _RESULT:
+            return (*message, len(data))
+        return message
+
+    def _died(self, index: int, when: str) -> _Failure:
+        process = self._processes[index]
+        return _Failure(
+            kind="died",
+            hook=when,
+            device=self.specs[index].label,
+            pid=process.pid,
+            traceback="",
+            exitcode=process.exitcode,
+        )
+
+    def find_death(self) -> _Failure | None:
+        for index, process in enumerate(self._processes):
+            if index not in self._dead and not process.is_alive():
+                self._reap(index)
+                return self._died(index, "between calls")
+        return None
+
+    def stop(self, timeout: float | None) -> list[_Failure]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        stop = _dumps((_STOP,))
+        for index in range(self.size):
+            if index not in self._dead:
+                self._send_bytes(index, stop)
+        failures: list[_Failure] = []
+        ended: set[int] = set()
+        waiting = set(range(self.size)) - self._dead
+        while waiting:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            messages = self._wait_messages(left, skip=set(range(self.size)) - waiting)
+            if not messages and left == 0.0:
+                break
+            for index, message in messages:
+                if message is None:
+                    waiting.discard(index)
+                    if index not in ended:
+                        failures.append(self._died(index, "during producer_end"))
+                elif message[0] == _ENDED:
+                    ended.add(index)
+                    if message[1] is not None:
+                        failures.append(message[1])
+        for index in sorted(waiting):
+            failures.append(self._timed_out(index, timeout))
+        self.kill()
+        return failures
+
+    def _timed_out(self, index: int, timeout: float | None) -> _Failure:
+        spec, process = self.specs[index], self._processes[index]
+        return _Failure(
+            kind="timeout",
+            hook="close()",
+            device=spec.label,
+            pid=process.pid,
+            traceback=f"producer for {spec.label!r} (pid {process.pid}) did not finish its "
+            f"work and producer_end within {timeout} s; it was killed",
+        )
+
+    def kill(self) -> None:
+        for process in self._processes:
+            if process.is_alive():
+                process.kill()
+        for process in self._processes:
+            process.join(_JOIN_SECONDS)
+        for conn in self._conns:
+            _PARENT_ENDS.discard(conn)
+            conn.close()
+        self._dead.update(range(len(self._processes)))
+
+
+def _explain_spec_pickling(spec: _ProducerSpec) -> str:
+    try:
+        _dumps(spec.runner_cls)
+    except Exception:
+        cls = spec.runner_cls
+        return f"the runner class {cls.__module__}.{cls.__qualname__}"
+    if isinstance(spec.cfg, Mapping):
+        keys = list(spec.cfg)
+        position, _ = _find_unpicklable([spec.cfg[key] for key in keys])
+        if position >= 0:
+            return f"cfg[{keys[position]!r}] ({_describe_value(spec.cfg[keys[position]])})"
+    return "the producer options" if spec.options else "cfg"
+
+
+def _finalize_backend(backend: _Backend, description: str) -> None:
+    """Stop the producers of a runner that was garbage-collected or alive at exit."""
+    backend.stop(_FINALIZE_SECONDS)
+    warnings.warn(
+        f"unclosed runner {description}: its producers were stopped; call close() or use "
+        f"'with' to let producer_end finish and to see its errors",
+        ResourceWarning,
+        stacklevel=1,
+    )
+
+
+# -- Internals: inside a producer process -------------------------------------------------------
+
+
+def _producer_main(conn: Connection, payload: Any, inherited: list[Connection], label: str) -> None:
+    """Run one producer process: start, serve batches, end."""
+    for other in inherited:
+        other.close()
+    # Ctrl-C reaches the whole process group: the caller decides what stops and when.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+    cancelled = [-1]
+    reader = threading.Thread(
+        target=_read_inbox,
+        args=(conn, inbox, cancelled, os.getppid()),
+        name="easycore-producer-reader",
+        daemon=True,
+    )
+    reader.start()
+    try:
+        spec: _ProducerSpec = _loads(payload) if isinstance(payload, bytes) else payload
+    except BaseException as err:
+        _send_reply(conn, (_READY, _unloadable_spec_failure(err, label)))
+        return
+    core = _ProducerCore(spec)
+    failure = core.init()
+    _send_reply(conn, (_READY, failure))
+    if failure is None:
+        _serve(conn, core, inbox, cancelled)
+
+
+def _read_inbox(
+    conn: Connection,
+    inbox: queue.SimpleQueue[tuple[Any, ...]],
+    cancelled: list[int],
+    parent_pid: int,
+) -> None:
+    """Move messages from the pipe to the inbox, so the caller's sends never block long.
+
+    Without this thread a producer blocked sending a large result and a caller blocked
+    sending a large batch would wait for each other forever. It also ends the process
+    when the parent vanishes (end of file, or a new parent pid), even mid-item.
+    """
+    while True:
+        try:
+            if not conn.poll(_PARENT_CHECK_SECONDS):
+                if os.getppid() != parent_pid:
+                    os._exit(_EXIT_PARENT_GONE)
+                continue
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            os._exit(_EXIT_PARENT_GONE)
+        try:
+            message: tuple[Any, ...] = _loads(data)
+        except Exception as err:
+            inbox.put((_UNREADABLE, err))
+            continue
+        if message[0] == _CANCEL:
+            cancelled[0] = max(cancelled[0], message[1])
+            continue
+        inbox.put(message)
+        if message[0] == _STOP:
+            return
+
+
+def _serve(
+    conn: Connection,
+    core: _ProducerCore,
+    inbox: queue.SimpleQueue[tuple[Any, ...]],
+    cancelled: list[int],
+) -> None:
+    while True:
+        message = inbox.get()
+        kind = message[0]
+        if kind == _BATCH:
+            _, call_id, batch_id, items = message
+            if call_id <= cancelled[0]:
+                _send_reply(conn, (_SKIPPED, call_id, batch_id))
+                continue
+            outcome = core.run(items)
+            if isinstance(outcome, _Failure):
+                _send_reply(conn, (_FAILED, call_id, batch_id, outcome))
+            else:
+                _send_result(conn, core, (call_id, batch_id), *outcome)
+        elif kind == _UNREADABLE:
+            failure = _unreadable_batch_failure(core, message[1])
+            _send_reply(conn, (_FAILED, -1, -1, failure))
+        elif kind == _STOP:
+            _send_reply(conn, (_ENDED, core.end()))
+            return
+
+
+def _send_result(
+    conn: Connection, core: _ProducerCore, ids: tuple[int, int], results: list[Any], seconds: float
+) -> None:
+    call_id, batch_id = ids
+    try:
+        data = _dumps((_RESULT, call_id, batch_id, results, seconds))
+    except Exception:
+        position, error = _find_unpicklable(results)
+        failure = _Failure(
+            kind="unpicklable",
+            hook="producer_work",
+            device=core.spec.label,
+            pid=os.getpid(),
+            traceback="".join(traceback.format_exception(type(error), error, error.__traceback__)),
+            summary=f"the result of producer_work on the producer for {core.spec.label!r} "
+            f"(pid {os.getpid()}) cannot be pickled to reach the caller: "
+            f"{_describe_value(results[position]) if position >= 0 else 'the batch'} "
+            f"({type(error).__name__}: {error}). Return plain data, or use backend='thread'.",
+            item=max(position, 0),
+        )
+        _send_reply(conn, (_FAILED, call_id, batch_id, failure))
+        return
+    _send_bytes_or_exit(conn, data)
+
+
+def _send_reply(conn: Connection, message: tuple[Any, ...]) -> None:
+    _send_bytes_or_exit(conn, _dumps(message))
+
+
+def _send_bytes_or_exit(conn: Connection, data: bytes | memoryview) -> None:
+    try:
+        conn.send_bytes(data)
+    except OSError:  # the parent is gone: nobody is left to work for
+        os._exit(_EXIT_PARENT_GONE)
+
+
+def _unloadable_spec_failure(err: BaseException, label: str) -> _Failure:
+    return _Failure(
+        kind="unpicklable",
+        hook="producer start-up",
+        device=label,
+        pid=os.getpid(),
+        traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
+        summary=f"the producer for {label!r} (pid {os.getpid()}) could not load the runner "
+        f"class and cfg "
+        f"({type(err).__name__}: {err}). With spawn or forkserver, producers import the "
+        f"module that defines the runner: it must be importable from sys.path, and the "
+        f"script must guard its work with `if __name__ == '__main__':`.",
+    )
+
+
+def _unreadable_batch_failure(core: _ProducerCore, err: BaseException) -> _Failure:
+    return _Failure(
+        kind="unpicklable",
+        hook="producer_work",
+        device=core.spec.label,
+        pid=os.getpid(),
+        traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
+        summary=f"the producer for {core.spec.label!r} (pid {os.getpid()}) cannot unpickle "
+        f"a batch of items ({type(err).__name__}: {err}); the items' types must be "
+        f"importable in the producers",
+    )
+
+
+# -- Internals: the thread backend ------------------------------------------------------------
+
+
+class _ThreadBackend(_Backend):
+    """Producers as daemon threads of this process: nothing is pickled or copied."""
+
+    def __init__(self, specs: list[_ProducerSpec]) -> None:
+        super().__init__(specs)
+        self._inboxes: list[queue.SimpleQueue[tuple[Any, ...]]] = []
+        self._outbox: queue.SimpleQueue[tuple[int, tuple[Any, ...]]] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._cancelled_call = [-1]
+        self._running = set(range(self.size))
+
+    def start(self) -> list[_Failure]:
+        for shared_spec in self.specs:
+            spec = shared_spec._replace(cfg=copy.deepcopy(shared_spec.cfg))
+            inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+            thread = threading.Thread(
+                target=self._serve,
+                args=(_ProducerCore(spec, local=True), inbox),
+                name=f"easycore-producer-{spec.producer}-{spec.label}",
+                daemon=True,
+            )
+            self._inboxes.append(inbox)
+            self._threads.append(thread)
+            thread.start()
+        failures = []
+        for _ in range(self.size):
+            index, message = self._outbox.get()
+            if message[1] is not None:
+                failures.append(message[1])
+                self._running.discard(index)
+        return failures
+
+    def _serve(self, core: _ProducerCore, inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:
+        index, outbox = core.spec.producer, self._outbox
+        failure = core.init()
+        outbox.put((index, (_READY, failure)))
+        if failure is not None:
+            return
+        while True:
+            message = inbox.get()
+            if message[0] == _STOP:
+                outbox.put((index, (_ENDED, core.end())))
+                return
+            _, call_id, batch_id, items = message
+            if call_id <= self._cancelled_call[0]:
+                outbox.put((index, (_SKIPPED, call_id, batch_id)))
+                continue
+            outcome = core.run(items)
+            if isinstance(outcome, _Failure):
+                outbox.put((index, (_FAILED, call_id, batch_id, outcome)))
+            else:
+                outbox.put((index, (_RESULT, call_id, batch_id, *outcome)))
+
+    def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
+        self._inboxes[index].put((_BATCH, call_id, batch_id, items))
+        return 0
+
+    def _send_cancel(self, call_id: int) -> None:
+        self._cancelled_call[0] = call_id
+
+    def _receive(self) -> list[_Reply]:
+        replies = [self._to_reply(*self._outbox.get())]
+        with contextlib.suppress(queue.Empty):
+            while True:
+                replies.append(self._to_reply(*self._outbox.get_nowait()))
+        return replies
+
+    @staticmethod
+    def _to_reply(index: int, message: tuple[Any, ...]) -> _Reply:
+        kind = message[0]
+        if kind == _RESULT:
+            return _Reply(index, kind, message[1], message[2], message[3], message[4], 0, None)
+        failure = message[3] if kind == _FAILED else None
+        return _Reply(index, kind, message[1], message[2], [], 0.0, 0, failure)
+
+    def find_death(self) -> _Failure | None:
+        return None  # a thread cannot die alone: os._exit ends the whole process
+
+    def stop(self, timeout: float | None) -> list[_Failure]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._cancelled_call[0] = sys.maxsize
+        for index in self._running:
+            self._inboxes[index].put((_STOP,))
+        failures: list[_Failure] = []
+        while self._running:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            try:
+                index, message = self._outbox.get(timeout=left)
+            except queue.Empty:
+                break
+            if message[0] == _ENDED:
+                self._running.discard(index)
+                if message[1] is not None:
+                    failures.append(message[1])
+        for index in sorted(self._running):
+            spec = self.specs[index]
+            failures.append(
+                _Failure(
+                    kind="timeout",
+                    hook="close()",
+                    device=spec.label,
+                    pid=None,
+                    traceback=f"producer thread for {spec.label!r} did not finish within "
+                    f"{timeout} s; threads cannot be killed, it stays behind as a daemon "
+                    f"thread",
+                )
+            )
+        self._running.clear()
+        return failures
+
+    def kill(self) -> None:
+        self.stop(0.0)
