@@ -1,0 +1,134 @@
+"""Batches grow from measured cost, in-flight work is bounded, and memory stays flat."""
+
+from __future__ import annotations
+
+import itertools
+
+import psutil
+import pytest
+from _parallel_runners import EnoughError
+
+import easycore_parallel as ep
+from easycore_parallel import UnorderedRunner
+
+MiB = 1 << 20
+
+
+def test_first_batch_has_one_item():
+    assert ep._BatchSizer().next_size() == 1
+
+
+def test_batch_grows_at_most_by_the_growth_factor():
+    sizer = ep._BatchSizer()
+    sizer.observe(items=1, seconds=1e-7, nbytes=10)
+    assert sizer.next_size() == ep._BATCH_GROWTH
+    sizer.observe(items=4, seconds=4e-7, nbytes=40)
+    assert sizer.next_size() == 4 * ep._BATCH_GROWTH
+
+
+def test_batch_targets_a_few_milliseconds_of_work():
+    sizer = ep._BatchSizer()
+    for size in (1, 4, 16, 64, 256, 1024):
+        sizer.observe(items=size, seconds=size * 1e-3, nbytes=size)  # 1 ms per item
+    assert sizer.next_size() == round(ep._TARGET_BATCH_SECONDS / 1e-3)
+
+
+def test_slow_items_travel_alone():
+    sizer = ep._BatchSizer()
+    sizer.observe(items=1, seconds=0.5, nbytes=10)
+    assert sizer.next_size() == 1
+
+
+def test_large_items_are_capped_by_bytes():
+    sizer = ep._BatchSizer()
+    for size in (1, 4, 16):
+        sizer.observe(items=size, seconds=size * 1e-7, nbytes=size * 2 * MiB)
+    assert sizer.next_size() == ep._MAX_BATCH_BYTES // (2 * MiB)
+
+
+def test_free_items_are_capped_by_count():
+    sizer = ep._BatchSizer()
+    size = 1
+    for _ in range(20):
+        sizer.observe(items=size, seconds=0.0, nbytes=0)
+        size = sizer.next_size()
+    assert size == ep._MAX_BATCH_ITEMS
+
+
+PULLED = [0]  # items the input has yielded (the consumer's cfg is a copy, so not in cfg)
+
+
+class Ahead(UnorderedRunner):
+    """Track how far the input runs ahead of the consumer."""
+
+    @staticmethod
+    def consumer_init(cfg):
+        cfg.consumed = 0
+        cfg.most_ahead = 0
+
+    @staticmethod
+    def consumer_work(cfg, data):
+        cfg.consumed += 1
+        cfg.most_ahead = max(cfg.most_ahead, PULLED[0] - cfg.consumed)
+        if cfg.consumed >= 200:
+            raise EnoughError(cfg.most_ahead)
+
+
+def megabyte_items():
+    for _ in itertools.count():
+        PULLED[0] += 1
+        yield bytes(MiB)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("ordered", [False, True], ids=["unordered", "ordered"])
+def test_items_in_flight_stay_within_the_window(ordered, leftovers):
+    # 1 MiB items: at most 4 per batch (4 MiB), and queue_scale=1.0 with 2 producers
+    # allows 2 batches in flight, plus the batch being filled.
+    class Runner(Ahead, ep.OrderedRunner if ordered else UnorderedRunner):
+        pass
+
+    PULLED[0] = 0
+    runner = Runner(2, queue_scale=1.0, start_method="fork")
+    with runner, pytest.raises(EnoughError) as info:
+        runner(megabyte_items())
+    window, per_batch = 2, ep._MAX_BATCH_BYTES // MiB
+    assert 0 < info.value.args[0] <= (window + 1) * per_batch
+    leftovers.assert_none()
+
+
+class MeasureRss(UnorderedRunner):
+    """Sample the RSS of the caller and its producers while an endless input streams."""
+
+    @staticmethod
+    def consumer_init(cfg):
+        cfg.seen = 0
+        cfg.rss = []
+
+    @staticmethod
+    def consumer_work(cfg, data):
+        cfg.seen += 1
+        if cfg.seen % 25 == 0:
+            me = psutil.Process()
+            processes = [me, *me.children(recursive=True)]
+            cfg.rss.append(sum(p.memory_info().rss for p in processes if p.is_running()))
+        if cfg.seen >= cfg.limit:
+            raise EnoughError(cfg.rss)
+
+
+def endless_megabytes():
+    while True:
+        yield bytes(MiB)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("runner_cls", [MeasureRss], ids=["process"])
+def test_endless_input_of_megabyte_items_runs_in_flat_memory(runner_cls, leftovers):
+    limit = 400  # 400 MiB pass through; a leak of one item per item would show it
+    runner = runner_cls(2, {"limit": limit}, start_method="fork")
+    with runner, pytest.raises(EnoughError) as info:
+        runner(endless_megabytes())
+    rss = info.value.args[0]
+    warm, peak = rss[1], max(rss[2:])
+    assert peak - warm < 96 * MiB, [round(r / MiB) for r in rss]
+    leftovers.assert_none()
