@@ -393,15 +393,15 @@ class CfgNode(dict[Any, Any]):
             and options.get("default_style") is None
         )
         dumper = _DUMPERS[(_use_libyaml, plain_tuples)]
-        if stream is not None and _is_binary(stream):
-            options["encoding"] = encoding or "utf-8"
         try:
-            text = yaml.dump(cfg, stream, Dumper=dumper, **options)
+            text = cast(str, yaml.dump(cfg, None, Dumper=dumper, **options))
         except yaml.representer.RepresenterError as err:
             raise _unrepresentable_error(cfg, err) from err
-        if stream is not None:
-            return None
-        return text.decode(options["encoding"]) if isinstance(text, bytes) else cast(str, text)
+        if stream is None:
+            return text
+        # Encoding here, not in PyYAML: its two emitters disagree on UTF-16 BOMs.
+        stream.write(text.encode(encoding or "utf-8") if _is_binary(stream) else text)
+        return None
 
     def dict(self) -> Dict[Any, Any]:
         """Return the content as plain Python: dicts, lists, tuples and leaves.
@@ -1289,6 +1289,7 @@ if _HAS_LIBYAML:
 
 
 _PYTHON_TUPLE_TAG: Final = _PYTHON_TAG_PREFIX + "tuple"
+_UNICODE_BREAKS: Final = frozenset("\x85\u2028\u2029")  # NEL, LINE and PARAGRAPH SEPARATOR
 
 
 def _represent_node(dumper: Any, data: Mapping[Any, Any]) -> yaml.Node:
@@ -1341,6 +1342,15 @@ class _PySafeDumper(yaml.SafeDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True  # a config file spells every value out: no "&id001" anchors
+
+    def analyze_scalar(self, scalar: str) -> Any:
+        analysis = super().analyze_scalar(scalar)
+        if _UNICODE_BREAKS.intersection(scalar):
+            # PyYAML's Python emitter writes these raw in single quotes, where
+            # loading folds them away; libyaml escapes them in double quotes.
+            analysis.allow_flow_plain = analysis.allow_block_plain = False
+            analysis.allow_single_quoted = analysis.allow_block = False
+        return analysis
 
 
 class _PyTaggedTupleDumper(_PySafeDumper):
@@ -1571,7 +1581,7 @@ def _describe(value: Any) -> str:
 
 def _suggestion(node: CfgNode, key: Any, parent_path: str) -> str:
     names = [str(name) for name in node]
-    close = difflib.get_close_matches(str(key), names, n=3, cutoff=0.6)
+    close = _close_names(str(key), names)
     if close:
         options = " or ".join(repr(_join(parent_path, name)) for name in close)
         return f" Did you mean {options}?"
@@ -1579,6 +1589,17 @@ def _suggestion(node: CfgNode, key: Any, parent_path: str) -> str:
         shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
         return f" Keys here: {shown}."
     return " The node is empty."
+
+
+def _close_names(wanted: str, names: list[str]) -> list[str]:
+    """Return up to 3 names like ``wanted``: similar spelling, or one holds the other's words."""
+    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6)
+    words = set(wanted.lower().split("_"))
+    for name in names:
+        name_words = set(name.lower().split("_"))
+        if name not in close and (words <= name_words or name_words <= words):
+            close.append(name)  # "LR" -> "BASE_LR", "BASE_LR_X" -> "BASE_LR"
+    return close[:3]
 
 
 def _missing_key_error(

@@ -1,0 +1,90 @@
+"""The error classes: what they subclass, how they print, and that they cross processes."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from easycore_config import (
+    CfgNode,
+    ConfigAttributeError,
+    ConfigError,
+    ConfigKeyError,
+    ConfigTypeError,
+    FrozenConfigError,
+    UnsafeYAMLError,
+)
+
+HIERARCHY = {
+    "key": (ConfigKeyError, (ConfigError, KeyError)),
+    "attribute": (ConfigAttributeError, (ConfigKeyError, ConfigError, KeyError, AttributeError)),
+    "type": (ConfigTypeError, (ConfigError, TypeError)),
+    "frozen": (FrozenConfigError, (ConfigError, AttributeError)),
+    "unsafe": (UnsafeYAMLError, (ConfigError, ValueError)),
+}
+
+
+@pytest.mark.parametrize(("error_class", "bases"), HIERARCHY.values(), ids=HIERARCHY.keys())
+def test_each_error_is_also_the_builtin_callers_catch(
+    error_class: type[Exception], bases: tuple[type, ...]
+) -> None:
+    assert all(issubclass(error_class, base) for base in bases)
+
+
+ERRORS = {
+    "config": ConfigError("bad file", key="A", file="a.yaml", line=3),
+    "key": ConfigKeyError("unknown key 'A'", key="A", file="a.yaml", line=1),
+    "attribute": ConfigAttributeError("unknown key 'B.C'", key="B.C"),
+    "type": ConfigTypeError(
+        "wrong type", key="A", file="a.yaml", line=2, expected="float", actual="str"
+    ),
+    "frozen": FrozenConfigError("cannot set 'A'", key="A"),
+    "unsafe": UnsafeYAMLError("refused", tag="!!python/name:os.system", file="a.yaml", line=4),
+}
+
+
+@pytest.mark.parametrize("error", ERRORS.values(), ids=ERRORS.keys())
+def test_each_error_survives_a_pickle_round_trip(error: ConfigError) -> None:
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error)
+    assert str(back) == str(error)
+    assert back.__dict__ == error.__dict__
+
+
+def test_raised_errors_survive_a_pickle_round_trip() -> None:
+    with pytest.raises(ConfigKeyError) as info:
+        CfgNode({"SOLVER": {"BASE_LR": 0.1}}).merge_from_list(["SOLVER.LR", "1"])
+    back = pickle.loads(pickle.dumps(info.value))
+    assert (back.key, str(back)) == ("SOLVER.LR", str(info.value))
+
+
+@pytest.mark.parametrize(
+    "error_class", [ConfigKeyError, ConfigAttributeError], ids=["key", "attribute"]
+)
+def test_key_errors_print_their_message_without_quotes(error_class: type[ConfigKeyError]) -> None:
+    assert str(error_class("unknown key 'A'", key="A")) == "unknown key 'A'"
+
+
+def test_a_real_key_error_prints_without_quotes() -> None:
+    with pytest.raises(KeyError) as info:
+        _ = CfgNode({"ABC": 1})["ABD"]
+    assert str(info.value) == "unknown key 'ABD'. Did you mean 'ABC'?"
+
+
+def test_attributes_default_to_none() -> None:
+    error = ConfigTypeError("message")
+    assert (error.key, error.file, error.line, error.expected, error.actual) == (
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+    assert UnsafeYAMLError("message").tag is None
+
+
+def test_errors_wrap_the_yaml_error_as_cause() -> None:
+    with pytest.raises(ConfigError) as info:
+        CfgNode.load("A: [\n")
+    assert info.value.__cause__ is not None
