@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from easycore_path import LockTimeoutError, PathManager, download_file, file_lock
+from easycore_path import (
+    ChecksumMismatchError,
+    LockTimeoutError,
+    PathManager,
+    download_file,
+    file_lock,
+)
 
 if TYPE_CHECKING:
     from conftest import Site
@@ -113,6 +119,33 @@ def test_threads_in_one_process_share_one_get(http_site: Site) -> None:
     assert len(set(results)) == 1
     assert Path(results[0]).read_bytes() == BODY
     assert http_site.hits("/threads.bin") == 1
+
+
+@pytest.mark.timeout(60)
+def test_waiter_with_sha256_checks_the_file_another_thread_downloaded(
+    http_site: Site, tmp_path: Path
+) -> None:
+    url = http_site.add("/checked.bin", http_site.Route(body=BODY, block_delay=0.01))
+    errors: list[ChecksumMismatchError] = []
+
+    def fetch(sha256: str | None) -> None:
+        try:
+            download_file(url, str(tmp_path), progress=False, sha256=sha256)
+        except ChecksumMismatchError as err:
+            errors.append(err)
+
+    first = threading.Thread(target=fetch, args=(None,))
+    first.start()
+    while http_site.hits("/checked.bin") == 0:  # the first caller holds the lock now
+        time.sleep(0.005)
+    second = threading.Thread(target=fetch, args=("0" * 64,))
+    second.start()
+    first.join()
+    second.join()
+    assert http_site.hits("/checked.bin") == 1
+    assert len(errors) == 1
+    assert errors[0].actual == DIGEST
+    assert (tmp_path / "checked.bin").read_bytes() == BODY
 
 
 _HOLD_LOCK = textwrap.dedent(

@@ -210,6 +210,23 @@ def test_copy_counts_a_handler_returning_none_as_success(tmp_path: Path) -> None
     assert PathManager.copy(str(tmp_path / "f"), "none://f") is True
 
 
+def test_copy_works_with_a_handler_that_only_implements_copy_from_local(tmp_path: Path) -> None:
+    received: dict[str, bytes] = {}
+
+    class UploadOnly(PathHandler):
+        def get_supported_prefixes(self) -> list[str]:
+            return ["upload://"]
+
+        def copy_from_local(self, local_path: str, dst_path: str, overwrite: bool = False) -> bool:
+            received[dst_path] = Path(local_path).read_bytes()
+            return True
+
+    PathManager.register(UploadOnly())
+    (tmp_path / "f").write_bytes(b"payload")
+    assert PathManager.copy(str(tmp_path / "f"), "upload://f")
+    assert received == {"upload://f": b"payload"}
+
+
 # -- choosing a handler --------------------------------------------------------
 
 

@@ -339,9 +339,10 @@ class PathManager:
         src, dst = os.fspath(src_path), os.fspath(dst_path)
         src_handler = PathManager._handler_for(src)
         dst_handler = PathManager._handler_for(dst)
-        if dst_handler.isdir(dst):
+        # Checked before a possibly long download; copy_from_local checks again.
+        if _ask(dst_handler.isdir, dst):
             raise _is_a_directory(dst, "copy to it; give the destination file's full path")
-        if not overwrite and dst_handler.exists(dst):
+        if not overwrite and _ask(dst_handler.exists, dst):
             _warn_not_overwritten(dst)
             return False
         local_path = src_handler.get_local_path(src)
@@ -876,7 +877,8 @@ class FsspecPathHandler(PathHandler):
             TruncatedDownloadError: The copy's size differs from the remote size.
         """
         target = os.path.join(self.get_cache_dir(self.protocol), _cache_key(path))
-        return _create_once(target, lambda tmp_path: self._fetch(path, tmp_path))
+        _create_once(target, lambda tmp_path: self._fetch(path, tmp_path))
+        return target
 
     def open(self, path: str, mode: str = "r", **kwargs: Any) -> IO[Any]:
         """Open ``path`` with fsspec (text modes take ``encoding`` as usual)."""
@@ -1028,7 +1030,8 @@ def download_file(
     ``sha256``, when given). Otherwise the bytes go to a temporary file next to the
     target, renamed into place only when its size matches Content-Length and its
     sha256 matches ``sha256``; callers in other threads or processes wait for that one
-    download instead of starting their own.
+    download instead of starting their own (on the lock file ``<target>.lock``, which
+    stays next to the file).
 
     Args:
         url: An http, https or ftp URL.
@@ -1092,6 +1095,14 @@ def _unknown_protocol(path: str, scheme: str, handlers: dict[str, PathHandler]) 
 def _call_legacy_prefixes(self: Any) -> List[str]:
     """``get_supported_prefixes`` of a handler that only defines ``get_support_prefixes``."""
     return list(self.get_support_prefixes())
+
+
+def _ask(question: Callable[[str], bool], path: str) -> bool:
+    """Return ``question(path)``, or False from a handler that cannot answer it."""
+    try:
+        return question(path)
+    except NotImplementedError:  # a custom handler may implement copy_from_local alone
+        return False
 
 
 def _is_a_directory(path: str, why: str) -> IsADirectoryError:
@@ -1190,27 +1201,27 @@ def _checked_sha256(sha256: str | None) -> str | None:
 # -- Internals: atomic, locked creation ----------------------------------------
 
 
-def _create_once(target: str, create: Callable[[str], None]) -> str:
-    """Return ``target``, first making it with ``create(tmp_path)`` if it does not exist.
+def _create_once(target: str, create: Callable[[str], None]) -> bool:
+    """Make ``target`` with ``create(tmp_path)`` unless it exists; return whether we made it.
 
     ``create`` writes a temporary path next to ``target`` that is renamed into place
     only if ``create`` returns; callers racing for one target wait on its ``file_lock``.
     """
     if os.path.isfile(target):  # only complete files ever get this name: no lock needed
-        return target
+        return False
     if os.path.isdir(target):
         raise _is_a_directory(target, "a download cannot be saved under this name")
     os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
     with file_lock(target):
         if os.path.isfile(target):  # another caller made it while we waited
-            return target
+            return False
         tmp_path = _temp_path_for(target)
         try:
             create(tmp_path)
             os.replace(tmp_path, target)
         finally:
             _remove_quietly(tmp_path)
-    return target
+    return True
 
 
 def _temp_path_for(target: str) -> str:
@@ -1230,12 +1241,12 @@ def _remove_quietly(path: str) -> None:
 
 def _download(url: str, target: str, progress: bool, sha256: str | None) -> str:
     """Return ``target``, downloading ``url`` there first unless it exists."""
-    if sha256 is not None and os.path.isfile(target):
-        _check_existing_sha256(url, target, sha256)
-        return target
-    return _create_once(
+    created = _create_once(
         target, lambda tmp_path: _fetch_with_retries(url, tmp_path, target, progress, sha256)
     )
+    if sha256 is not None and not created:  # a file we did not check ourselves
+        _check_existing_sha256(url, target, sha256)
+    return target
 
 
 def _fetch_with_retries(
