@@ -921,16 +921,25 @@ class FsspecPathHandler(PathHandler):
         fs.rm_file(path)
 
     def removedirs(self, path: str) -> None:
-        """Remove the empty directory ``path``, then each parent that is left empty."""
+        """Remove the empty directory ``path``, then each parent left empty, like ``os.removedirs``.
+
+        Raises:
+            OSError: ``path`` is not an empty directory (nothing is removed then).
+        """
         fs = self._fs()
         fs.rmdir(path)
-        parent = path.rstrip("/").rsplit("/", 1)[0]
-        while parent and not parent.endswith("://") and parent != path:
-            if fs.ls(parent, detail=False):
-                return
-            with contextlib.suppress(OSError):  # like os.removedirs: stop quietly
+        scheme = f"{self.protocol}://"
+        parents = path[len(scheme) :] if path.startswith(scheme) else path
+        parts = parents.strip("/").split("/")[:-1]
+        while parts:
+            parent = scheme + "/".join(parts)
+            try:  # like os.removedirs: the first parent that cannot go ends the walk
+                if fs.ls(parent, detail=False):
+                    return
                 fs.rmdir(parent)
-            path, parent = parent, parent.rstrip("/").rsplit("/", 1)[0]
+            except OSError:
+                return
+            parts.pop()
 
     def copy_from_local(self, local_path: str, dst_path: str, overwrite: bool = False) -> bool:
         """Upload the local file ``local_path`` to ``dst_path``.
