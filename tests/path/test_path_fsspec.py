@@ -22,7 +22,8 @@ def memory_root() -> Iterator[str]:
     fs = fsspec.filesystem("memory")
     fs.makedirs(root, exist_ok=True)
     yield root
-    fs.rm(root, recursive=True)
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
 
 
 def test_memory_open_write_then_read(memory_root: str) -> None:
@@ -68,6 +69,16 @@ def test_memory_removedirs_removes_empty_chain_only(memory_root: str) -> None:
     PathManager.removedirs(f"{memory_root}/x/y/z")
     assert not PathManager.exists(f"{memory_root}/x")
     assert PathManager.exists(f"{memory_root}/keep.txt")
+
+
+def test_memory_removedirs_stops_at_the_top_folder(memory_root: str) -> None:
+    sibling = f"{memory_root}-sibling"
+    PathManager.makedirs(sibling)
+    PathManager.makedirs(f"{memory_root}/only/child")
+    PathManager.removedirs(f"{memory_root}/only/child")
+    assert not PathManager.exists(memory_root)  # it was left empty, so it went too
+    assert PathManager.isdir(sibling)
+    PathManager.removedirs(sibling)
 
 
 def test_memory_removedirs_of_a_non_empty_directory_raises(memory_root: str) -> None:
