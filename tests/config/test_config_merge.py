@@ -113,6 +113,13 @@ def test_merge_from_list_later_pairs_win(cfg: CfgNode) -> None:
     assert cfg.SOLVER.BASE_LR == 0.2
 
 
+def test_merge_from_list_takes_a_leaf_under_a_node_set_before(cfg: CfgNode) -> None:
+    cfg.merge_from_list(["MODEL.HEAD", "{DROPOUT: 0.2}", "MODEL.HEAD.DROPOUT", "0.3"])
+    assert cfg.MODEL.HEAD.DROPOUT == 0.3
+    cfg.merge_from_list(["MODEL.HEAD", "7", "MODEL.HEAD.DROPOUT", "0.4"])
+    assert cfg.MODEL.HEAD.DROPOUT == 0.4
+
+
 def test_merge_from_list_suggests_a_close_key(cfg: CfgNode) -> None:
     message = (
         r"unknown key 'SOLVER.LR' \(from merge_from_list\)\. Did you mean 'SOLVER.BASE_LR'\?"

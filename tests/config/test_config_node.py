@@ -146,6 +146,16 @@ def test_setting_a_method_name_as_attribute_is_refused() -> None:
     assert "items" not in cfg.SOLVER
 
 
+def test_deleting_a_method_name_as_attribute_is_refused() -> None:
+    cfg = CfgNode({"copy": 1})
+    with pytest.raises(
+        ConfigAttributeError, match=r"cannot delete attribute 'copy'.*del cfg\['copy'\]"
+    ):
+        del cfg.copy
+    assert cfg["copy"] == 1
+    assert callable(cfg.copy)
+
+
 def test_keys_that_are_not_identifiers_work_with_brackets() -> None:
     cfg = CfgNode({"a-b": 1, 2: "two", (1, 2): "pair", "with space": {"x": 1}})
     assert cfg["a-b"] == 1

@@ -245,7 +245,14 @@ class CfgNode(dict[Any, Any]):
         self[name] = value
 
     def __delattr__(self, name: str) -> None:
-        if name in type(self)._reserved_names or name not in self:
+        if name in type(self)._reserved_names:
+            path = _join(_node_path(self), name)
+            raise ConfigAttributeError(
+                f"cannot delete attribute {path!r}: {name!r} is a member of"
+                f" {type(self).__name__}. Delete the key with del cfg[{name!r}] instead.",
+                key=path,
+            )
+        if name not in self:
             raise _missing_key_error(self, name, ConfigAttributeError)
         del self[name]
 
@@ -481,7 +488,7 @@ class CfgNode(dict[Any, Any]):
             value = _parse_override(raw, dict.__getitem__(parent, key), type(self))
             _nest(overrides, key_path.split("."), value)
         updates: list[tuple[CfgNode, Any, Any]] = []
-        _plan_merge(self, overrides, _node_path(self), _Origin("merge_from_list", {}), updates)
+        _plan_merge(self, overrides, _node_path(self), _Origin("merge_from_list", None), updates)
         _apply_updates(updates)
 
     # -- dict methods, all refusing to change a frozen node --
@@ -823,17 +830,19 @@ def _copy_tree(value: Any) -> Any:
 class _Origin:
     """Where merged values come from, for messages: a file (with key lines) or a call."""
 
-    def __init__(self, name: str, lines: dict[str, tuple[str, int]]) -> None:
+    def __init__(self, name: str, lines: dict[str, tuple[str, int]] | None) -> None:
         self.name = name
-        self.lines = lines
+        self.lines = lines  # key path -> (file, line); None when not from a file
 
-    def locate(self, path: str) -> tuple[str, int | None]:
+    def locate(self, path: str) -> tuple[str | None, int | None]:
+        if self.lines is None:
+            return None, None
         return self.lines.get(path, (self.name, None))
 
     def describe(self, path: str) -> str:
         file, line = self.locate(path)
-        if file == "merge_from_list":
-            return " (from merge_from_list)"
+        if file is None:
+            return f" (from {self.name})"
         return f" in {file}, line {line}" if line is not None else f" in {file}"
 
 
@@ -904,7 +913,7 @@ def _coerce(current: Any, value: Any, path: str, origin: _Origin) -> Any:
         f" {_describe(current)} there. Give a {have.__name__}, or change the type of the"
         " default value first.",
         key=path,
-        file=None if file == "merge_from_list" else file,
+        file=file,
         line=line,
         expected=have.__name__,
         actual=give.__name__,
@@ -923,7 +932,7 @@ def _find_key(root: CfgNode, key_path: Any) -> tuple[CfgNode, Any]:
     for depth, name in enumerate(names):
         path = _join(root_path, ".".join(names[: depth + 1]))
         if name not in node:
-            raise _unknown_key_error(node, name, path, _Origin("merge_from_list", {}))
+            raise _unknown_key_error(node, name, path, _Origin("merge_from_list", None))
         if depth == len(names) - 1:
             break
         child = dict.__getitem__(node, name)
@@ -938,8 +947,11 @@ def _find_key(root: CfgNode, key_path: Any) -> tuple[CfgNode, Any]:
 
 
 def _nest(tree: dict[Any, Any], names: list[str], value: Any) -> None:
+    """Set ``value`` at ``names`` in nested dicts; a later, longer path wins over a leaf."""
     for name in names[:-1]:
-        tree = tree.setdefault(name, {})
+        if not isinstance(tree.get(name), dict):
+            tree[name] = {}
+        tree = tree[name]
     tree[names[-1]] = value
 
 
@@ -1620,7 +1632,7 @@ def _unknown_key_error(node: CfgNode, key: Any, path: str, origin: _Origin) -> C
         f"unknown key {path!r}{origin.describe(path)}.{_suggestion(node, key, parent_path)}"
         " New keys must first exist in the base config.",
         key=path,
-        file=None if file == "merge_from_list" else file,
+        file=file,
         line=line,
     )
 
