@@ -6,12 +6,13 @@ import gc
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 from _parallel_runners import Logged, Pids, SumOfSquares, all_pids
 from _parallel_support import start_script, wait_until_gone, write_script
 
-from easycore_parallel import RunnerClosedError
+from easycore_parallel import RunnerClosedError, RunnerError
 
 
 @pytest.mark.timeout(60)
@@ -137,8 +138,6 @@ def test_ctrl_c_during_call_closes_runner_and_producers(tmp_path, start_method):
         pids = read_pids(process)
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "calling"
-        import time
-
         time.sleep(0.3)  # let the slow call block in the caller
         # Ctrl-C in a terminal signals the whole process group, producers included.
         os.killpg(process.pid, signal.SIGINT)
@@ -174,3 +173,30 @@ def test_interpreter_exit_without_close_stops_producers(tmp_path, start_method, 
     assert len(pids) == 2
     assert wait_until_gone(pids) == set()
     assert sorted(path.read_text() for path in logs.glob("*.log")) == ["init cpu\nend cpu\n"] * 2
+
+
+@pytest.mark.timeout(60)
+def test_close_timeout_kills_a_producer_stuck_in_an_item(leftovers):
+    from _parallel_runners import SlowProducer
+
+    runner = SlowProducer(1, start_method="fork")  # each item sleeps 60 s
+    with pytest.raises(
+        RunnerError, match=r"\(pid \d+\) did not finish .* within 0.5 s; it was killed"
+    ):
+        close_while_busy(runner)
+    assert not runner.is_activate
+    leftovers.assert_none()
+
+
+def one_item_then_fail():
+    yield 1
+    time.sleep(0.3)  # the producer starts its item; a later cancel cannot skip it
+    raise OSError("input failed after one item")
+
+
+def close_while_busy(runner):
+    # The input fails after its first item went out, so the call ends at once while the
+    # producer sleeps in that item; close() must not wait the full 60 s.
+    with pytest.raises(OSError, match="input failed"):
+        runner(one_item_then_fail())
+    runner.close(timeout=0.5)

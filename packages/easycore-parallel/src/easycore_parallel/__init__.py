@@ -83,6 +83,7 @@ from typing import (
     Iterator,
     Mapping,
     NamedTuple,
+    NoReturn,
     Sequence,
 )
 
@@ -336,6 +337,8 @@ class BaseRunner:
                 backend.kill()
                 raise
             if failures:
+                # The first failure is what the caller must see; the survivors' own
+                # producer_end errors, if any, would only hide it.
                 backend.stop(_AFTER_DEATH_SECONDS)
                 _raise_failure(failures[0])
             self._attach_backend(backend)
@@ -914,12 +917,8 @@ def _failure_to_exception(failure: _Failure) -> BaseException:
     return error
 
 
-def _raise_failure(failure: _Failure) -> None:
-    error = _failure_to_exception(failure)
-    try:
-        raise error
-    finally:
-        del error
+def _raise_failure(failure: _Failure) -> NoReturn:
+    raise _failure_to_exception(failure)
 
 
 def _death_error(failure: _Failure) -> ProducerDiedError:
