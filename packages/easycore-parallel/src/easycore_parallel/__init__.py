@@ -230,6 +230,8 @@ class BaseRunner:
     """
 
     _ordered: ClassVar[bool] = False
+    #: Pickles batches and results (seam: easycore-torch sends tensors its own way).
+    _pickler: ClassVar[type[ForkingPickler]] = ForkingPickler
 
     def __init__(
         self,
@@ -784,8 +786,8 @@ def _check_start_method(method: str) -> str:
 # (torch.multiprocessing's shared-memory tensors, once imported) apply to our batches.
 
 
-def _dumps(obj: object) -> memoryview:
-    return ForkingPickler.dumps(obj, pickle.HIGHEST_PROTOCOL)
+def _dumps(obj: object, pickler: type[ForkingPickler] = ForkingPickler) -> memoryview:
+    return pickler.dumps(obj, pickle.HIGHEST_PROTOCOL)
 
 
 def _loads(data: bytes | memoryview) -> Any:
@@ -1332,7 +1334,7 @@ class _ProcessBackend(_Backend):
 
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         try:
-            data = _dumps((_BATCH, call_id, batch_id, items))
+            data = _dumps((_BATCH, call_id, batch_id, items), self.specs[index].runner_cls._pickler)
         except Exception as err:
             raise _ItemNotPicklableError(err) from err
         self._send_bytes(index, data)
@@ -1621,7 +1623,7 @@ def _send_result(
 ) -> None:
     call_id, batch_id = ids
     try:
-        data = _dumps((_RESULT, call_id, batch_id, results, seconds))
+        data = _dumps((_RESULT, call_id, batch_id, results, seconds), core.spec.runner_cls._pickler)
     except Exception:
         position, error = _find_unpicklable(results)
         failure = _Failure(
