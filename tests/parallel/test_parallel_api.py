@@ -252,3 +252,12 @@ def test_per_call_startup_is_small_enough_to_call_often():
     with SumOfSquares(2, start_method="fork") as runner:
         for n in range(200):  # many short calls in a row work and stay correct
             assert runner(range(n % 7)) == sum(x * x for x in range(n % 7))
+
+
+def test_cfg_that_cannot_be_copied_names_the_key():
+    import threading
+
+    from easycore_parallel import NotPicklableError
+
+    with pytest.raises(NotPicklableError, match=r"cfg\['lock'\] \(_thread.lock .*cannot be copied"):
+        SumOfSquares(1, {"lock": threading.Lock()}, start_method="fork")

@@ -699,11 +699,30 @@ def _to_cfg(cfg: Mapping[str, Any] | None) -> Any:
     """Return a private deep copy of ``cfg`` with the type the hooks will see."""
     if cfg is None:
         return _AttrDict()
-    if isinstance(cfg, dict) and type(cfg) is not dict:
-        return copy.deepcopy(cfg)  # a CfgNode stays a CfgNode
-    if isinstance(cfg, Mapping):
+    if not isinstance(cfg, Mapping):
+        raise TypeError(
+            f"cfg must be a mapping such as a dict or a CfgNode, not {type(cfg).__name__}"
+        )
+    try:
+        if isinstance(cfg, dict) and type(cfg) is not dict:
+            return copy.deepcopy(cfg)  # a CfgNode stays a CfgNode
         return _to_attr_dict(cfg)
-    raise TypeError(f"cfg must be a mapping such as a dict or a CfgNode, not {type(cfg).__name__}")
+    except Exception as err:
+        key = next((k for k in cfg if not _is_copyable(cfg[k])), None)
+        what = f"cfg[{key!r}] ({_describe_value(cfg[key])})" if key is not None else "cfg"
+        raise NotPicklableError(
+            f"{what} cannot be copied ({type(err).__name__}: {err}); each producer and each "
+            f"call gets its own copy of cfg. Keep cfg to plain data and build objects such "
+            f"as locks, files or models in producer_init."
+        ) from err
+
+
+def _is_copyable(value: Any) -> bool:
+    try:
+        copy.deepcopy(value)
+    except Exception:
+        return False
+    return True
 
 
 def _to_attr_dict(mapping: Mapping[str, Any]) -> _AttrDict:
