@@ -6,6 +6,7 @@ import pickle
 
 import pytest
 
+import easycore_config
 from easycore_config import (
     CfgNode,
     ConfigAttributeError,
@@ -64,6 +65,40 @@ def test_raised_errors_survive_a_pickle_round_trip() -> None:
 )
 def test_key_errors_print_their_message_without_quotes(error_class: type[ConfigKeyError]) -> None:
     assert str(error_class("unknown key 'A'", key="A")) == "unknown key 'A'"
+
+
+def test_a_missing_attribute_error_pickles_with_its_suggestion() -> None:
+    cfg = CfgNode({"MODEL": {"NUM_CLASSES": 1}})
+    with pytest.raises(ConfigAttributeError) as info:
+        _ = cfg.MODEL.NUM_CLASES
+    back = pickle.loads(pickle.dumps(info.value))
+    assert str(back) == "unknown key 'MODEL.NUM_CLASES'. Did you mean 'MODEL.NUM_CLASSES'?"
+    assert back.key == "MODEL.NUM_CLASES"
+
+
+def test_repr_shows_the_whole_message() -> None:
+    with pytest.raises(ConfigKeyError) as info:
+        _ = CfgNode({"ABC": 1})["ABD"]
+    assert repr(info.value) == "ConfigKeyError(\"unknown key 'ABD'. Did you mean 'ABC'?\")"
+
+
+def test_suggestions_are_only_computed_when_the_message_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = []
+
+    def counting_suggestion(*args: object) -> str:
+        calls.append(args)
+        return " (suggestion)"
+
+    monkeypatch.setattr(easycore_config, "_suggestion", counting_suggestion)
+    cfg = CfgNode({f"KEY_{index}": index for index in range(200)})
+    assert not hasattr(cfg, "OPTIONAL")
+    assert getattr(cfg, "OPTIONAL", None) is None
+    assert calls == []
+    with pytest.raises(ConfigAttributeError, match=r"unknown key 'OPTIONAL'\. \(suggestion\)"):
+        _ = cfg.OPTIONAL
+    assert len(calls) == 1
 
 
 def test_a_real_key_error_prints_without_quotes() -> None:

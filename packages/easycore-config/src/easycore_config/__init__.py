@@ -104,9 +104,23 @@ class ConfigError(Exception):
 class ConfigKeyError(ConfigError, KeyError):
     """A key is unknown (also a ``KeyError``); the message suggests close matches."""
 
+    # Suggesting keys costs a difflib pass over the node, and hasattr() or
+    # getattr(cfg, "X", default) never show the message: so the suggestion is
+    # made when the message is first read.
+    _hint: Callable[[], str] | None = None
+
     def __str__(self) -> str:
+        hint = self.__dict__.pop("_hint", None)
+        if hint is not None:
+            self.args = (f"{self.args[0]}{hint()}",)
         # KeyError.__str__ would wrap the message in quotes.
         return str(self.args[0])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self),), self.__dict__.copy())
 
 
 class ConfigAttributeError(ConfigKeyError, AttributeError):
@@ -1619,10 +1633,9 @@ def _missing_key_error(
 ) -> ConfigKeyError:
     parent_path = _node_path(node)
     path = _join(parent_path, key)
-    if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
-        # Probes like hasattr(cfg, "__array__") are common: keep them cheap.
-        return error_class(f"{path!r} is not a key of this config.", key=path)
-    return error_class(f"unknown key {path!r}.{_suggestion(node, key, parent_path)}", key=path)
+    error = error_class(f"unknown key {path!r}.", key=path)
+    error._hint = lambda: _suggestion(node, key, parent_path)
+    return error
 
 
 def _unknown_key_error(node: CfgNode, key: Any, path: str, origin: _Origin) -> ConfigKeyError:
