@@ -67,6 +67,13 @@ def test_allow_unsafe_loads_as_the_pyyaml_unsafe_loader_would(backend: str) -> N
     assert cfg.SIZE == (1, 2)
 
 
+def test_an_unsafe_top_level_mapping_becomes_a_node(backend: str) -> None:
+    text = "!!python/object/apply:collections.OrderedDict [[[A, {B: 1}]]]\n"
+    cfg = CfgNode.load(text, allow_unsafe=True)
+    assert type(cfg) is CfgNode
+    assert cfg.A.B == 1
+
+
 def test_allow_unsafe_works_on_open(write: Callable[[str, str], Path]) -> None:
     path = write("unsafe.yaml", UNSAFE_DOCUMENT)
     assert CfgNode.open(path, allow_unsafe=True).JOIN is os.path.join

@@ -94,6 +94,12 @@ def test_open_with_the_wrong_encoding_names_file_and_line(tmp_path: Path) -> Non
     assert (info.value.file, info.value.line) == (str(path), 2)
 
 
+def test_a_byte_order_mark_is_skipped(backend: str, tmp_path: Path) -> None:
+    path = tmp_path / "bom.yaml"
+    path.write_bytes("\ufeffA: 1\nB: (1, 2)\n".encode())
+    assert CfgNode.open(path) == {"A": 1, "B": (1, 2)}
+
+
 def test_load_accepts_bytes() -> None:
     assert CfgNode.load(b"A: 1\n").A == 1
 

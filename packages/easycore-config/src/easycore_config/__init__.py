@@ -1036,6 +1036,8 @@ def _load_config(
     data, graph = _parse_yaml(text, source, node_class, allow_unsafe)
     if data is None:
         return _new_node(node_class), None
+    if isinstance(data, Mapping) and not isinstance(data, node_class):
+        data = _convert(data, node_class, False)  # e.g. an unsafe-mode OrderedDict
     if not isinstance(data, node_class):
         line = graph.start_mark.line + 1 if graph is not None else None
         raise ConfigError(
