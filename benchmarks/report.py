@@ -233,6 +233,9 @@ def _plot_config_load(folder: Path) -> Path:
 
     from easycore_config import CfgNode
 
+    # OmegaConf refuses documents of more than 10,000 nodes by default: lift that, as a
+    # user with a config this big must.
+    os.environ.setdefault("OMEGACONF_MAX_YAML_EXPANDED_NODES", "10000000")
     sections = [10, 50, 200, 800]
     loaders: dict[str, Callable[[str], object]] = {
         "easycore CfgNode.open": CfgNode.open,
