@@ -61,3 +61,15 @@ def test_key_error_message_has_no_quotes_around_it(registry: Registry) -> None:
         registry.get("mlp")
     assert str(info.value).startswith("'mlp' is not registered")
     assert not str(info.value).startswith('"')
+
+
+@pytest.mark.parametrize("name", [None, 7, ("resnet50",)], ids=["none", "int", "tuple"])
+def test_get_non_str_name_raises_not_registered(registry: Registry, name: object) -> None:
+    # A config value such as `NAME: null` reaches get() as None: a KeyError, not a TypeError.
+    with pytest.raises(NotRegisteredError, match="is not registered in registry 'BACKBONE'"):
+        registry.get(name)  # type: ignore[arg-type]
+
+
+def test_unregister_non_str_name_raises_not_registered(registry: Registry) -> None:
+    with pytest.raises(NotRegisteredError, match="None is not registered"):
+        registry.unregister(None)  # type: ignore[arg-type]

@@ -213,7 +213,8 @@ class Registry:
 
     def _not_registered(self, name: str) -> NotRegisteredError:
         names = self.registered_names()
-        matches = difflib.get_close_matches(name, names, n=3)
+        # difflib needs a str; a None from a config (``NAME: null``) must still be a KeyError.
+        matches = difflib.get_close_matches(name, names, n=3) if isinstance(name, str) else []
         if matches:
             hint = f" Did you mean {' or '.join(repr(m) for m in matches)}?"
         elif names:
