@@ -85,6 +85,12 @@ def test_register_rejects_non_string_name(registry: Registry) -> None:
         registry.register(5, "value")  # type: ignore[call-overload]
 
 
+def test_register_decorator_rejects_non_string_name(registry: Registry) -> None:
+    # Only a callable can be the object of a bare @register; 5 is a wrong name.
+    with pytest.raises(TypeError, match="name must be a str, got 5"):
+        registry.register(5)
+
+
 def test_is_registered_and_registered_names(registry: Registry) -> None:
     registry.register("b", 1)
     registry.register("a", 2)

@@ -131,13 +131,16 @@ class Registry:
 
         Raises:
             AlreadyRegisteredError: The name is already registered.
-            TypeError: No name was given and ``obj`` has no ``__name__``.
+            TypeError: ``name`` is not a str, or no name was given and ``obj``
+                has no ``__name__``.
         """
         if obj is not None:
             self._add(name, obj)
             return None
         if name is not None and not isinstance(name, str):
-            # Bare ``@R.register``: the decorated object arrives as ``name``.
+            if not callable(name):
+                raise TypeError(f"registry {self._name!r}: name must be a str, got {name!r}")
+            # Bare ``@R.register``: the decorated class or function arrives as ``name``.
             self._add(None, name)
             return name
 
