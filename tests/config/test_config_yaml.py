@@ -314,6 +314,16 @@ def test_save_uses_the_given_encoding(tmp_path: Path) -> None:
     assert "caf" in (tmp_path / "a.yaml").read_text(encoding="utf-16")
 
 
+def test_save_that_cannot_write_a_value_keeps_the_existing_file(
+    backend: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    CfgNode({"LR": 0.1}).save(path)
+    with pytest.raises(ConfigTypeError, match="cannot write 'WEIGHTS'"):
+        CfgNode({"LR": 0.2, "WEIGHTS": Path("/w.pth")}).save(path)
+    assert CfgNode.open(path) == {"LR": 0.1}
+
+
 def test_both_backends_load_and_dump_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     if not yaml.__with_libyaml__:
         pytest.skip("PyYAML was built without libyaml")

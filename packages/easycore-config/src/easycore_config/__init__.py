@@ -321,8 +321,10 @@ class CfgNode(dict[Any, Any]):
             encoding: Text encoding of the file (used for paths and binary files).
         """
         if isinstance(save_path, (str, os.PathLike)):
+            # Dump before opening: a value YAML cannot hold must not empty the existing file.
+            text = cast(str, type(self).dump(self))
             with open(os.fspath(save_path), "w", encoding=encoding) as stream:
-                type(self).dump(self, stream)
+                stream.write(text)
             return
         type(self).dump(self, save_path, encoding=encoding if _is_binary(save_path) else None)
 
