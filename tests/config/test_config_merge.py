@@ -167,6 +167,11 @@ def test_merge_from_list_refuses_a_value_of_another_type(
     assert (info.value.key, info.value.expected, info.value.actual) == (key, expected, actual)
 
 
+def test_type_error_hint_names_the_type_with_its_article(cfg: CfgNode) -> None:
+    with pytest.raises(ConfigTypeError, match=r"Give an int, or change the type"):
+        cfg.merge_from_list(["MODEL.NUM_CLASSES", "many"])
+
+
 def test_merge_from_list_changes_nothing_when_a_later_pair_fails(cfg: CfgNode) -> None:
     before = cfg.copy()
     with pytest.raises(ConfigTypeError):

@@ -926,8 +926,8 @@ def _coerce(current: Any, value: Any, path: str, origin: _Origin) -> Any:
     file, line = origin.locate(path)
     raise ConfigTypeError(
         f"{path!r}{origin.describe(path)} is {_describe(value)}, but the config has"
-        f" {_describe(current)} there. Give a {have.__name__}, or change the type of the"
-        " default value first.",
+        f" {_describe(current)} there. Give {_with_article(have.__name__)}, or change the type"
+        " of the default value first.",
         key=path,
         file=file,
         line=line,
@@ -1604,9 +1604,11 @@ def _require_mapping(value: object, caller: str) -> None:
 
 
 def _describe(value: Any) -> str:
-    kind = type(value).__name__
-    article = "an" if kind[0].lower() in "aeiou" else "a"
-    return f"{article} {kind} ({reprlib.repr(value)})"
+    return f"{_with_article(type(value).__name__)} ({reprlib.repr(value)})"
+
+
+def _with_article(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def _suggestion(node: CfgNode, key: Any, parent_path: str) -> str:
