@@ -281,6 +281,17 @@ def test_register_rejects_empty_prefix_strings() -> None:
         PathManager.register(Bad())
 
 
+def test_register_rejects_prefixes_given_as_one_string(tmp_path: Path) -> None:
+    # "s3://" as a sequence is "s", "3", ":", "/": "/" would take over every absolute path.
+    class OneString(PathHandler):
+        def get_supported_prefixes(self) -> list[str]:
+            return "s3://"  # type: ignore[return-value]
+
+    with pytest.raises(TypeError, match=r"returned the str 's3://'; return a list: \['s3://'\]"):
+        PathManager.register(OneString())
+    assert PathManager._handler_for(str(tmp_path)) is PathManager._fallback
+
+
 def test_a_handler_without_prefixes_takes_over_plain_paths_only_with_override(
     tmp_path: Path,
 ) -> None:

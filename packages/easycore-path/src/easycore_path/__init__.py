@@ -279,14 +279,14 @@ class PathManager:
 
         Raises:
             PrefixConflictError: A prefix is taken and ``override`` is False.
-            TypeError: ``handler`` is not a ``PathHandler``.
+            TypeError: ``handler`` is not a ``PathHandler``, or its prefixes are one str.
         """
         if not isinstance(handler, PathHandler):
             raise TypeError(
                 f"PathManager.register() takes a PathHandler instance, got "
                 f"{type(handler).__name__}; subclass PathHandler and pass an instance."
             )
-        prefixes = list(dict.fromkeys(handler.get_supported_prefixes()))
+        prefixes = _prefixes_of(handler)
         with PathManager._register_lock:
             if not prefixes:
                 PathManager._set_fallback(handler, override)
@@ -1070,6 +1070,16 @@ def download_file(
 
 # A "protocol://" start. Two letters at least, so that "C://data" stays a Windows path.
 _SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
+
+
+def _prefixes_of(handler: PathHandler) -> list[str]:
+    prefixes: Any = handler.get_supported_prefixes()  # a user's handler may return anything
+    if isinstance(prefixes, str):  # its characters would register "/" and take every path
+        raise TypeError(
+            f"{type(handler).__name__}.get_supported_prefixes() returned the str {prefixes!r}; "
+            f"return a list: [{prefixes!r}]."
+        )
+    return list(dict.fromkeys(prefixes))
 
 
 def _check_prefix_free(
