@@ -105,6 +105,16 @@ def test_remove_of_a_directory_raises_is_a_directory(tmp_path: Path) -> None:
     assert (tmp_path / "d").is_dir()
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX symlinks")
+def test_remove_deletes_a_symlink_to_a_directory_like_os_remove(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "keep").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "d")
+    PathManager.remove(str(tmp_path / "link"))
+    assert not (tmp_path / "link").is_symlink()
+    assert (tmp_path / "d" / "keep").is_file()
+
+
 def test_remove_of_a_missing_file_raises_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         PathManager.remove(str(tmp_path / "missing"))

@@ -597,10 +597,11 @@ class NativePathHandler(PathHandler):
         """Remove the file ``path``.
 
         Raises:
-            IsADirectoryError: ``path`` is a directory (use ``removedirs``).
+            IsADirectoryError: ``path`` is a directory (use ``removedirs``); a symlink
+                to a directory is removed, as ``os.remove`` does.
             FileNotFoundError: Nothing is at ``path``.
         """
-        if os.path.isdir(path):
+        if os.path.isdir(path) and not os.path.islink(path):
             raise _is_a_directory(path, "remove() deletes files only; use removedirs()")
         os.remove(path)
 
