@@ -264,3 +264,40 @@ def test_file_lock_excludes_threads_of_one_process(tmp_path: Path) -> None:
         thread.join()
     assert Path(target).read_text() == str(THREADS)
     assert max(overlaps) == 1
+
+
+@pytest.mark.timeout(60)
+def test_download_inside_the_references_file_lock_pattern_does_not_deadlock(
+    http_site: Site, tmp_path: Path
+) -> None:
+    # The reference's file_lock example, with download_file as do_create_file(): the
+    # original easycore's HTTPURLHandler does exactly this. The inner lock is re-entered.
+    url = http_site.serve("/nested.bin", BODY)
+    target = str(tmp_path / "nested.bin")
+    with file_lock(target, timeout=5):
+        if not os.path.isfile(target):
+            path = download_file(url, str(tmp_path), progress=False)
+    assert Path(path).read_bytes() == BODY
+
+
+@pytest.mark.timeout(60)
+def test_re_entered_file_lock_stays_held_until_the_outer_block_ends(tmp_path: Path) -> None:
+    target = str(tmp_path / "nested")
+    outcome: list[str] = []
+
+    def try_lock() -> None:
+        try:
+            with file_lock(target, timeout=0.2):
+                outcome.append("locked")
+        except LockTimeoutError:
+            outcome.append("timed out")
+
+    with file_lock(target):
+        with file_lock(target, timeout=0.2):
+            pass
+        other = threading.Thread(target=try_lock)
+        other.start()
+        other.join()
+    assert outcome == ["timed out"]
+    try_lock()
+    assert outcome == ["timed out", "locked"]

@@ -991,7 +991,9 @@ def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
     The lock file is ``path + ".lock"`` (its directory is created). Once entered, no
     other thread or process holds the same lock. The lock is an OS lock (``flock`` on
     POSIX), released by the OS when its holder dies, so a killed process never leaves
-    a lock that blocks others.
+    a lock that blocks others. The thread that holds the lock may enter it again without
+    waiting (so ``download_file`` of ``path`` inside the block works); it is released
+    when the outermost block ends.
 
     Example::
 
@@ -1007,6 +1009,11 @@ def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
         LockTimeoutError: Someone else held the lock for all of ``timeout``.
     """
     lock_file = f"{os.fspath(path)}.lock"
+    held = _locks_held_by_this_thread()
+    key = os.path.realpath(lock_file)
+    if key in held:  # a second flock of ours would wait on the first: for 30 minutes
+        yield
+        return
     parent = os.path.dirname(lock_file)
     if parent:
         os.makedirs(parent, exist_ok=True)
@@ -1020,9 +1027,11 @@ def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
             lock_file,
             timeout,
         ) from err
+    held.add(key)
     try:
         yield
     finally:
+        held.discard(key)
         lock.release()
 
 
@@ -1219,6 +1228,17 @@ def _checked_sha256(sha256: str | None) -> str | None:
 
 
 # -- Internals: atomic, locked creation ----------------------------------------
+
+
+_thread_state: Final = threading.local()
+
+
+def _locks_held_by_this_thread() -> set[str]:
+    """Return the (real) lock file paths that ``file_lock`` holds for the calling thread."""
+    held: set[str] | None = getattr(_thread_state, "held_locks", None)
+    if held is None:
+        held = _thread_state.held_locks = set()
+    return held
 
 
 def _create_once(target: str, create: Callable[[str], None]) -> bool:
