@@ -1,6 +1,6 @@
 """Producer/consumer runners on processes that batch by themselves and never hang.
 
-Subclass :class:`UnorderedRunner` or :class:`OrderedRunner`, override some of the six
+Subclass ``UnorderedRunner`` or ``OrderedRunner``, override some of the six
 static hooks, and call the runner with any iterable. Producers (one per device) run
 ``producer_work`` on each item; the consumer runs in the calling thread and folds the
 results with ``consumer_work``; ``__call__`` returns what ``consumer_end`` returns::
@@ -198,7 +198,7 @@ class BaseRunner:
     The runner starts one producer per device when it is created, and they live until
     ``close()``. Each call feeds the items of ``data_iter`` to the producers in batches
     and runs the consumer hooks in the calling thread. Subclass it (or
-    :class:`UnorderedRunner`, :class:`OrderedRunner`) and override the static hooks.
+    ``UnorderedRunner``, ``OrderedRunner``) and override the static hooks.
 
     Args:
         devices: An int ``n`` for ``n`` producers on ``"cpu"``, or an iterable of device
@@ -273,10 +273,10 @@ class BaseRunner:
         """Run every item of ``data_iter`` through the producers and the consumer.
 
         ``consumer_init`` gets a fresh copy of ``cfg``, ``consumer_work`` each result
-        (in input order for :class:`OrderedRunner`), and the value of ``consumer_end``
+        (in input order for ``OrderedRunner``), and the value of ``consumer_end``
         is returned. If anything fails, the call stops within a moment and raises; the
         producers skip the rest of its work and the runner can be called again, except
-        after :class:`ProducerDiedError` or ``KeyboardInterrupt``, which close it.
+        after ``ProducerDiedError`` or ``KeyboardInterrupt``, which close it.
 
         Args:
             data_iter: An iterable of items (it may be endless: the consumer can stop
@@ -589,7 +589,7 @@ class UnorderedRunner(BaseRunner):
     """A runner whose consumer receives results in any order (as they come).
 
     The runner starts one producer per device, and the consumer runs in the calling
-    thread. See :class:`BaseRunner` for the arguments and the hooks.
+    thread. See ``BaseRunner`` for the arguments and the hooks.
     """
 
 
@@ -598,7 +598,7 @@ class OrderedRunner(BaseRunner):
 
     Results that finish early wait in a reorder buffer, which counts toward the
     ``queue_scale x len(devices)`` batches in flight, so memory stays bounded. See
-    :class:`BaseRunner` for the arguments and the hooks.
+    ``BaseRunner`` for the arguments and the hooks.
     """
 
     _ordered: ClassVar[bool] = True
@@ -1169,7 +1169,7 @@ class _Backend(abc.ABC):
     A backend starts producers (running ``_setup_producer`` and ``producer_init`` in
     each), sends them batches, returns their replies, and stops them. It keeps, per
     producer, the batches sent and not yet answered, including those of earlier calls
-    that were cancelled; the engine above it (:class:`_Call`) owns batching, the
+    that were cancelled; the engine above it (``_Call``) owns batching, the
     window, ordering and errors. To add a backend (Ray, issue 8), implement the
     abstract methods and add a branch to ``BaseRunner._create_backend``.
     """
