@@ -187,6 +187,13 @@ def test_save_without_a_base_is_a_plain_save(tmp_path: Path) -> None:
     assert (tmp_path / "plain.yaml").read_text(encoding="utf-8") == "A:\n  B: (1, 2)\n"
 
 
+def test_save_without_a_base_leaves_key_paths_in_errors_alone(tmp_path: Path) -> None:
+    cfg = CfgNode({"SOLVER": {"BASE_LR": 0.1}})
+    HierarchicalCfgNode.save(cfg, tmp_path / "plain.yaml")
+    with pytest.raises(AttributeError, match=r"unknown key 'SOLVER.LR'"):
+        cfg.SOLVER.LR  # noqa: B018
+
+
 def test_save_refuses_a_config_that_lacks_keys_of_the_base(base: Path, tmp_path: Path) -> None:
     cfg = HierarchicalCfgNode.open(base)
     del cfg.SOLVER.STEPS

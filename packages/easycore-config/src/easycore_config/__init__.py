@@ -696,7 +696,10 @@ class HierarchicalCfgNode:
                 file cannot delete keys), or ``cfg`` has a ``__BASE__`` key.
         """
         if base_cfg_path is None:
-            CfgNode(cfg, copy=False).save(save_path, encoding)
+            # A node saves itself: wrapping it would make the wrapper the parent of its
+            # children, and their errors would lose their key paths with the wrapper.
+            node = cfg if isinstance(cfg, CfgNode) else CfgNode(cfg, copy=False)
+            node.save(save_path, encoding)
             return
         if _BASE_KEY in cfg:
             raise ConfigKeyError(
