@@ -301,3 +301,26 @@ def test_re_entered_file_lock_stays_held_until_the_outer_block_ends(tmp_path: Pa
     assert outcome == ["timed out"]
     try_lock()
     assert outcome == ["timed out", "locked"]
+
+
+def _lock_in_forked_child(target: str) -> None:
+    try:
+        with file_lock(target, timeout=0.3):
+            os._exit(1)  # entered a lock that the parent holds
+    except LockTimeoutError:
+        os._exit(0)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_child_forked_inside_a_lock_block_still_waits_for_it(tmp_path: Path) -> None:
+    import multiprocessing
+
+    target = str(tmp_path / "forked")
+    with file_lock(target):
+        child = multiprocessing.get_context("fork").Process(
+            target=_lock_in_forked_child, args=(target,)
+        )
+        child.start()
+        child.join(30)
+    assert child.exitcode == 0

@@ -1235,10 +1235,12 @@ _thread_state: Final = threading.local()
 
 def _locks_held_by_this_thread() -> set[str]:
     """Return the (real) lock file paths that ``file_lock`` holds for the calling thread."""
-    held: set[str] | None = getattr(_thread_state, "held_locks", None)
-    if held is None:
-        held = _thread_state.held_locks = set()
-    return held
+    # Keyed by pid: a child forked inside a lock block inherits this thread's state but
+    # not the lock, so it must wait like anyone else.
+    state: tuple[int, set[str]] | None = getattr(_thread_state, "held_locks", None)
+    if state is None or state[0] != os.getpid():
+        state = _thread_state.held_locks = (os.getpid(), set())
+    return state[1]
 
 
 def _create_once(target: str, create: Callable[[str], None]) -> bool:
