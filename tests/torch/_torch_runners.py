@@ -1,0 +1,246 @@
+"""Runners for the easycore-torch tests, at module level so spawned producers import them.
+
+conftest.py puts this folder on sys.path, and spawn/forkserver children inherit sys.path,
+so ``import _torch_runners`` works in every producer.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import torch
+from torch import nn
+
+from easycore_torch import OrderedRunner, UnorderedRunner
+
+# -- The reference's tutorial (sections 1.3.3 and 1.3.4), on easycore_torch ----------------
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(1, 3)
+
+    def forward(self, x):
+        return nn.functional.relu(self.fc(x))
+
+
+class Predictor(OrderedRunner):
+    """Example 2: one number per item."""
+
+    @staticmethod
+    def producer_init(device, cfg):
+        torch.manual_seed(0)  # the same weights in every producer and in the test
+        cfg.model = Net()
+        cfg.model.to(device)
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        with torch.no_grad():
+            data = torch.Tensor([[data]]).to(device)
+            return cfg.model(data).cpu()
+
+    @staticmethod
+    def producer_end(device, cfg):
+        del cfg.model
+
+    @staticmethod
+    def consumer_init(cfg):
+        cfg.data_list = []
+
+    @staticmethod
+    def consumer_work(cfg, data):
+        cfg.data_list.append(data)
+
+    @staticmethod
+    def consumer_end(cfg):
+        return torch.cat(cfg.data_list, dim=0)
+
+
+class BatchedPredictor(Predictor):
+    """Example 3: a list of numbers per item."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        with torch.no_grad():
+            data = torch.Tensor(data).view(-1, 1).to(device)
+            return cfg.model(data).cpu()
+
+
+def batch_generator(data_list, batch_size):
+    for i in range(0, len(data_list), batch_size):
+        yield data_list[i : i + batch_size]
+
+
+def expected_predictions(numbers):
+    torch.manual_seed(0)
+    model = Net()
+    with torch.no_grad():
+        return model(torch.Tensor(numbers).view(-1, 1))
+
+
+# -- General-purpose runners ----------------------------------------------------------------
+
+
+class Collect(OrderedRunner):
+    """Return the results as a list, in input order."""
+
+    @staticmethod
+    def consumer_init(cfg):
+        cfg.out = []
+
+    @staticmethod
+    def consumer_work(cfg, data):
+        cfg.out.append(data)
+
+    @staticmethod
+    def consumer_end(cfg):
+        return cfg.out
+
+
+class CollectUnordered(UnorderedRunner):
+    consumer_init = Collect.consumer_init
+    consumer_work = Collect.consumer_work
+    consumer_end = Collect.consumer_end
+
+
+class Threads(Collect):
+    """Report each producer's torch thread count and pid."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        time.sleep(0.002)  # let every producer take some items
+        return (torch.get_num_threads(), os.getpid())
+
+
+class Describe(Collect):
+    """Report how an input tensor arrived in the producer."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        return {"shared": data.is_shared(), "sum": float(data.double().sum())}
+
+
+class MakeTensor(Collect):
+    """Return ``torch.full(cfg.shape, item, dtype=cfg.dtype)`` for each item."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        return torch.full(tuple(cfg.shape), float(data), dtype=getattr(torch, cfg.dtype))
+
+
+class KeepsBuffer(Collect):
+    """A producer that keeps one tensor of cfg.numel zeros and hands it out.
+
+    Item ``"send"`` returns the tensor itself; the consumer fills what it receives with 7.
+    Item ``"peek"`` returns the producer's first element: 7.0 when the consumer wrote into
+    the very memory the producer holds (shared), 0.0 when it got a copy.
+    """
+
+    @staticmethod
+    def producer_init(device, cfg):
+        cfg.buffer = torch.zeros(cfg.numel)
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        if data == "send":
+            return cfg.buffer
+        return float(cfg.buffer[0])
+
+    @staticmethod
+    def consumer_work(cfg, data):
+        if isinstance(data, torch.Tensor):
+            data.fill_(7.0)
+        cfg.out.append(data)
+
+
+class Echo(Collect):
+    """Return each item unchanged (tensors cross twice)."""
+
+
+class Matmul(Collect):
+    """Multiply a 512 x 512 matrix enough to use every torch thread of the producer."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        a = torch.full((512, 512), 1.0 / 512)
+        for _ in range(4):
+            a = a @ a
+        return (float(a.sum()), torch.get_num_threads())
+
+
+class CudaDevice(Collect):
+    """Report the current CUDA device of each producer (GPU tests)."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        result = torch.ones(2, device=device) * data
+        return (device, torch.cuda.current_device(), result.cpu())
+
+
+class CudaResult(Collect):
+    """Return tensors that stay on the producer's device (GPU tests: CUDA IPC)."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        return torch.full((3,), float(data), device=device)
+
+
+class Faulty(Collect):
+    """Misbehave where cfg says: cfg.hook is the hook, cfg.how what to do, cfg.at the item."""
+
+    @staticmethod
+    def _maybe_fail(cfg, hook, item=None):
+        if cfg.get("hook") != hook or (item is not None and item != cfg.get("at")):
+            return None
+        how = cfg.get("how", "raise")
+        if how == "raise":
+            raise ValueError(f"{hook} failed on purpose")
+        if how == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if how == "exit":
+            os._exit(3)
+        if how == "unpicklable":
+            return threading.Lock()
+        if how == "grad":
+            return torch.ones(2, requires_grad=True) * 2  # not a leaf: torch refuses it
+        raise AssertionError(how)
+
+    @staticmethod
+    def producer_init(device, cfg):
+        Faulty._maybe_fail(cfg, "producer_init")
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        bad = Faulty._maybe_fail(cfg, "producer_work", data)
+        return torch.full((2,), float(data)) if bad is None else bad
+
+    @staticmethod
+    def producer_end(device, cfg):
+        Faulty._maybe_fail(cfg, "producer_end")
+
+    @staticmethod
+    def consumer_init(cfg):
+        Faulty._maybe_fail(cfg, "consumer_init")
+        cfg.out = []
+
+    @staticmethod
+    def consumer_work(cfg, data):
+        Faulty._maybe_fail(cfg, "consumer_work", int(data[0]))
+        cfg.out.append(data)
+
+    @staticmethod
+    def consumer_end(cfg):
+        Faulty._maybe_fail(cfg, "consumer_end")
+        return torch.stack(cfg.out)
+
+
+class SlowEnd(Collect):
+    """A producer whose producer_end takes cfg.seconds."""
+
+    @staticmethod
+    def producer_end(device, cfg):
+        time.sleep(cfg.seconds)
