@@ -20,5 +20,5 @@ def test_progress_bar_counts_every_item(capsys):
 
 def test_missing_tqdm_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # makes `import tqdm` fail
-    with pytest.raises(ImportError, match=r"pip install 'easycore-parallel\[progress\]'"):
+    with pytest.raises(ImportError, match=r'pip install "easycore-parallel\[progress\]"'):
         SumOfSquares(1, start_method="fork", progress=True)

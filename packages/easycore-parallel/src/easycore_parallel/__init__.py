@@ -38,6 +38,11 @@ Who sends what (``backend="process"``; one duplex pipe per producer)::
     consumer_work(cfg, result) <--- results + seconds ---------+
     wait() on every pipe and every process sentinel, so a dead producer is seen at once
 
+With ``backend="ray"`` each producer is a Ray actor (one per device, here or on a
+cluster) and the pipes become actor calls carrying the same batches, pickled with Ray's
+cloudpickle; the caller waits on their results and on one never-ending call per actor,
+which fails the moment that actor dies.
+
 Batches grow from one item until a batch holds about 5 ms of producer work (or 4 MiB),
 from the per-item time the producers measure. Errors come back to the caller with
 their own type and the producer's traceback (naming the device) as ``__cause__``.
@@ -215,17 +220,29 @@ class BaseRunner:
             would deadlock forked children), ``spawn`` where fork is not safe (macOS,
             Windows), else ``fork``. Except under ``fork``, the runner class and ``cfg``
             must be picklable (defined at module level of an importable module).
-        backend: ``"process"`` (default) or ``"thread"``: producers are threads of this
-            process, for hooks that wait on I/O or release the GIL; nothing is pickled.
+        backend: ``"process"`` (default), ``"thread"``: producers are threads of this
+            process, for hooks that wait on I/O or release the GIL; nothing is pickled; or
+            ``"ray"``: producers are Ray actors, one per device, on this machine or a Ray
+            cluster (needs ``pip install "easycore-parallel[ray]"``). A ``"cuda:N"``
+            device becomes an actor with ``num_gpus=1`` whose hooks get ``"cuda:0"`` (the
+            one GPU Ray shows it); errors name ``"cuda:N"``. Other devices become actors
+            with ``num_cpus=1``.
         progress: Show a tqdm progress bar per call (needs
-            ``pip install 'easycore-parallel[progress]'``).
+            ``pip install "easycore-parallel[progress]"``).
+        address: For ``backend="ray"``: the cluster to connect to (``"auto"``,
+            ``"ray://head:10001"``, ``"10.0.0.1:6379"``), given to ``ray.init`` when this
+            process has not initialized Ray yet; ``None`` starts Ray on this machine.
+        ray_init_kwargs: For ``backend="ray"``: more arguments for that ``ray.init``, such
+            as ``{"runtime_env": {"working_dir": "."}}`` to ship your code to the cluster.
 
     Raises:
         TypeError: ``devices``, ``cfg`` or ``queue_scale`` has the wrong type.
         ValueError: An empty device list, a non-positive ``queue_scale``, an unknown
-            ``start_method`` or ``backend``.
+            ``start_method`` or ``backend``, Ray options without ``backend="ray"``, or
+            more devices than the Ray cluster has CPUs or GPUs for.
+        ImportError: ``backend="ray"`` (or ``progress=True``) without its extra installed.
         NotPicklableError: The runner class or ``cfg`` cannot be sent to producers
-            started with ``spawn`` or ``forkserver``.
+            started with ``spawn``, ``forkserver`` or Ray.
         Exception: Whatever ``producer_init`` raised, with the producer's traceback.
     """
 
@@ -242,15 +259,20 @@ class BaseRunner:
         start_method: str | None = None,
         backend: str = "process",
         progress: bool = False,
+        address: str | None = None,
+        ray_init_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self._devices = _parse_devices(devices)
         self._cfg = _to_cfg(cfg)
         self._window = _parse_window(queue_scale, len(self._devices))
         self._backend_name = _parse_backend(backend)
         self._start_method = self._choose_start_method(start_method)
+        self._ray_init = _parse_ray_options(self._backend_name, address, ray_init_kwargs)
         self._progress = bool(progress)
         if self._progress:
             _require("tqdm", "progress")  # fail now, not at the first call
+        if self._backend_name == "ray":
+            _require("ray", "ray")
         self._lock = threading.Lock()
         self._owner: int | None = None
         self._backend: _Backend | None = None
@@ -266,7 +288,7 @@ class BaseRunner:
 
     @property
     def start_method(self) -> str | None:
-        """The start method of the producer processes (``None`` for ``backend="thread"``)."""
+        """The start method of the producer processes (``None`` unless ``backend="process"``)."""
         return self._start_method
 
     def __call__(self, data_iter: Iterable[Any]) -> Any:
@@ -488,6 +510,8 @@ class BaseRunner:
         ]
         if self._backend_name == "thread":
             return _ThreadBackend(specs)
+        if self._backend_name == "ray":
+            return _RayBackend(specs, self._ray_init)
         assert self._start_method is not None  # set for the process backend
         return _ProcessBackend(specs, self._get_context(self._start_method))
 
@@ -666,7 +690,7 @@ def _parse_window(queue_scale: float, producers: int) -> int:
     return max(1, math.ceil(queue_scale * producers))
 
 
-_BACKEND_NAMES: Final = ("process", "thread")
+_BACKEND_NAMES: Final = ("process", "thread", "ray")
 
 
 def _parse_backend(backend: str) -> str:
@@ -676,6 +700,36 @@ def _parse_backend(backend: str) -> str:
             f"{_suggest(backend, _BACKEND_NAMES)}"
         )
     return backend
+
+
+def _parse_ray_options(
+    backend: str, address: str | None, ray_init_kwargs: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Return the arguments for ``ray.init`` (empty unless the backend is Ray)."""
+    if backend != "ray":
+        options = {"address": address, "ray_init_kwargs": ray_init_kwargs}
+        given = [name for name, value in options.items() if value is not None]
+        if given:
+            raise ValueError(
+                f"{' and '.join(given)} only apply to backend='ray', not backend={backend!r}: "
+                f"pass backend='ray' or leave them out"
+            )
+        return {}
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"address must be a str such as 'auto' or '10.0.0.1:6379', not {address!r}")
+    if ray_init_kwargs is None:
+        ray_init_kwargs = {}
+    if not isinstance(ray_init_kwargs, Mapping):
+        raise TypeError(
+            f"ray_init_kwargs must be a mapping of ray.init arguments, not "
+            f"{type(ray_init_kwargs).__name__}"
+        )
+    if address is not None and "address" in ray_init_kwargs:
+        raise ValueError("the address is given twice: as address= and in ray_init_kwargs")
+    options = dict(ray_init_kwargs)
+    if address is not None:
+        options["address"] = address
+    return options
 
 
 class _AttrDict(dict[str, Any]):
@@ -748,7 +802,7 @@ def _require(module: str, extra: str) -> types.ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        hint = f"pip install 'easycore-parallel[{extra}]'"
+        hint = f'pip install "easycore-parallel[{extra}]"'  # double quotes work in cmd.exe too
         raise ImportError(f"{module!r} is needed here: {hint}") from err
 
 
@@ -1644,22 +1698,25 @@ def _send_result(
     try:
         data = _dumps((_RESULT, call_id, batch_id, results, seconds), core.spec.runner_cls._pickler)
     except Exception:
-        position, error = _find_unpicklable(results)
-        failure = _Failure(
-            kind="unpicklable",
-            hook="producer_work",
-            device=core.spec.label,
-            pid=os.getpid(),
-            traceback="".join(traceback.format_exception(type(error), error, error.__traceback__)),
-            summary=f"the result of producer_work on the producer for {core.spec.label!r} "
-            f"(pid {os.getpid()}) cannot be pickled to reach the caller: "
-            f"{_describe_value(results[position]) if position >= 0 else 'the batch'} "
-            f"({type(error).__name__}: {error}). Return plain data, or use backend='thread'.",
-            item=max(position, 0),
-        )
-        _send_reply(conn, (_FAILED, call_id, batch_id, failure))
+        _send_reply(conn, (_FAILED, call_id, batch_id, _unpicklable_result_failure(core, results)))
         return
     _send_bytes_or_exit(conn, data)
+
+
+def _unpicklable_result_failure(core: _ProducerCore, results: list[Any]) -> _Failure:
+    position, error = _find_unpicklable(results)
+    return _Failure(
+        kind="unpicklable",
+        hook="producer_work",
+        device=core.spec.label,
+        pid=os.getpid(),
+        traceback="".join(traceback.format_exception(type(error), error, error.__traceback__)),
+        summary=f"the result of producer_work on the producer for {core.spec.label!r} "
+        f"(pid {os.getpid()}) cannot be pickled to reach the caller: "
+        f"{_describe_value(results[position]) if position >= 0 else 'the batch'} "
+        f"({type(error).__name__}: {error}). Return plain data, or use backend='thread'.",
+        item=max(position, 0),
+    )
 
 
 def _send_reply(conn: Connection, message: tuple[Any, ...]) -> None:
@@ -1818,3 +1875,348 @@ class _ThreadBackend(_Backend):
 
     def kill(self) -> None:
         self.stop(0.0)
+
+
+# -- Internals: the Ray backend -----------------------------------------------------------------
+
+# An actor runs the calls of each concurrency group in that group's own threads. Batches,
+# and with them every hook, go to the default group: one thread, so producer_init and
+# producer_work share thread-local state such as the current CUDA device. Cancels go to
+# "control" so that they overtake queued batches. "watch" holds one call per actor that
+# never returns: its reference fails the moment the actor dies, as a process sentinel does.
+_RAY_CONCURRENCY_GROUPS: Final = {"control": 1, "watch": 1}
+
+
+class _RayProducer:
+    """One producer as a Ray actor; ``_RayBackend`` makes it remote, so Ray stays optional."""
+
+    def __init__(self) -> None:
+        self._core: _ProducerCore | None = None
+        self._ready = False  # producer_init succeeded, so producer_end is due
+        self._ended = False
+        self._cancelled = -1
+        self._forever = threading.Event()
+
+    def init(self, payload: bytes, label: str) -> tuple[_Failure | None, int, str]:
+        node = _require("ray", "ray").util.get_node_ip_address()
+        try:
+            spec: _ProducerSpec = pickle.loads(payload)
+        except BaseException as err:
+            return _unloadable_ray_spec_failure(err, label, node), os.getpid(), node
+        self._core = _ProducerCore(spec)
+        failure = self._core.init()
+        self._ready = failure is None
+        return failure, os.getpid(), node
+
+    def run(self, call_id: int, batch_id: int, payload: bytes) -> tuple[Any, ...]:
+        core = self._core
+        if core is None or self._ended or call_id <= self._cancelled:
+            return (_SKIPPED,)
+        try:
+            items = pickle.loads(payload)
+        except Exception as err:
+            return (_FAILED, _unreadable_batch_failure(core, err))
+        outcome = core.run(items)
+        if isinstance(outcome, _Failure):
+            return (_FAILED, outcome)
+        results, seconds = outcome
+        try:
+            data = _require("ray.cloudpickle", "ray").dumps(results, pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            return (_FAILED, _unpicklable_result_failure(core, results))
+        return (_RESULT, data, seconds)
+
+    def cancel(self, call_id: int) -> None:
+        self._cancelled = max(self._cancelled, call_id)
+
+    def watch(self) -> None:
+        self._forever.wait()
+
+    def end(self) -> _Failure | None:
+        if self._core is None or not self._ready or self._ended:
+            return None
+        self._ended = True
+        return self._core.end()
+
+
+class _RayBackend(_Backend):
+    """Producers as Ray actors, one per device, on this machine or on a Ray cluster.
+
+    Batches and results travel as bytes pickled with Ray's cloudpickle, so classes and
+    functions defined in the user's script reach the actors by value, and the engine
+    knows each payload's size and which item or result cannot be pickled.
+    """
+
+    def __init__(self, specs: list[_ProducerSpec], init_kwargs: Mapping[str, Any]) -> None:
+        super().__init__([spec._replace(device=_ray_device(spec.label)) for spec in specs])
+        self._init_kwargs = dict(init_kwargs)
+        self._ray: Any = None
+        self._pickle: Any = None  # ray.cloudpickle
+        self._actors: list[Any] = []
+        self._where: list[tuple[int | None, str]] = [(None, "")] * self.size  # (pid, node)
+        self._batches: dict[Any, tuple[int, int, int]] = {}  # ref -> (index, call, batch)
+        self._watches: dict[Any, int] = {}  # ref of a never-ending call -> index
+        self._dead: set[int] = set()
+
+    def start(self) -> list[_Failure]:
+        ray = self._connect()
+        self._check_resources()
+        payloads = [self._pickle_spec(spec) for spec in self.specs]
+        remote = ray.remote(concurrency_groups=dict(_RAY_CONCURRENCY_GROUPS))(_RayProducer)
+        inits = []
+        for spec, payload in zip(self.specs, payloads):
+            options = _ray_resources(spec.label)
+            actor = remote.options(**options, max_restarts=0, max_task_retries=0).remote()
+            self._actors.append(actor)
+            self._watches[actor.watch.options(concurrency_group="watch").remote()] = spec.producer
+            inits.append(actor.init.remote(payload, spec.label))
+        failures = []
+        for index, ref in enumerate(inits):
+            try:
+                failure, pid, node = ray.get(ref)
+            except ray.exceptions.RayActorError as err:
+                self._dead.add(index)
+                failures.append(self._died(index, "while starting (in producer_init)", err))
+                continue
+            self._where[index] = (pid, node)
+            if failure is not None:
+                failures.append(failure)
+        return failures
+
+    def _connect(self) -> Any:
+        self._ray = ray = _require("ray", "ray")
+        self._pickle = _require("ray.cloudpickle", "ray")
+        if not ray.is_initialized():
+            ray.init(**self._init_kwargs)
+        return ray
+
+    def _check_resources(self) -> None:
+        """Refuse devices the cluster can never hold: their actors would wait forever."""
+        need = {"CPU": 0, "GPU": 0}
+        for spec in self.specs:
+            need["GPU" if _is_cuda(spec.label) else "CPU"] += 1
+        have = self._ray.cluster_resources()
+        short = [kind for kind, count in need.items() if count > have.get(kind, 0)]
+        if short:
+            labels = [spec.label for spec in self.specs]
+            raise ValueError(
+                f"devices {labels!r} need Ray actors with {need['CPU']} CPU(s) and "
+                f"{need['GPU']} GPU(s), but the Ray cluster has {have.get('CPU', 0):g} CPU(s) "
+                f"and {have.get('GPU', 0):g} GPU(s) in all. Use fewer devices, add nodes, or "
+                f"start local Ray with more, e.g. ray_init_kwargs={{'num_cpus': "
+                f"{need['CPU']}}}."
+            )
+
+    def _pickle_spec(self, spec: _ProducerSpec) -> bytes:
+        try:
+            return bytes(self._pickle.dumps(spec, pickle.HIGHEST_PROTOCOL))
+        except Exception as err:
+            raise NotPicklableError(
+                f"{_explain_spec_pickling(spec)} cannot be pickled to start Ray actors "
+                f"({type(err).__name__}: {err}). Keep cfg to plain data and build objects "
+                f"such as locks, files or models in producer_init."
+            ) from err
+
+    def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
+        try:
+            payload = self._pickle.dumps(items, pickle.HIGHEST_PROTOCOL)
+        except Exception as err:
+            raise _ItemNotPicklableError(err) from err
+        ref = self._actors[index].run.remote(call_id, batch_id, payload)
+        self._batches[ref] = (index, call_id, batch_id)
+        return len(payload)
+
+    def _send_cancel(self, call_id: int) -> None:
+        for index, actor in enumerate(self._actors):
+            if self._pending[index] and index not in self._dead:
+                actor.cancel.options(concurrency_group="control").remote(call_id)
+
+    def _receive(self) -> list[_Reply]:
+        refs = [*self._batches, *self._watches]
+        if not refs:
+            return []
+        ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+        if not ready:
+            ready, _ = self._ray.wait(refs, num_returns=1)
+        replies: list[_Reply] = []
+        for ref in ready:
+            replies.extend(self._reply(ref))
+        return replies
+
+    def _reply(self, ref: Any) -> list[_Reply]:
+        ray = self._ray
+        if ref in self._watches:
+            return self._death_replies(self._watches.pop(ref), ref)
+        index, call_id, batch_id = self._batches.pop(ref)
+        if index in self._dead:
+            return []
+        try:
+            message = ray.get(ref)
+        except ray.exceptions.RayActorError:
+            return self._death_replies(index, ref)
+        except Exception as err:  # Ray failed the call itself (an object lost, say)
+            failed = self._ray_failure(index, "producer_work", err)
+            return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
+        if message[0] == _RESULT:
+            _, data, seconds = message
+            try:
+                results = pickle.loads(data)
+            except Exception as err:
+                failed = self._unloadable_result_failure(index, err)
+                return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
+            return [_Reply(index, _RESULT, call_id, batch_id, results, seconds, len(data), None)]
+        failure = message[1] if message[0] == _FAILED else None
+        return [_Reply(index, message[0], call_id, batch_id, [], 0.0, 0, failure)]
+
+    def _death_replies(self, index: int, ref: Any) -> list[_Reply]:
+        if index in self._dead:
+            return []
+        try:
+            self._ray.get(ref)
+        except Exception as err:
+            self._dead.add(index)
+            when = "while running producer_work" if self._pending[index] else "between calls"
+            return [_Reply(index, _DIED, -1, -1, [], 0.0, 0, self._died(index, when, err))]
+        return []  # a watch call that returned: the actor is ending as asked
+
+    def _died(self, index: int, when: str, err: BaseException) -> _Failure:
+        pid, node = self._where[index]
+        actor = f"Ray actor on node {node}" if node else "Ray actor"
+        return _Failure(
+            kind="died",
+            hook=f"{when} ({actor}: {_ray_death_reason(err)})",
+            device=self.specs[index].label,
+            pid=pid,
+            traceback=str(err),
+        )
+
+    def _ray_failure(self, index: int, hook: str, err: BaseException) -> _Failure:
+        return _Failure(
+            kind="raised",
+            hook=hook,
+            device=self.specs[index].label,
+            pid=self._where[index][0],
+            traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
+            error=err,  # raised in this process: it needs no pickling
+            summary=f"{type(err).__name__}: {err}",
+        )
+
+    def _unloadable_result_failure(self, index: int, err: BaseException) -> _Failure:
+        label = self.specs[index].label
+        return _Failure(
+            kind="unpicklable",
+            hook="producer_work",
+            device=label,
+            pid=self._where[index][0],
+            traceback=f"{type(err).__name__}: {err}",
+            summary=f"a result from the producer for {label!r} cannot be unpickled in the "
+            f"caller ({type(err).__name__}: {err}); its type must be importable here too",
+        )
+
+    def find_death(self) -> _Failure | None:
+        if not self._watches:
+            return None
+        refs = list(self._watches)
+        ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
+        for ref in ready:
+            for reply in self._death_replies(self._watches.pop(ref), ref):
+                return reply.failure
+        return None
+
+    def stop(self, timeout: float | None) -> list[_Failure]:
+        try:
+            return self._end_all(timeout)
+        except Exception as err:  # Ray itself failed: nothing is left to wait for
+            return [self._ray_failure(0, "close()", err)]
+        finally:
+            self.kill()
+
+    def _end_all(self, timeout: float | None) -> list[_Failure]:
+        ray = self._ray
+        if ray is None or not ray.is_initialized():
+            return []  # Ray shut down first (at exit, say): the actors went with it
+        live = [index for index in range(len(self._actors)) if index not in self._dead]
+        ends: dict[Any, int] = {}
+        for index in live:
+            actor = self._actors[index]
+            actor.cancel.options(concurrency_group="control").remote(sys.maxsize)
+            ends[actor.end.remote()] = index
+        if not ends:
+            return []
+        ready, late = ray.wait(list(ends), num_returns=len(ends), timeout=timeout)
+        failures: list[_Failure] = []
+        for ref in ready:
+            index = ends[ref]
+            try:
+                failure = ray.get(ref)
+            except ray.exceptions.RayActorError as err:
+                failures.append(self._died(index, "during producer_end", err))
+                continue
+            except Exception as err:
+                failures.append(self._ray_failure(index, "producer_end", err))
+                continue
+            if failure is not None:
+                failures.append(failure)
+        for ref in late:
+            failures.append(self._timed_out(ends[ref], timeout))
+        return failures
+
+    def _timed_out(self, index: int, timeout: float | None) -> _Failure:
+        label, (pid, node) = self.specs[index].label, self._where[index]
+        return _Failure(
+            kind="timeout",
+            hook="close()",
+            device=label,
+            pid=pid,
+            traceback=f"producer for {label!r} (Ray actor on {node}, pid {pid}) did not "
+            f"finish its work and producer_end within {timeout} s; it was killed",
+        )
+
+    def kill(self) -> None:
+        ray, actors, watches = self._ray, self._actors, list(self._watches)
+        self._dead.update(range(len(actors)))
+        self._batches.clear()
+        self._watches.clear()
+        if ray is None or not actors or not ray.is_initialized():
+            return
+        for actor in actors:
+            with contextlib.suppress(Exception):  # already dead, or Ray is going away
+                ray.kill(actor, no_restart=True)
+        if watches:  # they fail once Ray has the actors dead, so their resources are free
+            with contextlib.suppress(Exception):
+                ray.wait(watches, num_returns=len(watches), timeout=_JOIN_SECONDS)
+
+
+def _ray_device(device: str) -> str:
+    """Return the device a producer's hooks see in its actor: Ray shows it one GPU."""
+    return "cuda:0" if _is_cuda(device) else device
+
+
+def _ray_resources(device: str) -> dict[str, float]:
+    """Return the actor resources for a device: one GPU, or one CPU."""
+    return {"num_gpus": 1, "num_cpus": 0} if _is_cuda(device) else {"num_cpus": 1}
+
+
+def _ray_death_reason(err: BaseException) -> str:
+    """Pick the sentence of a Ray actor error that says why the actor died."""
+    text = str(err)
+    marker = "The actor is dead because "
+    if marker in text:
+        return text.split(marker, 1)[1].split("\n", 1)[0].split(". ", 1)[0].rstrip(".")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"Ray says {lines[-1] if lines else type(err).__name__}"
+
+
+def _unloadable_ray_spec_failure(err: BaseException, label: str, node: str) -> _Failure:
+    return _Failure(
+        kind="unpicklable",
+        hook="producer start-up",
+        device=label,
+        pid=os.getpid(),
+        traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
+        summary=f"the Ray actor for {label!r} (pid {os.getpid()}, node {node}) could not "
+        f"load the runner class and cfg ({type(err).__name__}: {err}). Actors import the "
+        f"modules they use by name: install them on every node, or ship them with "
+        f"ray_init_kwargs={{'runtime_env': {{'working_dir': '.'}}}} (or 'py_modules'); "
+        f"classes defined in the script that runs the runner travel by value.",
+    )
