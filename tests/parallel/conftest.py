@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -25,3 +26,32 @@ def start_method(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def leftovers() -> Leftovers:
     return Leftovers()
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[Any]:
+    """Ray started in this process once, for every test of the Ray backend.
+
+    Two CPUs, and one GPU that Ray only counts (no test touches CUDA): it lets the tests
+    check how ``cuda:N`` devices map to actors. The actors import the test runners from
+    this folder through ``PYTHONPATH``.
+    """
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.fail("Ray is already initialized in this process; the tests start their own")
+    ray.init(
+        num_cpus=2,
+        num_gpus=1,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=100 << 20,
+        runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}},
+    )
+    yield ray
+    ray.shutdown()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Ray's processes live until the end of the session (starting Ray takes seconds), and
+    # every later test's leftover-process check would see them: run the Ray tests last.
+    items.sort(key=lambda item: "ray_session" in getattr(item, "fixturenames", ()))
