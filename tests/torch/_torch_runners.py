@@ -14,6 +14,7 @@ import time
 import torch
 from torch import nn
 
+import easycore_torch
 from easycore_torch import OrderedRunner, UnorderedRunner
 
 # -- The reference's tutorial (sections 1.3.3 and 1.3.4), on easycore_torch ----------------
@@ -159,6 +160,17 @@ class KeepsBuffer(Collect):
 
 class Echo(Collect):
     """Return each item unchanged (tensors cross twice)."""
+
+
+class RingHeads(Collect):
+    """Item "tensor": a 512 KiB result; any other item: where this producer's ring is at."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        if data == "tensor":
+            return torch.zeros(128 * 1024)
+        ring = easycore_torch._PRODUCER.results
+        return None if ring is None else ring._head
 
 
 class Matmul(Collect):

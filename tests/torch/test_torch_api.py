@@ -75,7 +75,7 @@ def test_errors_pickle_round_trip_with_their_attributes() -> None:
 def test_runners_subclass_the_engine_instead_of_copying_it(ours: type, engine: type) -> None:
     assert issubclass(ours, engine)
     assert ours.__mro__[1] is (easycore_parallel.BaseRunner if ours is BaseRunner else BaseRunner)
-    for method in ("__call__", "close", "activate", "__enter__", "__exit__"):
+    for method in ("close", "activate", "__enter__", "__exit__", "is_activate"):
         assert getattr(ours, method) is getattr(easycore_parallel.BaseRunner, method)
 
 
