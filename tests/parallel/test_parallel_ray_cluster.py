@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("ray")
 
-from _parallel_ray_support import CLUSTER_ENV, HERE, LocalCluster  # noqa: E402
-from _parallel_support import wait_until_gone, write_script  # noqa: E402
+from _parallel_ray_support import CLUSTER_ENV, HERE, LocalCluster
+from _parallel_support import wait_until_gone, write_script
 
 DRIVER = """
 import json

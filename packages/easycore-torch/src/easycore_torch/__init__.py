@@ -148,10 +148,16 @@ class BaseRunner(easycore_parallel.BaseRunner):
             at module level of an importable module, the script guarded by ``if __name__
             == "__main__":``). ``fork`` is refused for CUDA devices, and for more than one
             thread per producer once this process runs native threads (torch's pool).
-        backend: ``"process"`` (default) or ``"thread"`` (producers are threads of this
-            process; their torch thread count is left alone, since it is per process).
+        backend: ``"process"`` (default), ``"thread"`` (producers are threads of this
+            process; their torch thread count is left alone, since it is per process) or
+            ``"ray"`` (producers are Ray actors, here or on a cluster; a ``"cuda:N"``
+            device gets one GPU, which its hooks see as ``"cuda:0"``; tensors travel by
+            value, pickled). See :class:`easycore_parallel.BaseRunner`.
         progress: Show a tqdm progress bar per call (needs
-            ``pip install 'easycore-parallel[progress]'``).
+            ``pip install "easycore-parallel[progress]"``).
+        address: For ``backend="ray"``: the Ray cluster to connect to (given to
+            ``ray.init`` when this process has not initialized Ray yet).
+        ray_init_kwargs: For ``backend="ray"``: more arguments for that ``ray.init``.
 
     Raises:
         TypeError: An argument has the wrong type.
@@ -173,6 +179,8 @@ class BaseRunner(easycore_parallel.BaseRunner):
         start_method: str | None = None,
         backend: str = "process",
         progress: bool = False,
+        address: str | None = None,
+        ray_init_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         # Set first: the engine's constructor starts the producers.
         self._threads_per_producer = _parse_threads(threads_per_producer)
@@ -184,6 +192,8 @@ class BaseRunner(easycore_parallel.BaseRunner):
             start_method=start_method,
             backend=backend,
             progress=progress,
+            address=address,
+            ray_init_kwargs=ray_init_kwargs,
         )
 
     def __call__(self, data_iter: Iterable[Any]) -> Any:
