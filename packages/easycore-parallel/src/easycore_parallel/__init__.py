@@ -1967,9 +1967,11 @@ class _RayBackend(_Backend):
         self._batches: dict[Any, tuple[int, int, int]] = {}  # ref -> (index, call, batch)
         self._watches: dict[Any, int] = {}  # ref of a never-ending call -> index
         self._dead: set[int] = set()
+        self._session: tuple[str, str] | None = None  # (job id, node id) of the actors
 
     def start(self) -> list[_Failure]:
         ray = self._connect()
+        self._session = self._current_session()
         self._check_resources()
         payloads = [self._pickle_spec(spec) for spec in self.specs]
         remote = ray.remote(concurrency_groups=dict(_RAY_CONCURRENCY_GROUPS))(_RayProducer)
@@ -1986,7 +1988,8 @@ class _RayBackend(_Backend):
                 failure, pid, node = ray.get(ref)
             except ray.exceptions.RayActorError as err:
                 self._dead.add(index)
-                failures.append(self._died(index, "while starting (in producer_init)", err))
+                reason = _ray_death_reason(err)
+                failures.append(self._died(index, "while starting (in producer_init)", reason))
                 continue
             self._where[index] = (pid, node)
             if failure is not None:
@@ -1999,6 +2002,21 @@ class _RayBackend(_Backend):
         if not ray.is_initialized():
             ray.init(**self._init_kwargs)
         return ray
+
+    def _current_session(self) -> tuple[str, str] | None:
+        """Identify this process's Ray connection: ours ends with ray.shutdown()."""
+        if not self._ray.is_initialized():
+            return None
+        context = self._ray.get_runtime_context()
+        return (context.get_job_id(), context.get_node_id())
+
+    def _is_connected(self) -> bool:
+        """Tell whether our actors' Ray session is still this process's.
+
+        After ``ray.shutdown()`` the actors are gone, and any Ray call would start a new
+        Ray (Ray initializes itself on first use) only to fail on the old references.
+        """
+        return self._session is not None and self._current_session() == self._session
 
     def _check_resources(self) -> None:
         """Refuse devices the cluster can never hold: their actors would wait forever."""
@@ -2086,18 +2104,19 @@ class _RayBackend(_Backend):
         except Exception as err:
             self._dead.add(index)
             when = "while running producer_work" if self._pending[index] else "between calls"
-            return [_Reply(index, _DIED, -1, -1, [], 0.0, 0, self._died(index, when, err))]
+            death = self._died(index, when, _ray_death_reason(err))
+            return [_Reply(index, _DIED, -1, -1, [], 0.0, 0, death)]
         return []  # a watch call that returned: the actor is ending as asked
 
-    def _died(self, index: int, when: str, err: BaseException) -> _Failure:
+    def _died(self, index: int, when: str, reason: str) -> _Failure:
         pid, node = self._where[index]
         actor = f"Ray actor on node {node}" if node else "Ray actor"
         return _Failure(
             kind="died",
-            hook=f"{when} ({actor}: {_ray_death_reason(err)})",
+            hook=f"{when} ({actor}: {reason})",
             device=self.specs[index].label,
             pid=pid,
-            traceback=str(err),
+            traceback="",
         )
 
     def _ray_failure(self, index: int, hook: str, err: BaseException) -> _Failure:
@@ -2126,6 +2145,11 @@ class _RayBackend(_Backend):
     def find_death(self) -> _Failure | None:
         if not self._watches:
             return None
+        if not self._is_connected():
+            index = min(self._watches.values())
+            self._dead.update(range(self.size))
+            reason = "Ray was shut down in this process since the runner started"
+            return self._died(index, "between calls", reason)
         refs = list(self._watches)
         ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
         for ref in ready:
@@ -2143,7 +2167,7 @@ class _RayBackend(_Backend):
 
     def _end_all(self, timeout: float | None) -> list[_Failure]:
         ray = self._ray
-        if ray is None or not ray.is_initialized():
+        if not self._is_connected():
             return []  # Ray shut down first (at exit, say): the actors went with it
         live = [index for index in range(len(self._actors)) if index not in self._dead]
         ends: dict[Any, int] = {}
@@ -2160,7 +2184,7 @@ class _RayBackend(_Backend):
             try:
                 failure = ray.get(ref)
             except ray.exceptions.RayActorError as err:
-                failures.append(self._died(index, "during producer_end", err))
+                failures.append(self._died(index, "during producer_end", _ray_death_reason(err)))
                 continue
             except Exception as err:
                 failures.append(self._ray_failure(index, "producer_end", err))
@@ -2187,7 +2211,7 @@ class _RayBackend(_Backend):
         self._dead.update(range(len(actors)))
         self._batches.clear()
         self._watches.clear()
-        if ray is None or not actors or not ray.is_initialized():
+        if not actors or not self._is_connected():
             return
         for actor in actors:
             with contextlib.suppress(Exception):  # already dead, or Ray is going away
