@@ -121,8 +121,10 @@ def test_dead_actor_ends_call_and_closes_runner(how, message):
 
 @pytest.mark.timeout(60)
 def test_dead_actor_while_starting_fails_the_constructor():
-    with pytest.raises(ProducerDiedError, match=r"while starting \(in producer_init\)"):
+    with pytest.raises(ProducerDiedError, match=r"while starting \(in producer_init\)") as info:
         RayFaulty(2, {"hook": "producer_init", "how": "exit"}, backend="ray")
+    assert isinstance(info.value.pid, int)  # read from Ray's error: the actor never answered
+    assert f"producer for 'cpu' (pid {info.value.pid})" in str(info.value)
     assert_no_producers()
 
 

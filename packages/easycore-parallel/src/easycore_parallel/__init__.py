@@ -1988,6 +1988,11 @@ class _RayBackend(_Backend):
                 failure, pid, node = ray.get(ref)
             except ray.exceptions.RayActorError as err:
                 self._dead.add(index)
+                pid = _ray_error_field(err, "pid")
+                self._where[index] = (
+                    int(pid) if pid.isdigit() else None,
+                    _ray_error_field(err, "ip"),
+                )
                 reason = _ray_death_reason(err)
                 failures.append(self._died(index, "while starting (in producer_init)", reason))
                 continue
@@ -2239,6 +2244,15 @@ def _ray_death_reason(err: BaseException) -> str:
         return text.split(marker, 1)[1].split("\n", 1)[0].split(". ", 1)[0].rstrip(".")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return f"Ray says {lines[-1] if lines else type(err).__name__}"
+
+
+def _ray_error_field(err: BaseException, name: str) -> str:
+    """Read a field such as ``pid`` from a Ray actor error's lines (``"\tpid: 4312"``)."""
+    for line in str(err).splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key == name:
+            return value.strip()
+    return ""
 
 
 def _unloadable_ray_spec_failure(err: BaseException, label: str, node: str) -> _Failure:
