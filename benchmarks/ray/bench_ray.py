@@ -10,7 +10,10 @@ shared, so only ratios mean much):
   actor call (items per second, >= 10x: batching must carry over to Ray);
 - 10 ms CPU-bound tasks on 2 actors against a serial loop in this process (>= 1.8x);
 - the round trip of a one-item call, and the start of a runner's actors (no target: what
-  to expect from latency on Ray).
+  to expect from latency on Ray);
+- for reference, the same 10 ms tasks on ``multiprocessing.Pool(2)`` against the serial
+  loop, measured just before Ray starts: when other work holds the cores, two processes
+  gain less whatever runs them, and this row shows by how much.
 
 Ray gets 4 logical CPUs so that the runner's two actors and the peer's two can stay up
 together; only one side works at a time, on the machine's cores. Ray's workers run at
@@ -22,6 +25,7 @@ and is what CI runs. Every result is checked; a wrong result raises.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
@@ -137,11 +141,13 @@ def run(quick: bool) -> list[dict[str, Any]]:
     import ray
 
     n_10ms = calibrate_burn(0.010)  # before Ray: its start keeps the cores busy a while
+    tasks = [n_10ms] * (200 if quick else 400)
+    ceiling = _pool_ceiling(tasks)  # before Ray too: forking a process with its threads hangs
     started_ray = not ray.is_initialized()
     if started_ray:
         _start_ray(ray)
     try:
-        return _run(ray, quick, n_10ms)
+        return [*_run(ray, quick, tasks), ceiling]
     finally:
         if started_ray:
             ray.shutdown()
@@ -168,7 +174,26 @@ def _start_ray(ray: Any) -> None:
             os.environ[NICENESS] = saved
 
 
-def _run(ray: Any, quick: bool, n_10ms: int) -> list[dict[str, Any]]:
+def _pool_ceiling(tasks: list[int]) -> dict[str, Any]:
+    """What two processes gain on these cores right now: the other load decides it."""
+    expected = len(tasks) * burn(tasks[0])
+    with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
+        pool.map(burn, tasks[:4], chunksize=1)
+        pool_time, serial = best_of_pairs(
+            3,
+            lambda: timed(lambda: sum(pool.map(burn, tasks, chunksize=1)), expected, "Pool"),
+            lambda: timed(lambda: sum(burn(n) for n in tasks), expected, "serial loop"),
+        )
+    return row(
+        "for reference: the same 10 ms tasks, multiprocessing.Pool(2) vs serial",
+        pool_time,
+        serial,
+        unit="s",
+        higher_is_better=False,
+    )
+
+
+def _run(ray: Any, quick: bool, tasks: list[int]) -> list[dict[str, Any]]:
     repeats = 3  # the cores are shared: the best of three is the least disturbed
     rows = []
 
@@ -209,8 +234,7 @@ def _run(ray: Any, quick: bool, n_10ms: int) -> list[dict[str, Any]]:
     for actor in peer_actors:
         ray.kill(actor)
 
-    tasks = [n_10ms] * (100 if quick else 300)
-    expected = len(tasks) * burn(n_10ms)
+    expected = len(tasks) * burn(tasks[0])
     with SumBurn(WORKERS, backend="ray") as runner:
         runner(tasks[:10])  # warm up
         ours_10ms, serial = best_of_pairs(
