@@ -40,16 +40,20 @@ def test_constructor_signature_matches_the_reference(cls):
     assert list(params)[:3] == ["devices", "cfg", "queue_scale"]
     assert dict(params["cfg"].default) == {}
     assert params["queue_scale"].default == 3.0
-    for name in ("start_method", "backend", "progress"):
+    for name in ("start_method", "backend", "progress", "address", "ray_init_kwargs"):
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
     assert (
         params["start_method"].default,
         params["backend"].default,
         params["progress"].default,
+        params["address"].default,
+        params["ray_init_kwargs"].default,
     ) == (
         None,
         "process",
         False,
+        None,
+        None,
     )
 
 

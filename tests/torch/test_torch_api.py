@@ -90,6 +90,8 @@ def test_constructor_keeps_the_reference_signature_and_adds_keywords() -> None:
         "start_method": None,
         "backend": "process",
         "progress": False,
+        "address": None,
+        "ray_init_kwargs": None,
     }
 
 
