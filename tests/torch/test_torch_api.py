@@ -93,6 +93,8 @@ def test_constructor_keeps_the_reference_signature_and_adds_keywords() -> None:
         "address": None,
         "ray_init_kwargs": None,
     }
+    engine = inspect.signature(easycore_parallel.BaseRunner.__init__).parameters
+    assert set(engine) <= set(parameters), "every engine argument is accepted here too"
 
 
 @pytest.mark.parametrize(
