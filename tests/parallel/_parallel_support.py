@@ -1,4 +1,4 @@
-"""Helpers of the easycore-parallel tests: leftover-process checks and scripts."""
+"""Helpers of the easycore-parallel tests: start methods, pids and scripts."""
 
 from __future__ import annotations
 
@@ -15,40 +15,6 @@ HERE = Path(__file__).resolve().parent
 START_METHODS = [
     m for m in ("fork", "forkserver", "spawn") if m in multiprocessing.get_all_start_methods()
 ]
-
-
-class Leftovers:
-    """Finds producer processes started during a test that are still running."""
-
-    def __init__(self) -> None:
-        self.before = {child.pid for child in psutil.Process().children(recursive=True)}
-
-    def running(self) -> list[psutil.Process]:
-        me = psutil.Process()
-        found = []
-        for child in me.children(recursive=True):
-            if child.pid in self.before:
-                continue
-            try:
-                if child.status() == psutil.STATUS_ZOMBIE:
-                    continue
-                command = " ".join(child.cmdline())
-                is_helper = child.ppid() == me.pid and (
-                    "multiprocessing.forkserver" in command
-                    or "multiprocessing.resource_tracker" in command
-                )
-            except psutil.NoSuchProcess:
-                continue
-            if not is_helper:  # the forkserver and resource tracker live on, by design
-                found.append(child)
-        return found
-
-    def assert_none(self, wait: float = 5.0) -> None:
-        deadline = time.monotonic() + wait
-        while self.running() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        left = self.running()
-        assert not left, f"processes left behind: {[(p.pid, p.cmdline()) for p in left]}"
 
 
 def pid_is_running(pid: int) -> bool:

@@ -1,4 +1,4 @@
-"""Helpers of the easycore-torch tests: leftover processes, open descriptors, scripts."""
+"""Helpers of the easycore-torch tests: open descriptors and scripts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import psutil
@@ -16,40 +15,6 @@ HERE = Path(__file__).resolve().parent
 #: Start a runner fast and safely in a test process that already ran torch ops: fork,
 #: with one torch thread per producer (the only fork easycore_torch allows there).
 FORK = {"start_method": "fork", "threads_per_producer": 1}
-
-# Helper processes that outlive a runner by design: the forkserver, the resource tracker.
-_HELPERS = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
-
-
-class Leftovers:
-    """Finds processes started during a test that are still running after it."""
-
-    def __init__(self) -> None:
-        self.before = {child.pid for child in psutil.Process().children(recursive=True)}
-
-    def running(self) -> list[psutil.Process]:
-        me = psutil.Process()
-        found = []
-        for child in me.children(recursive=True):
-            if child.pid in self.before:
-                continue
-            try:
-                if child.status() == psutil.STATUS_ZOMBIE:
-                    continue
-                command = " ".join(child.cmdline())
-                is_helper = child.ppid() == me.pid and any(h in command for h in _HELPERS)
-            except psutil.NoSuchProcess:
-                continue
-            if not is_helper:
-                found.append(child)
-        return found
-
-    def assert_none(self, wait: float = 5.0) -> None:
-        deadline = time.monotonic() + wait
-        while self.running() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        left = self.running()
-        assert not left, f"processes left behind: {[(p.pid, p.cmdline()) for p in left]}"
 
 
 def open_fds() -> int:
