@@ -94,9 +94,12 @@ def _load_bench(component: str) -> ModuleType | None:
 
 def _format_row(row: dict[str, Any]) -> str:
     ratio = row.get("ratio")
-    ratio_text = f"{ratio:.2f}x" if isinstance(ratio, (int, float)) else str(ratio)
-    verdict = {True: "ok", False: "MISSED", None: ""}.get(row.get("ok"), "")
-    return f"{row['name']}: {ratio_text} (target {row.get('target', '-')}) {verdict}"
+    if isinstance(ratio, (int, float)):
+        ratio_text = f"{ratio:.2f}x"
+    else:
+        ratio_text = f"{_cell(row.get('ours'))} {row.get('unit', '')}".rstrip()
+    verdict = {True: "ok", False: "MISSED"}.get(row.get("ok"), "")
+    return f"{row['name']}: {ratio_text} (target {_cell(row.get('target'))}) {verdict}".rstrip()
 
 
 def _versions() -> list[str]:
@@ -149,7 +152,7 @@ def _render(
             lines.append(
                 f"| {row['name']} | {_cell(row.get('ours'))} | {_cell(row.get('peer'))} | "
                 f"{_cell(ratio)}{'x' if isinstance(ratio, (int, float)) else ''} | "
-                f"{row.get('target', '-')} | {_met(row.get('ok'))} |"
+                f"{_cell(row.get('target'))} | {_met(row.get('ok'))} |"
             )
         lines.append("")
     if plots:
