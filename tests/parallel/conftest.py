@@ -16,7 +16,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from _parallel_support import START_METHODS  # noqa: E402  (needs sys.path above)
-from _process_checks import Leftovers  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
+from _process_checks import Leftovers  # noqa: E402  (tests/_helpers is on sys.path: tests/conftest.py)
 
 
 @pytest.fixture(params=START_METHODS)

@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from _process_checks import Leftovers  # noqa: E402  (tests/ is on sys.path: tests/conftest.py)
+from _process_checks import Leftovers  # noqa: E402  (tests/_helpers is on sys.path: tests/conftest.py)
 
 
 @pytest.fixture
