@@ -1,9 +1,13 @@
-"""Tasks of a chosen size for the runner throughput sweep (importable by worker processes)."""
+"""Tasks and timing helpers shared by the runner benchmarks (importable by worker processes).
+
+The benchmark scripts put ``benchmarks/`` on sys.path (and on Ray actors' PYTHONPATH) so
+producers, Pool workers and actors import these by module name.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from easycore_parallel import UnorderedRunner
 
@@ -38,3 +42,50 @@ class BusyRunner(UnorderedRunner):
     @staticmethod
     def consumer_end(cfg: Any) -> int:
         return int(cfg.count)
+
+
+def burn(n: int) -> int:
+    """CPU-bound work whose duration grows linearly with n."""
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+class SumSquares(UnorderedRunner):
+    @staticmethod
+    def producer_work(device, cfg, data):
+        return data * data
+
+    @staticmethod
+    def consumer_init(cfg):
+        cfg.sum = 0
+
+    @staticmethod
+    def consumer_work(cfg, data):
+        cfg.sum += data
+
+    @staticmethod
+    def consumer_end(cfg):
+        return cfg.sum
+
+
+class SumBurn(SumSquares):
+    @staticmethod
+    def producer_work(device, cfg, data):
+        return burn(data)
+
+
+def best_of_pairs(
+    repeats: int, ours: Callable[[], float], peer: Callable[[], float]
+) -> tuple[float, float]:
+    """The least time of each side over runs that alternate ours and the peer's.
+
+    Alternating spreads the other load on this shared machine over both sides; the least
+    time is the run least disturbed by it.
+    """
+    ours_times, peer_times = [], []
+    for _ in range(repeats):
+        ours_times.append(ours())
+        peer_times.append(peer())
+    return min(ours_times), min(peer_times)

@@ -27,9 +27,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any
 
-from easycore_parallel import UnorderedRunner
+# benchmarks/ holds the tasks shared with the other runner benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn
 
 WORKERS = 2
 TINY_ITEMS = 200_000
@@ -37,53 +41,6 @@ TINY_ITEMS = 200_000
 
 def square(x: int) -> int:
     return x * x
-
-
-def burn(n: int) -> int:
-    """CPU-bound work whose duration grows linearly with n."""
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-
-
-class SumSquares(UnorderedRunner):
-    @staticmethod
-    def producer_work(device, cfg, data):
-        return data * data
-
-    @staticmethod
-    def consumer_init(cfg):
-        cfg.sum = 0
-
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.sum += data
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.sum
-
-
-class SumBurn(SumSquares):
-    @staticmethod
-    def producer_work(device, cfg, data):
-        return burn(data)
-
-
-def best_of_pairs(
-    repeats: int, ours: Callable[[], float], peer: Callable[[], float]
-) -> tuple[float, float]:
-    """The least time of each side over runs that alternate ours and the peer's.
-
-    Alternating spreads the other load on this shared machine over both sides; the least
-    time is the run least disturbed by it.
-    """
-    ours_times, peer_times = [], []
-    for _ in range(repeats):
-        ours_times.append(ours())
-        peer_times.append(peer())
-    return min(ours_times), min(peer_times)
 
 
 def time_ours_tiny(n: int) -> tuple[float, str]:

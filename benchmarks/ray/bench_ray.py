@@ -33,43 +33,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from easycore_parallel import UnorderedRunner
+# benchmarks/ holds the tasks shared with the other runner benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn
 
 HERE = Path(__file__).resolve().parent
 WORKERS = 2
 NICENESS = "RAY_worker_niceness"  # a Ray setting: its name is case-sensitive
-
-
-def burn(n: int) -> int:
-    """CPU-bound work whose duration grows linearly with n."""
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-
-
-class SumSquares(UnorderedRunner):
-    @staticmethod
-    def producer_work(device, cfg, data):
-        return data * data
-
-    @staticmethod
-    def consumer_init(cfg):
-        cfg.sum = 0
-
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.sum += data
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.sum
-
-
-class SumBurn(SumSquares):
-    @staticmethod
-    def producer_work(device, cfg, data):
-        return burn(data)
 
 
 class Squarer:
@@ -77,17 +48,6 @@ class Squarer:
 
     def square(self, x: int) -> int:
         return x * x
-
-
-def best_of_pairs(
-    repeats: int, ours: Callable[[], float], peer: Callable[[], float]
-) -> tuple[float, float]:
-    """The least time of each side over runs that alternate ours and the peer's."""
-    ours_times, peer_times = [], []
-    for _ in range(repeats):
-        ours_times.append(ours())
-        peer_times.append(peer())
-    return min(ours_times), min(peer_times)
 
 
 def timed(call: Callable[[], Any], expected: Any, what: str) -> float:
@@ -164,8 +124,10 @@ def _start_ray(ray: Any) -> None:
             num_cpus=2 * WORKERS,
             include_dashboard=False,
             log_to_driver=False,
-            # The actors import this module by name when benchmarks/report.py loads it.
-            runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}},
+            # The actors import this module and the shared tasks by module name.
+            runtime_env={
+                "env_vars": {"PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)])}
+            },
         )
     finally:
         if saved is None:
