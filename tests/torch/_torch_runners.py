@@ -256,3 +256,12 @@ class SlowEnd(Collect):
     @staticmethod
     def producer_end(device, cfg):
         time.sleep(cfg.seconds)
+
+
+class Millisecond(Collect):
+    """Each item takes about a millisecond and comes back unchanged."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        time.sleep(0.001)
+        return data

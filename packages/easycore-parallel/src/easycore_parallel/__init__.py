@@ -249,6 +249,9 @@ class BaseRunner:
     _ordered: ClassVar[bool] = False
     #: Pickles batches and results (seam: easycore-torch sends tensors its own way).
     _pickler: ClassVar[type[ForkingPickler]] = ForkingPickler
+    #: Least seconds of producer work per batch (seam: easycore-torch batches more, since
+    #: each of its messages also costs the producers' compute kernels their warm caches).
+    _min_batch_seconds: ClassVar[float] = 0.0
 
     def __init__(
         self,
@@ -544,6 +547,7 @@ class BaseRunner:
         call = _Call(
             backend,
             call_id=self._new_call_id(),
+            batch_seconds=max(backend.batch_seconds, self._min_batch_seconds),
             window=self._window,
             ordered=self._ordered,
             consume=type(self).consumer_work,
@@ -1040,9 +1044,9 @@ class _BatchSizer:
     """Choose batch sizes from the per-item time and size the producers measure.
 
     The first batch has one item. Each later batch holds about ``target_seconds`` of
-    work (the backend's ``batch_seconds``) and at most ``_MAX_BATCH_BYTES``, and never
-    more than ``_BATCH_GROWTH`` times the largest batch measured so far, so a slow item
-    is never batched blindly.
+    work (the backend's ``batch_seconds``, or the runner's ``_min_batch_seconds`` if
+    larger) and at most ``_MAX_BATCH_BYTES``, and never more than ``_BATCH_GROWTH``
+    times the largest batch measured so far, so a slow item is never batched blindly.
     """
 
     def __init__(self, target_seconds: float = _TARGET_BATCH_SECONDS) -> None:
@@ -1079,6 +1083,7 @@ class _Call:
         backend: _Backend,
         *,
         call_id: int,
+        batch_seconds: float,
         window: int,
         ordered: bool,
         consume: Callable[[Any, Any], None],
@@ -1093,7 +1098,7 @@ class _Call:
         self._consume = consume
         self._cfg = cfg
         self._bar = bar
-        self._sizer = _BatchSizer(backend.batch_seconds)
+        self._sizer = _BatchSizer(batch_seconds)
         self._starts: dict[int, int] = {}  # batch id -> position of its first item
         self._sizes: dict[int, int] = {}  # batch id -> pickled bytes sent
         self._done: dict[int, list[Any]] = {}  # reorder buffer: batch id -> results
