@@ -2,6 +2,7 @@
 
     hatch run bench:all          # full: benchmarks/results.md, plots/*.png, docs/benchmarks.md
     hatch run bench:all --quick  # under 2 minutes, what CI runs: benchmarks/results-quick.md
+    hatch run bench:all --only torch  # some components: printed, nothing written
 
 Each ``benchmarks/<component>/bench_<component>.py`` exposes ``run(quick) -> list[dict]``;
 a row holds ``name``, ``ours``, ``peer``, ``ratio``, ``target`` and ``ok``. Every number
@@ -62,14 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   {_format_row(row)}", flush=True)
         print(f"   ({time.perf_counter() - started:.1f} s)", flush=True)
 
-    plots: list[Path] = []
-    if not args.quick:
-        plots = _make_plots(HERE / "plots")
-    out = HERE / ("results-quick.md" if args.quick else "results.md")
-    out.write_text(_render(sections, plots, "plots", quick=args.quick), encoding="utf-8")
-    print(f"wrote {out.relative_to(HERE.parent)}")
-    if not args.quick:
-        _publish_to_docs(sections, plots)
+    if set(args.only) != set(COMPONENTS):
+        print("some components only (--only): the report files are left as they were")
+    else:
+        _write_report(sections, quick=args.quick)
     missed = [r["name"] for rows in sections.values() for r in rows if r.get("ok") is False]
     if missed:
         print(f"targets missed: {missed}")
@@ -77,6 +74,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # -- Internals: loading and rendering -------------------------------------------
+
+
+def _write_report(sections: dict[str, list[dict[str, Any]]], *, quick: bool) -> None:
+    plots: list[Path] = []
+    if not quick:
+        plots = _make_plots(HERE / "plots")
+    out = HERE / ("results-quick.md" if quick else "results.md")
+    out.write_text(_render(sections, plots, "plots", quick=quick), encoding="utf-8")
+    print(f"wrote {out.relative_to(HERE.parent)}")
+    if not quick:
+        _publish_to_docs(sections, plots)
 
 
 def _load_bench(component: str) -> ModuleType | None:
