@@ -3,11 +3,15 @@
 Every message wakes a thread in a producer and one in the caller, and on shared cores
 each wake-up also costs torch's kernels the caches they had warmed; the torch benchmark
 gains ~15% from the larger batches. The engine's other runners keep their 5 ms.
+
+The engine's 4 MiB cap per batch counts the tensors that get shared-memory segments of
+their own, so items with large tensors and little work stay in small batches.
 """
 
 from __future__ import annotations
 
 import pytest
+import torch
 from _torch_runners import Millisecond
 from _torch_support import FORK
 
@@ -22,8 +26,8 @@ class ParallelMillisecond(easycore_parallel.OrderedRunner):
     consumer_end = Millisecond.consumer_end
 
 
-def largest_batch(runner: easycore_parallel.BaseRunner, items: list[int]) -> int:
-    """Run ``items`` and return the most items one batch carried."""
+def largest_batch(runner: easycore_parallel.BaseRunner, items: list) -> tuple[int, list]:
+    """Run ``items``; return the most items one batch carried, and the results."""
     backend = runner._backend
     assert backend is not None
     sizes: list[int] = []
@@ -35,21 +39,35 @@ def largest_batch(runner: easycore_parallel.BaseRunner, items: list[int]) -> int
 
     backend.submit = counting_submit  # type: ignore[method-assign]
     try:
-        assert runner(items) == items
+        results = runner(items)
     finally:
         del backend.submit
-    return max(sizes)
+    return max(sizes), results
 
 
 @pytest.mark.timeout(60)
 def test_torch_runner_batches_about_four_times_the_engines_work(leftovers) -> None:
     items = list(range(300))
     with Millisecond(["cpu"], **FORK) as runner:
-        torch_batch = largest_batch(runner, items)
+        torch_batch, torch_results = largest_batch(runner, items)
     with ParallelMillisecond(["cpu"], start_method="fork") as runner:
-        engine_batch = largest_batch(runner, items)
+        engine_batch, engine_results = largest_batch(runner, items)
+    assert torch_results == engine_results == items
     assert easycore_torch.BaseRunner._min_batch_seconds == 0.020
     # ~20 ms and ~5 ms of 1 ms items; sleeps that overrun on a busy machine shrink both.
     assert torch_batch >= 2 * engine_batch, (torch_batch, engine_batch)
     assert torch_batch <= 40, "a batch far beyond 20 ms: the time target is not applied"
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(60)
+def test_tensors_in_segments_of_their_own_count_toward_the_batch_byte_cap(leftovers):
+    # 2 MiB tensors go torch's way. Each item sends its tensor and gets it back: 4 MiB
+    # per item, the whole cap. By time alone (1 ms items, 20 ms batches) a batch would
+    # hold ~18 items, ~36 segments of shared memory per batch in flight.
+    items = [torch.full((512 * 1024,), float(i)) for i in range(40)]
+    with Millisecond(["cpu"], **FORK) as runner:
+        largest, results = largest_batch(runner, items)
+    assert [float(result[0]) for result in results] == [float(i) for i in range(40)]
+    assert largest == 1
     leftovers.assert_none()

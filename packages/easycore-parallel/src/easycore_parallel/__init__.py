@@ -635,7 +635,7 @@ class OrderedRunner(BaseRunner):
 # -- Internals: constants ---------------------------------------------------------------------
 
 _TARGET_BATCH_SECONDS: Final = 0.005  # 5 ms of work per batch: ~50 us of transport is 1%
-_MAX_BATCH_BYTES: Final = 4 << 20  # 4 MiB pickled per batch: bounds memory for large items
+_MAX_BATCH_BYTES: Final = 4 << 20  # 4 MiB per batch, pickled or beside: bounds large items
 _MAX_BATCH_ITEMS: Final = 1 << 16  # a cap for items that cost nothing measurable
 _BATCH_GROWTH: Final = 4  # a batch is at most 4x the largest measured, so slow items stay alone
 _COST_DECAY: Final = 0.5  # weight of past batches in the per-item cost estimate
@@ -864,11 +864,28 @@ def _check_start_method(method: str) -> str:
 
 
 def _dumps(obj: object, pickler: type[ForkingPickler] = ForkingPickler) -> memoryview:
+    _OUT_OF_BAND.bytes = 0
     return pickler.dumps(obj, pickle.HIGHEST_PROTOCOL)
 
 
 def _loads(data: bytes | memoryview) -> Any:
+    _OUT_OF_BAND.bytes = 0
     return ForkingPickler.loads(data)
+
+
+def _message_bytes(data: bytes | memoryview) -> int:
+    """Bytes the message just pickled or unpickled in this thread stands for."""
+    return len(data) + _OUT_OF_BAND.bytes
+
+
+class _OutOfBand(threading.local):
+    bytes = 0
+
+
+#: Bytes that the message being pickled or unpickled in this thread moves beside the pipe
+#: (seam: easycore-torch adds its shared-memory tensors), so the batch sizer's byte cap
+#: sees them. _dumps and _loads reset it.
+_OUT_OF_BAND: Final = _OutOfBand()
 
 
 def _find_unpicklable(values: Sequence[Any]) -> tuple[int, BaseException]:
@@ -1421,7 +1438,7 @@ class _ProcessBackend(_Backend):
         except Exception as err:
             raise _ItemNotPicklableError(err) from err
         self._send_bytes(index, data)
-        return len(data)
+        return _message_bytes(data)
 
     def _send_cancel(self, call_id: int) -> None:
         data = _dumps((_CANCEL, call_id))
@@ -1513,7 +1530,7 @@ class _ProcessBackend(_Backend):
             )
             return (_FAILED, -1, -1, failure)
         if message[0] == _RESULT:
-            return (*message, len(data))
+            return (*message, _message_bytes(data))
         return message
 
     def _died(self, index: int, when: str) -> _Failure:

@@ -438,11 +438,14 @@ class _TensorPickler(ForkingPickler):
     def _reduce_tensor(self, tensor: torch.Tensor) -> Any:
         if tensor.is_conj() or tensor.is_neg():  # torch's reducer would drop these bits
             tensor = self._keep(tensor.resolve_conj().resolve_neg())
-        if not _is_copied(tensor):
+        if not _is_plain(tensor):
             return _reduce_shared(tensor)
+        nbytes = tensor.numel() * tensor.element_size()
+        if nbytes >= _SHARED_MIN_BYTES:
+            _OUT_OF_BAND.bytes += nbytes
+            return (_rebuild_counted, (nbytes, *_reduce_shared(tensor)))
         if not tensor.is_contiguous():
             tensor = self._keep(tensor.contiguous())
-        nbytes = tensor.numel() * tensor.element_size()
         ring = _sending_ring() if nbytes >= _RING_MIN_BYTES else None
         offset = ring.put(tensor.data_ptr(), nbytes) if ring is not None else None
         if ring is not None and offset is not None:
@@ -460,16 +463,19 @@ class _TensorPickler(ForkingPickler):
         return tensor
 
 
-# The engine pickles every batch and result of our runners with it.
+# The engine pickles every batch and result of our runners with it. It caps batches by
+# the bytes each message stands for: tensors that go torch's way count too, since their
+# segments are memory the window would not bound otherwise (the rings bound themselves:
+# when one is full, tensors go by value, and count as such).
 BaseRunner._pickler = _TensorPickler
+_OUT_OF_BAND: Final = easycore_parallel._OUT_OF_BAND
 
 
-def _is_copied(tensor: torch.Tensor) -> bool:
-    """Tell whether a tensor travels as a copy: under 1 MiB, on the CPU, and plain."""
+def _is_plain(tensor: torch.Tensor) -> bool:
+    """Tell whether a tensor is ours to send by size: dense, on the CPU, shared by nobody."""
     return (
         tensor.device.type == "cpu"
         and tensor.layout == torch.strided
-        and tensor.numel() * tensor.element_size() < _SHARED_MIN_BYTES
         and not tensor.requires_grad  # torch's reducer applies autograd's rules
         and not tensor.untyped_storage().is_shared()  # already shared (Hogwild!): keep it so
         and not tensor.is_quantized
@@ -483,6 +489,12 @@ def _rebuild_copied_tensor(
     if not data:
         return torch.empty(shape, dtype=dtype)
     return torch.frombuffer(data, dtype=dtype).view(shape)  # the tensor keeps data alive
+
+
+def _rebuild_counted(nbytes: int, rebuild: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """Rebuild a tensor sent torch's way, counting its bytes for the batch sizer."""
+    _OUT_OF_BAND.bytes += nbytes
+    return rebuild(*args)
 
 
 def _rebuild_from_ring(
