@@ -265,3 +265,12 @@ class Millisecond(Collect):
     def producer_work(device, cfg, data):
         time.sleep(0.001)
         return data
+
+
+class MillisecondCopy(Collect):
+    """Each item takes about a millisecond and comes back as a new tensor (a clone)."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        time.sleep(0.001)
+        return data.clone()

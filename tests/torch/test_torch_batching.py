@@ -2,7 +2,7 @@
 
 Every message wakes a thread in a producer and one in the caller, and on shared cores
 each wake-up also costs torch's kernels the caches they had warmed; the torch benchmark
-gains ~15% from the larger batches. The engine's other runners keep their 5 ms.
+gains ~12% from the larger batches. The engine's other runners keep their 5 ms.
 
 The engine's 4 MiB cap per batch counts the tensors that get shared-memory segments of
 their own, so items with large tensors and little work stay in small batches.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _torch_runners import Millisecond
+from _torch_runners import Millisecond, MillisecondCopy
 from _torch_support import FORK
 
 import easycore_parallel
@@ -62,12 +62,23 @@ def test_torch_runner_batches_about_four_times_the_engines_work(leftovers) -> No
 
 @pytest.mark.timeout(60)
 def test_tensors_in_segments_of_their_own_count_toward_the_batch_byte_cap(leftovers):
-    # 2 MiB tensors go torch's way. Each item sends its tensor and gets it back: 4 MiB
-    # per item, the whole cap. By time alone (1 ms items, 20 ms batches) a batch would
-    # hold ~18 items, ~36 segments of shared memory per batch in flight.
-    items = [torch.full((512 * 1024,), float(i)) for i in range(40)]
-    with Millisecond(["cpu"], **FORK) as runner:
+    # 1.5 MiB tensors go torch's way: each item sends one and gets a new one back, 3 MiB
+    # of the 4 MiB cap, so only counting both ways keeps batches at one item. By time
+    # alone (1 ms items, 20 ms batches) a batch would hold ~18 items.
+    items = [torch.full((384 * 1024,), float(i)) for i in range(40)]
+    with MillisecondCopy(["cpu"], **FORK) as runner:
         largest, results = largest_batch(runner, items)
     assert [float(result[0]) for result in results] == [float(i) for i in range(40)]
     assert largest == 1
     leftovers.assert_none()
+
+
+def test_a_storage_counts_once_per_message_whatever_its_views() -> None:
+    storage_bytes = 4 << 20
+    base = torch.zeros(storage_bytes // 4)
+    views = [base[::4], base[1::4], base[: 1 << 20]]  # each 1 MiB or more, one storage
+    easycore_parallel._dumps(views, easycore_torch._TensorPickler)
+    assert easycore_parallel._OUT_OF_BAND.bytes == storage_bytes
+    expanded = torch.zeros(1).expand(1 << 20)  # 4 MiB to read, 4 bytes of storage
+    easycore_parallel._dumps([expanded], easycore_torch._TensorPickler)
+    assert easycore_parallel._OUT_OF_BAND.bytes == 4

@@ -1117,7 +1117,7 @@ class _Call:
         self._bar = bar
         self._sizer = _BatchSizer(batch_seconds)
         self._starts: dict[int, int] = {}  # batch id -> position of its first item
-        self._sizes: dict[int, int] = {}  # batch id -> pickled bytes sent
+        self._sizes: dict[int, int] = {}  # batch id -> bytes sent (see _message_bytes)
         self._done: dict[int, list[Any]] = {}  # reorder buffer: batch id -> results
         self._next_batch = 0
         self._next_to_consume = 0
@@ -1231,7 +1231,7 @@ class _Reply(NamedTuple):
     batch_id: int
     results: list[Any]
     seconds: float
-    nbytes: int  # pickled size of the reply (0 when nothing was pickled)
+    nbytes: int  # bytes of the reply, see _message_bytes (0 when nothing was pickled)
     failure: _Failure | None
 
 
@@ -1267,7 +1267,7 @@ class _Backend(abc.ABC):
 
     @abc.abstractmethod
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
-        """Send a batch; return its pickled size. Raise ``_ItemNotPicklableError``."""
+        """Send a batch; return its size (``_message_bytes``). Raise ``_ItemNotPicklableError``."""
 
     @abc.abstractmethod
     def _send_cancel(self, call_id: int) -> None:

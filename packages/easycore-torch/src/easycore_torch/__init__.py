@@ -47,7 +47,7 @@ What this module adds to the easycore_parallel engine, which it subclasses:
   intra-op thread pool started waits forever the first time it uses that pool.
 - CUDA: each producer calls ``torch.cuda.set_device`` for its device, and a CUDA device that
   this machine lacks fails at once with an error naming it.
-- Batches: the engine packs items into batches of at least ~20 ms of work (5 ms for the
+- Batches: the engine packs items into batches of about 20 ms of work (5 ms for the
   plain engine), since every message wakes threads whose caches torch's kernels had warmed.
 
 Who sends what (one duplex pipe per producer, as in easycore_parallel)::
@@ -421,6 +421,7 @@ class _TensorPickler(ForkingPickler):
         # Tensors made while pickling must outlive it: the pickler reads their memory.
         self._kept: list[torch.Tensor] = []
         self._placed: list[tuple[_SharedRing, int]] = []  # ring records of this message
+        self._counted: set[int] = set()  # storages moved to shared memory, by address
         self.dispatch_table = {**self.dispatch_table, torch.Tensor: self._reduce_tensor}
 
     @classmethod
@@ -442,8 +443,7 @@ class _TensorPickler(ForkingPickler):
             return _reduce_shared(tensor)
         nbytes = tensor.numel() * tensor.element_size()
         if nbytes >= _SHARED_MIN_BYTES:
-            _OUT_OF_BAND.bytes += nbytes
-            return (_rebuild_counted, (nbytes, *_reduce_shared(tensor)))
+            return (_rebuild_counted, (self._count(tensor), *_reduce_shared(tensor)))
         if not tensor.is_contiguous():
             tensor = self._keep(tensor.contiguous())
         ring = _sending_ring() if nbytes >= _RING_MIN_BYTES else None
@@ -457,6 +457,15 @@ class _TensorPickler(ForkingPickler):
         memory = (ctypes.c_char * nbytes).from_address(tensor.data_ptr()) if nbytes else b""
         data = pickle.PickleBuffer(memoryview(memory).cast("B"))
         return (_rebuild_copied_tensor, (data, tensor.dtype, tuple(tensor.shape)))
+
+    def _count(self, tensor: torch.Tensor) -> int:
+        """Count, once per message, the storage that goes to shared memory with ``tensor``."""
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() in self._counted:
+            return 0
+        self._counted.add(storage.data_ptr())
+        _OUT_OF_BAND.bytes += storage.nbytes()
+        return storage.nbytes()
 
     def _keep(self, tensor: torch.Tensor) -> torch.Tensor:
         self._kept.append(tensor)
@@ -492,7 +501,7 @@ def _rebuild_copied_tensor(
 
 
 def _rebuild_counted(nbytes: int, rebuild: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    """Rebuild a tensor sent torch's way, counting its bytes for the batch sizer."""
+    """Rebuild a tensor sent torch's way, counting its storage's bytes for the batch sizer."""
     _OUT_OF_BAND.bytes += nbytes
     return rebuild(*args)
 
