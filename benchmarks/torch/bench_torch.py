@@ -22,7 +22,7 @@ would add the same serial 0.2 s to every contender). Rows, each measured in the 
 Throughput is in batches per second. The four contenders run in alternation, several
 rounds, and the best round of each counts: load from other processes on a shared machine
 only ever slows a round down. ``run(quick)`` returns the rows for the report; ``--quick``
-(what CI runs) takes about 30 s. A result that differs from the loop's raises: outputs
+(what CI runs) takes under 30 s. A result that differs from the loop's raises: outputs
 are compared element by element, the ceiling's (which stay in its processes) by a
 fingerprint per output, a sum weighted by fixed random weights.
 """
