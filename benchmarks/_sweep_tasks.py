@@ -1,4 +1,5 @@
-"""Tasks and timing helpers shared by the runner benchmarks (importable by worker processes).
+"""Tasks, timing helpers and result rows shared by the runner benchmarks (importable by
+worker processes).
 
 The benchmark scripts put ``benchmarks/`` on sys.path (and on Ray actors' PYTHONPATH) so
 producers, Pool workers and actors import these by module name.
@@ -89,3 +90,33 @@ def best_of_pairs(
         ours_times.append(ours())
         peer_times.append(peer())
     return min(ours_times), min(peer_times)
+
+
+def row(
+    name: str,
+    ours: float,
+    peer: float | None,
+    *,
+    unit: str,
+    higher_is_better: bool,
+    min_ratio: float | None = None,
+    max_value: float | None = None,
+) -> dict[str, Any]:
+    """A result row; ``ratio`` is how many times better ours is than the peer."""
+    ratio = None
+    if peer is not None and ours > 0:
+        ratio = ours / peer if higher_is_better else peer / ours
+    target, ok = None, None
+    if min_ratio is not None:
+        target, ok = f">= {min_ratio}x", ratio is not None and ratio >= min_ratio
+    if max_value is not None:
+        target, ok = f"< {max_value:g} {unit}", ours < max_value
+    return {
+        "name": name,
+        "ours": ours,
+        "peer": peer,
+        "ratio": ratio,
+        "target": target,
+        "ok": ok,
+        "unit": unit,
+    }

@@ -33,7 +33,7 @@ from typing import Any
 # benchmarks/ holds the tasks shared with the other runner benchmarks.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn
+from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn, row
 
 WORKERS = 2
 TINY_ITEMS = 200_000
@@ -148,36 +148,6 @@ def time_call_startup(runner: SumSquares, calls: int) -> float:
 def check(got: Any, expected: Any, what: str) -> None:
     if got != expected:
         raise AssertionError(f"{what}: wrong result {got!r}, expected {expected!r}")
-
-
-def row(
-    name: str,
-    ours: float,
-    peer: float | None,
-    *,
-    unit: str,
-    higher_is_better: bool,
-    min_ratio: float | None = None,
-    max_value: float | None = None,
-) -> dict[str, Any]:
-    """A result row; ``ratio`` is how many times better ours is than the peer."""
-    ratio = None
-    if peer is not None and ours > 0:
-        ratio = ours / peer if higher_is_better else peer / ours
-    target, ok = None, None
-    if min_ratio is not None:
-        target, ok = f">= {min_ratio}x", ratio is not None and ratio >= min_ratio
-    if max_value is not None:
-        target, ok = f"< {max_value:g} {unit}", ours < max_value
-    return {
-        "name": name,
-        "ours": ours,
-        "peer": peer,
-        "ratio": ratio,
-        "target": target,
-        "ok": ok,
-        "unit": unit,
-    }
 
 
 def run(quick: bool) -> list[dict[str, Any]]:

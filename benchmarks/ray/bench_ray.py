@@ -36,7 +36,7 @@ from typing import Any, Callable
 # benchmarks/ holds the tasks shared with the other runner benchmarks.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn
+from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn, row
 
 HERE = Path(__file__).resolve().parent
 WORKERS = 2
@@ -67,33 +67,6 @@ def calibrate_burn(seconds: float) -> int:
         if took > 0.02:
             return max(1, int(n * seconds / took))
         n *= 2
-
-
-def row(
-    name: str,
-    ours: float,
-    peer: float | None,
-    *,
-    unit: str,
-    higher_is_better: bool,
-    min_ratio: float | None = None,
-) -> dict[str, Any]:
-    """A result row; ``ratio`` is how many times better ours is than the peer."""
-    ratio = None
-    if peer is not None and ours > 0:
-        ratio = ours / peer if higher_is_better else peer / ours
-    target, ok = None, None
-    if min_ratio is not None:
-        target, ok = f">= {min_ratio}x", ratio is not None and ratio >= min_ratio
-    return {
-        "name": name,
-        "ours": ours,
-        "peer": peer,
-        "ratio": ratio,
-        "target": target,
-        "ok": ok,
-        "unit": unit,
-    }
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
