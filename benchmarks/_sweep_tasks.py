@@ -120,3 +120,15 @@ def row(
         "ok": ok,
         "unit": unit,
     }
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    """Print rows made by :func:`row` as an aligned table."""
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
+        peer = f"{r['peer']:.4g}" if r["peer"] is not None else "-"
+        verdict = {True: "ok", False: "MISSED", None: ""}[r["ok"]]
+        print(
+            f"{r['name']:<62} ours {r['ours']:>10.4g} {r['unit']:<7} peer {peer:>10} "
+            f"ratio {ratio:>8}  target {r['target'] or '-':<9} {verdict}"
+        )

@@ -33,7 +33,7 @@ from typing import Any
 # benchmarks/ holds the tasks shared with the other runner benchmarks.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn, row
+from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn, print_rows, row
 
 WORKERS = 2
 TINY_ITEMS = 200_000
@@ -262,17 +262,6 @@ def throughput_curve(quick: bool) -> list[dict[str, Any]]:
                 )
             )
     return rows
-
-
-def print_rows(rows: list[dict[str, Any]]) -> None:
-    for r in rows:
-        ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
-        peer = f"{r['peer']:.4g}" if r["peer"] is not None else "-"
-        verdict = {True: "ok", False: "MISSED", None: ""}[r["ok"]]
-        print(
-            f"{r['name']:<62} ours {r['ours']:>10.4g} {r['unit']:<7} peer {peer:>10} "
-            f"ratio {ratio:>7}  target {r['target'] or '-':<9} {verdict}"
-        )
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ from typing import Any, Callable
 # benchmarks/ holds the tasks shared with the other runner benchmarks.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn, row
+from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn, print_rows, row
 
 HERE = Path(__file__).resolve().parent
 WORKERS = 2
@@ -207,17 +207,6 @@ def _one_item_latency(runner: SumSquares, calls: int) -> float:
     for i in range(calls):
         samples.append(timed(lambda i=i: runner([i]), i * i, "one-item call"))
     return statistics.median(samples)
-
-
-def print_rows(rows: list[dict[str, Any]]) -> None:
-    for r in rows:
-        ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
-        peer = f"{r['peer']:.4g}" if r["peer"] is not None else "-"
-        verdict = {True: "ok", False: "MISSED", None: ""}[r["ok"]]
-        print(
-            f"{r['name']:<58} ours {r['ours']:>10.4g} {r['unit']:<7} peer {peer:>10} "
-            f"ratio {ratio:>8}  target {r['target'] or '-':<9} {verdict}"
-        )
 
 
 def main() -> int:
