@@ -22,7 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -194,7 +194,6 @@ def _make_plots(folder: Path) -> list[Path]:
 def _plot_runner_throughput(folder: Path) -> Path:
     import multiprocessing
 
-    import matplotlib.pyplot as plt
     from _sweep_tasks import BusyRunner, busy, busy_serial
 
     sizes_us = [1, 10, 100, 1000]
@@ -218,26 +217,17 @@ def _plot_runner_throughput(folder: Path) -> Path:
             series["serial loop"].append(
                 _throughput(lambda items=items: busy_serial(items), len(items))
             )
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, values in series.items():
-        ax.plot(sizes_us, values, marker="o", label=label)
-    ax.set(
-        xscale="log",
-        yscale="log",
+    return _log_log_plot(
+        folder / "runner_throughput.png",
+        sizes_us,
+        series,
         xlabel="task size (microseconds of CPU work per item)",
         ylabel="items per second",
         title="Runner throughput vs task size (2 cores)",
     )
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    path = folder / "runner_throughput.png"
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 def _plot_config_load(folder: Path) -> Path:
-    import matplotlib.pyplot as plt
     import yaml
     from omegaconf import OmegaConf
     from yacs.config import CfgNode as YacsCfgNode
@@ -262,19 +252,28 @@ def _plot_config_load(folder: Path) -> Path:
             sizes_kb.append(path.stat().st_size / 1024)
             for name, load in loaders.items():
                 times[name].append(_best_time(lambda load=load, path=path: load(str(path))))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, values in times.items():
-        ax.plot(sizes_kb, [v * 1000 for v in values], marker="o", label=name)
-    ax.set(
-        xscale="log",
-        yscale="log",
+    return _log_log_plot(
+        folder / "config_load.png",
+        sizes_kb,
+        {name: [v * 1000 for v in values] for name, values in times.items()},
         xlabel="YAML file size (KB)",
         ylabel="load time (ms, best of 5)",
         title="Config load time vs file size",
     )
+
+
+def _log_log_plot(
+    path: Path, xs: Sequence[float], series: dict[str, list[float]], **labels: str
+) -> Path:
+    """Save one line per series against ``xs``, both axes logarithmic; return ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, values in series.items():
+        ax.plot(xs, values, marker="o", label=label)
+    ax.set(xscale="log", yscale="log", **labels)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    path = folder / "config_load.png"
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
