@@ -464,8 +464,9 @@ class _TensorPickler(ForkingPickler):
         if storage.data_ptr() in self._counted:
             return 0
         self._counted.add(storage.data_ptr())
-        _OUT_OF_BAND.bytes += storage.nbytes()
-        return storage.nbytes()
+        nbytes = storage.nbytes()
+        _OUT_OF_BAND.bytes += nbytes
+        return nbytes
 
     def _keep(self, tensor: torch.Tensor) -> torch.Tensor:
         self._kept.append(tensor)
