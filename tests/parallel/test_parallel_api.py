@@ -28,6 +28,7 @@ def test_all_is_sorted_and_complete():
         "RunnerClosedError",
         "RunnerError",
         "UnorderedRunner",
+        "imap",
     }
     assert ep.__version__ == "0.1.0"
 

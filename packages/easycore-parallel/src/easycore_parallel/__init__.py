@@ -59,6 +59,7 @@ import collections.abc
 import contextlib
 import copy
 import difflib
+import functools
 import importlib
 import itertools
 import math
@@ -84,6 +85,7 @@ from typing import (
     Callable,
     ClassVar,
     Final,
+    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -107,6 +109,7 @@ __all__ = [
     "RunnerClosedError",
     "RunnerError",
     "UnorderedRunner",
+    "imap",
 ]
 
 
@@ -252,6 +255,8 @@ class BaseRunner:
     #: Least seconds of producer work per batch (seam: easycore-torch batches more, since
     #: each of its messages also costs the producers' compute kernels their warm caches).
     _min_batch_seconds: ClassVar[float] = 0.0
+    #: The function ``imap()`` runs instead of the producer hooks (``None``: the hooks).
+    _task: _Task | None = None
 
     def __init__(
         self,
@@ -282,6 +287,7 @@ class BaseRunner:
         self._finalizer: multiprocessing.util.Finalize[None] | None = None
         self._closed_reason = "closed by close()"
         self._next_call_id = 0
+        self._open_iterator: object | None = None  # the imap() iterator being served
         self.activate()
 
     @property
@@ -317,14 +323,58 @@ class BaseRunner:
             Exception: Whatever a hook or ``data_iter`` raised; a producer hook's
                 exception has the producer's traceback as ``__cause__``.
         """
-        with self._exclusive("calling the runner"):
+        with self._exclusive("calling the runner"), self._calling():
+            self._refuse_while_iterating("calling the runner")
             backend = self._require_backend()
             items = iter(data_iter)
             cls = type(self)
             cfg = self._copy_cfg("the consumer")
             cls.consumer_init(cfg)
-            self._run_call(backend, items, cfg, total=_length_or_none(data_iter))
+            consume = cls.consumer_work
+            with self._closing_on_death():
+                call = self._start_call(backend, items, _length_or_none(data_iter))
+                with contextlib.closing(call) as batches:
+                    for results in batches:
+                        for result in results:
+                            consume(cfg, result)
             return cls.consumer_end(cfg)
+
+    def imap(self, data_iter: Iterable[Any]) -> Iterator[Any]:
+        """Return an iterator over the results of ``producer_work`` on each item.
+
+        The results stream to the caller as they come, in input order for
+        ``OrderedRunner``; the consumer hooks are not used. As in a call, at most
+        ``queue_scale x len(devices)`` batches are in flight, so an endless input runs
+        in bounded memory. An item whose ``producer_work`` raised raises once the results
+        before it are out. Leaving the loop early (``break``, an exception, or dropping
+        the iterator) cancels the rest of the work; the runner stays usable. While the
+        iterator is open, the runner serves it alone: calling the runner or ``imap``
+        again raises ``RunnerError`` (``close()`` still works and ends the iterator)::
+
+            with Squares(devices=2) as runner:      # an OrderedRunner
+                for square in runner.imap(range(10)):
+                    print(square)                   # 0, 1, 4, ...
+
+        Args:
+            data_iter: An iterable of items; it may be endless.
+
+        Returns:
+            An iterator of results; ``close()`` it (or let it go) to stop early.
+
+        Raises:
+            RunnerClosedError: The runner is closed.
+            RunnerError: Another ``imap`` iterator of this runner is still open.
+
+        The iterator raises what a call raises (see ``__call__``).
+        """
+        with self._exclusive("runner.imap()"):
+            self._refuse_while_iterating("runner.imap()")
+            self._require_backend()
+            items = iter(data_iter)
+            token = self._open_iterator = object()
+        results = self._iterate(items, _length_or_none(data_iter), token)
+        next(results)  # to its first yield: from now on, closing it frees the runner
+        return results
 
     def close(self, *, timeout: float | None = None) -> None:
         """Shut down all producers if this runner is alive (idempotent).
@@ -340,6 +390,7 @@ class BaseRunner:
             RunnerError: A producer did not finish within ``timeout`` and was killed.
         """
         with self._exclusive("close()"):
+            self._open_iterator = None  # it raises RunnerClosedError if resumed
             failures = self._shut_down("closed by close()", timeout=timeout)
         if failures:
             _raise_failure(failures[0])
@@ -380,6 +431,7 @@ class BaseRunner:
             self.close()
             return
         with self._exclusive("close()"):
+            self._open_iterator = None
             failures = self._shut_down("closed by close()", timeout=None)
         for failure in failures:
             warnings.warn(
@@ -497,6 +549,14 @@ class BaseRunner:
         Runs inside each producer; ``options`` comes from ``_producer_options``.
         """
 
+    def _calling(self) -> contextlib.AbstractContextManager[None]:
+        """Return a context entered, in the caller's thread, around each stretch of a call.
+
+        A call (or an ``imap`` iterator, between two results) sends batches only inside
+        it. easycore-torch selects the runner's shared-memory rings there.
+        """
+        return contextlib.nullcontext()
+
     # -- Internals of the runner ---------------------------------------------------------
 
     def _create_backend(self) -> _Backend:
@@ -508,6 +568,7 @@ class BaseRunner:
                 label=device,
                 cfg=self._cfg,
                 options=self._producer_options(index, device),
+                task=self._task,
             )
             for index, device in enumerate(self._devices)
         ]
@@ -541,21 +602,52 @@ class BaseRunner:
             backend.kill()
             raise
 
-    def _run_call(
-        self, backend: _Backend, items: Iterator[Any], cfg: Any, total: int | None
-    ) -> None:
+    def _start_call(
+        self, backend: _Backend, items: Iterator[Any], total: int | None
+    ) -> Generator[list[Any], None, None]:
+        """Return a generator of the call's batches of results (see ``_Call.batches``)."""
         call = _Call(
             backend,
             call_id=self._new_call_id(),
             batch_seconds=max(backend.batch_seconds, self._min_batch_seconds),
             window=self._window,
             ordered=self._ordered,
-            consume=type(self).consumer_work,
-            cfg=cfg,
             bar=self._open_progress_bar(total),
         )
+        return call.batches(items)
+
+    def _iterate(self, items: Iterator[Any], total: int | None, token: object) -> Iterator[Any]:
+        """Run an ``imap`` call, one stretch per batch of results, the runner held by each."""
+        calls: Generator[list[Any], None, None] | None = None
         try:
-            call.run(items)
+            yield None  # imap() runs us to here
+            while True:
+                with self._exclusive("iterating runner.imap()"), self._calling():
+                    if self._open_iterator is not token:
+                        raise RunnerClosedError(
+                            f"{type(self).__name__} was closed while its imap() iterator "
+                            f"was open ({self._closed_reason}); the rest of the results are "
+                            f"lost",
+                            reason=self._closed_reason,
+                        )
+                    with self._closing_on_death():
+                        if calls is None:
+                            calls = self._start_call(self._require_backend(), items, total)
+                        results = next(calls, None)
+                if results is None:
+                    return
+                yield from results
+        finally:
+            if calls is not None:
+                calls.close()  # if left early: the producers skip the rest
+            if self._open_iterator is token:
+                self._open_iterator = None
+
+    @contextlib.contextmanager
+    def _closing_on_death(self) -> Iterator[None]:
+        """Close the runner if a producer died or the call was interrupted."""
+        try:
+            yield
         except ProducerDiedError as err:
             self._shut_down(_death_reason(err), timeout=_AFTER_DEATH_SECONDS)
             raise
@@ -563,6 +655,14 @@ class BaseRunner:
             # Ctrl-C means stop: the producers get a moment for producer_end, no more.
             self._shut_down("closed by an interrupt during a call", timeout=_ABORT_SECONDS)
             raise
+
+    def _refuse_while_iterating(self, what: str) -> None:
+        if self._open_iterator is not None:
+            raise RunnerError(
+                f"{what} while an imap() iterator of this {type(self).__name__} is open: a "
+                f"runner serves one call at a time. Finish that iterator, leave its loop, "
+                f"or call its close() first; or use a second runner."
+            )
 
     def _require_backend(self) -> _Backend:
         backend = self._backend
@@ -596,7 +696,9 @@ class BaseRunner:
         if not self._progress:
             return None
         tqdm = _require("tqdm", "progress")
-        return tqdm.tqdm(total=total, desc=type(self).__name__, unit="item")
+        task = self._task
+        name = f"imap({getattr(task.fn, '__name__', 'fn')})" if task else type(self).__name__
+        return tqdm.tqdm(total=total, desc=name, unit="item")
 
     @contextlib.contextmanager
     def _exclusive(self, what: str) -> Iterator[None]:
@@ -632,6 +734,141 @@ class OrderedRunner(BaseRunner):
     _ordered: ClassVar[bool] = True
 
 
+def imap(
+    fn: Callable[..., Any],
+    items: Iterable[Any],
+    devices: int | Iterable[str] = 2,
+    *,
+    ordered: bool = True,
+    init: Callable[[str, Any], Any] | None = None,
+    cfg: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    queue_scale: float = 3.0,
+    start_method: str | None = None,
+    backend: str = "process",
+    address: str | None = None,
+    ray_init_kwargs: Mapping[str, Any] | None = None,
+) -> Iterator[Any]:
+    """Return an iterator over ``fn(item)`` for each item, computed by parallel producers.
+
+    The function-first form of the runners, on the same engine (batching, bounded memory,
+    errors with the producer's traceback, every backend): producers start at once, one per
+    device, and stop when the iterator ends. Results stream back as they come, in input
+    order unless ``ordered=False``. With ``init``, each producer first runs
+    ``state = init(device, cfg)`` once (load a model onto its device, say) and then calls
+    ``fn(state, item)``. ``fn`` and ``init`` may be lambdas or closures wherever the
+    runner class could be (the start method's rules), and must be picklable elsewhere::
+
+        from easycore_parallel import imap
+
+        if __name__ == "__main__":
+            print(list(imap(abs, [-1, 2, -3])))  # [1, 2, 3]
+            for square in imap(lambda x: x * x, range(10**9)):  # an endless-like input
+                if square > 100:
+                    break  # stops the producers at once
+
+    Args:
+        fn: Called on each item in a producer: ``fn(item)``, or ``fn(state, item)``.
+        items: Any iterable, even an endless one: only a few batches are read ahead.
+        devices: An int ``n`` for ``n`` producers on ``"cpu"``, or device strings.
+        ordered: Yield results in input order (else as they come, which is faster when
+            items take uneven time).
+        init: Called once in each producer as ``init(device, cfg)``; what it returns is
+            given to ``fn`` with each item.
+        cfg: A mapping handed to ``init`` (each producer gets its own copy).
+        progress: Show a tqdm progress bar.
+        queue_scale: Batches in flight per device, as for the runners.
+        start_method: As for the runners; ``None`` picks one.
+        backend: ``"process"``, ``"thread"`` or ``"ray"``, as for the runners.
+        address: For ``backend="ray"``: the cluster to connect to.
+        ray_init_kwargs: For ``backend="ray"``: more arguments for ``ray.init``.
+
+    Returns:
+        An iterator of results. Leaving it early (``break``, an exception, dropping it, or
+        its ``close()``) stops the producers' remaining work and the producers.
+
+    Raises:
+        TypeError: ``fn`` or ``init`` is not callable, or an argument of the runners has
+            the wrong type (see ``BaseRunner``).
+        ValueError: A bad argument of the runners (see ``BaseRunner``).
+        NotPicklableError: ``fn``, ``init`` or ``cfg`` cannot reach the producers under
+            this start method or backend.
+        Exception: Whatever ``init`` raised, with the producer's traceback.
+
+    The iterator raises what ``fn`` raised for an item once the results before that item
+    are out, with the producer's traceback as ``__cause__``; and ``ProducerDiedError`` if a
+    producer dies.
+    """
+    return _run_imap(
+        OrderedRunner if ordered else UnorderedRunner,
+        fn,
+        init,
+        items,
+        devices,
+        cfg,
+        queue_scale,
+        start_method=start_method,
+        backend=backend,
+        progress=progress,
+        address=address,
+        ray_init_kwargs=ray_init_kwargs,
+    )
+
+
+# -- Internals: imap --------------------------------------------------------------------------
+
+
+def _run_imap(
+    runner_cls: type[BaseRunner],
+    fn: Callable[..., Any],
+    init: Callable[[str, Any], Any] | None,
+    items: Iterable[Any],
+    *args: Any,
+    **kwargs: Any,
+) -> Iterator[Any]:
+    """Start a ``runner_cls`` whose producers run ``fn``; stream ``items`` through it.
+
+    ``args`` and ``kwargs`` go to the runner's constructor. The iterator closes the runner
+    when it ends. Seam: easycore-torch's ``imap`` passes its own runner classes.
+    """
+    runner = runner_cls.__new__(runner_cls)
+    # Read when the constructor starts the producers.
+    runner._task = _Task(
+        _check_callable(fn, "fn"), None if init is None else _check_callable(init, "init")
+    )
+    runner_cls.__init__(runner, *args, **kwargs)
+    try:
+        results = runner.imap(items)
+    except BaseException:
+        runner.close()
+        raise
+    closing = _yield_then_close(runner, results)
+    next(closing)  # to its first yield: from now on, closing it closes the runner
+    return closing
+
+
+def _yield_then_close(runner: BaseRunner, results: Iterator[Any]) -> Iterator[Any]:
+    try:
+        yield None
+        yield from results
+    finally:
+        with runner._exclusive("close()"):
+            runner._open_iterator = None
+            # A function has no producer_end to wait for, so a producer still busy with
+            # an item nobody wants gets a moment, then is killed: leaving a loop early
+            # must not wait for a slow item. The only failures left to report are those.
+            runner._shut_down("closed when its imap() iterator ended", timeout=_ABORT_SECONDS)
+
+
+def _check_callable(value: Any, name: str) -> Any:
+    if not callable(value):
+        raise TypeError(
+            f"imap() needs a function as {name}, got {_describe_value(value)}; pass a "
+            f"function, a lambda or another callable"
+        )
+    return value
+
+
 # -- Internals: constants ---------------------------------------------------------------------
 
 _TARGET_BATCH_SECONDS: Final = 0.005  # 5 ms of work per batch: ~50 us of transport is 1%
@@ -653,7 +890,7 @@ _CANCEL: Final = 1  # parent -> producer: (_CANCEL, call_id): skip this call's b
 _STOP: Final = 2  # parent -> producer: (_STOP,): run producer_end and exit
 _READY: Final = 3  # producer -> parent: (_READY, failure or None) after producer_init
 _RESULT: Final = 4  # producer -> parent: (_RESULT, call_id, batch_id, results, seconds)
-_FAILED: Final = 5  # producer -> parent: (_FAILED, call_id, batch_id, failure)
+_FAILED: Final = 5  # producer -> parent: (_FAILED, call_id, batch_id, failure, results before)
 _SKIPPED: Final = 6  # producer -> parent: (_SKIPPED, call_id, batch_id)
 _ENDED: Final = 7  # producer -> parent: (_ENDED, failure or None) after producer_end
 _DIED: Final = 8  # not sent: a reply the parent makes up for a dead producer
@@ -1093,7 +1330,7 @@ class _BatchSizer:
 
 
 class _Call:
-    """Feed one call's items to the producers and its results to the consumer."""
+    """Feed one call's items to the producers and hand back their results, batch by batch."""
 
     def __init__(
         self,
@@ -1103,8 +1340,6 @@ class _Call:
         batch_seconds: float,
         window: int,
         ordered: bool,
-        consume: Callable[[Any, Any], None],
-        cfg: Any,
         bar: Any,
     ) -> None:
         self._backend = backend
@@ -1112,19 +1347,22 @@ class _Call:
         self._window = window
         self._per_producer = math.ceil(window / backend.size)
         self._ordered = ordered
-        self._consume = consume
-        self._cfg = cfg
         self._bar = bar
         self._sizer = _BatchSizer(batch_seconds)
         self._starts: dict[int, int] = {}  # batch id -> position of its first item
         self._sizes: dict[int, int] = {}  # batch id -> bytes sent (see _message_bytes)
-        self._done: dict[int, list[Any]] = {}  # reorder buffer: batch id -> results
+        self._done: dict[int, _Reply] = {}  # reorder buffer: batch id -> its reply
         self._next_batch = 0
         self._next_to_consume = 0
         self._items_sent = 0
         self._in_window = 0  # batches sent and not yet consumed
 
-    def run(self, items: Iterator[Any]) -> None:
+    def batches(self, items: Iterator[Any]) -> Generator[list[Any], None, None]:
+        """Yield each batch's results as they come (in input order when ordered).
+
+        A failed item raises once the results before it are out, as ``map`` would. Closing
+        the generator early (the caller stopped) tells the producers to skip the rest.
+        """
         try:
             exhausted = False
             while True:
@@ -1133,7 +1371,7 @@ class _Call:
                 if exhausted and self._in_window == 0:
                     return
                 for reply in self._backend.collect():
-                    self._handle(reply)
+                    yield from self._handle(reply)
         except BaseException:
             self._backend.cancel(self._call_id)
             raise
@@ -1162,37 +1400,36 @@ class _Call:
             self._in_window += 1
         return False
 
-    def _handle(self, reply: _Reply) -> None:
+    def _handle(self, reply: _Reply) -> Iterator[list[Any]]:
         if reply.kind == _DIED:
             assert reply.failure is not None
             lost = self._in_window
             summary = f"the call stopped with {lost} of its batches in flight"
             raise _death_error(reply.failure._replace(summary=summary))
-        if reply.call_id != self._call_id:
-            return  # a late reply of an earlier, failed call
+        if reply.call_id != self._call_id or reply.kind not in (_RESULT, _FAILED):
+            return  # a late reply of an earlier, failed call, or a skipped batch
+        if reply.kind == _RESULT:
+            sent = self._sizes.pop(reply.batch_id, 0)
+            self._sizer.observe(len(reply.results), reply.seconds, sent + reply.nbytes)
+        if not self._ordered:
+            yield from self._deliver(reply)
+            return
+        self._done[reply.batch_id] = reply
+        while self._next_to_consume in self._done:
+            yield from self._deliver(self._done.pop(self._next_to_consume))
+            self._next_to_consume += 1
+
+    def _deliver(self, reply: _Reply) -> Iterator[list[Any]]:
+        """Yield a batch's results; for a failed batch, those before the failed item, then raise."""
+        if reply.results:
+            if self._bar is not None:
+                self._bar.update(len(reply.results))
+            yield reply.results
         if reply.kind == _FAILED:
             assert reply.failure is not None
             raise _failure_to_exception(self._locate(reply.failure, reply.batch_id))
-        if reply.kind != _RESULT:
-            return
-        sent = self._sizes.pop(reply.batch_id, 0)
-        self._sizer.observe(len(reply.results), reply.seconds, sent + reply.nbytes)
-        if not self._ordered:
-            self._deliver(reply.batch_id, reply.results)
-            return
-        self._done[reply.batch_id] = reply.results
-        while self._next_to_consume in self._done:
-            self._deliver(self._next_to_consume, self._done.pop(self._next_to_consume))
-            self._next_to_consume += 1
-
-    def _deliver(self, batch_id: int, results: list[Any]) -> None:
-        del self._starts[batch_id]
+        del self._starts[reply.batch_id]
         self._in_window -= 1
-        consume, cfg = self._consume, self._cfg
-        for result in results:
-            consume(cfg, result)
-        if self._bar is not None:
-            self._bar.update(len(results))
 
     def _locate(self, failure: _Failure, batch_id: int) -> _Failure:
         """Turn a position in a batch into a position in the input."""
@@ -1222,6 +1459,22 @@ class _ProducerSpec(NamedTuple):
     label: str  # the device errors name (differs from ``device`` on Ray, issue 8)
     cfg: Any
     options: dict[str, Any]
+    task: _Task | None = None  # imap's function, run instead of the runner's hooks
+
+
+class _Task(NamedTuple):
+    """The function of ``imap``, and its ``init``, in place of a runner's producer hooks."""
+
+    fn: Callable[..., Any]  # fn(item), or fn(state, item) with state = init(device, cfg)
+    init: Callable[[str, Any], Any] | None
+
+
+class _Outcome(NamedTuple):
+    """What a producer made of one batch."""
+
+    results: list[Any]  # all of them, or those of the items before the failed one
+    seconds: float
+    failure: _Failure | None
 
 
 class _Reply(NamedTuple):
@@ -1229,7 +1482,7 @@ class _Reply(NamedTuple):
     kind: int  # _RESULT, _FAILED, _SKIPPED or _DIED
     call_id: int
     batch_id: int
-    results: list[Any]
+    results: list[Any]  # for _FAILED: the results of the items before the failed one
     seconds: float
     nbytes: int  # bytes of the reply, see _message_bytes (0 when nothing was pickled)
     failure: _Failure | None
@@ -1323,38 +1576,55 @@ class _Backend(abc.ABC):
 
 
 class _ProducerCore:
-    """The hooks of one producer, whatever runs it (a process, a thread, a Ray actor)."""
+    """The hooks of one producer, whatever runs it (a process, a thread, a Ray actor).
+
+    For ``imap``'s function the spec carries a ``_Task``: its ``init`` stands in for
+    ``producer_init`` and its ``fn`` for ``producer_work``.
+    """
 
     def __init__(self, spec: _ProducerSpec, *, local: bool = False) -> None:
         self.spec = spec
         self.cfg = spec.cfg
         self._local = local  # exceptions stay objects instead of pickled blobs
-        self._work = spec.runner_cls.producer_work
+        task = spec.task
+        self._work: Callable[[Any], Any] = (
+            functools.partial(spec.runner_cls.producer_work, spec.device, self.cfg)
+            if task is None
+            else task.fn
+        )
+        self._work_name = "producer_work" if task is None else "fn"
 
     def init(self) -> _Failure | None:
-        spec = self.spec
+        spec, task = self.spec, self.spec.task
         try:
             spec.runner_cls._setup_producer(spec.device, spec.options)
         except BaseException as err:
             return self._failure(err, "_setup_producer")
         try:
-            spec.runner_cls.producer_init(spec.device, self.cfg)
+            if task is None:
+                spec.runner_cls.producer_init(spec.device, self.cfg)
+            elif task.init is not None:
+                self._work = functools.partial(task.fn, task.init(spec.device, self.cfg))
         except BaseException as err:
-            return self._failure(err, "producer_init")
+            return self._failure(err, "producer_init" if task is None else "init")
         return None
 
-    def run(self, items: list[Any]) -> tuple[list[Any], float] | _Failure:
-        """Run ``producer_work`` on a batch; return the results and the seconds it took."""
-        work, device, cfg = self._work, self.spec.device, self.cfg
+    def run(self, items: list[Any]) -> _Outcome:
+        """Run the work on a batch: its results, the seconds it took, and a failure if any.
+
+        On a failure the results are those of the items before the failed one.
+        """
+        work = self._work
         results: list[Any] = []
         append = results.append
         start = time.perf_counter()
         try:
             for item in items:
-                append(work(device, cfg, item))
+                append(work(item))
         except BaseException as err:
-            return self._failure(err, "producer_work", item=len(results))
-        return results, time.perf_counter() - start
+            failure = self._failure(err, self._work_name, item=len(results))
+            return _Outcome(results, time.perf_counter() - start, failure)
+        return _Outcome(results, time.perf_counter() - start, None)
 
     def end(self) -> _Failure | None:
         try:
@@ -1447,8 +1717,10 @@ class _ProcessBackend(_Backend):
                 self._send_bytes(index, data)
 
     def _send_bytes(self, index: int, data: bytes | memoryview) -> None:
-        # A dead producer's pipe is broken; its sentinel is ready and _receive reports it.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        # A dead producer's pipe is broken; its sentinel is ready and _receive reports it. A
+        # stopped backend's pipes are closed: an imap iterator left after close() cancels
+        # its call into them.
+        with contextlib.suppress(OSError):
             self._conns[index].send_bytes(data)
 
     def _receive(self) -> list[_Reply]:
@@ -1465,8 +1737,9 @@ class _ProcessBackend(_Backend):
                 )
             elif message[0] in (_FAILED, _SKIPPED):
                 failure = message[3] if message[0] == _FAILED else None
+                done = message[4] if len(message) > 4 else []  # results before the failure
                 replies.append(
-                    _Reply(index, message[0], message[1], message[2], [], 0.0, 0, failure)
+                    _Reply(index, message[0], message[1], message[2], done, 0.0, 0, failure)
                 )
         return replies
 
@@ -1608,6 +1881,12 @@ def _explain_spec_pickling(spec: _ProducerSpec) -> str:
     except Exception:
         cls = spec.runner_cls
         return f"the runner class {cls.__module__}.{cls.__qualname__}"
+    for name, function in zip(("fn", "init"), spec.task or ()):
+        try:
+            _dumps(function)
+        except Exception:
+            module = getattr(function, "__module__", "?")
+            return f"imap()'s {name} {module}.{getattr(function, '__qualname__', function)}"
     if isinstance(spec.cfg, Mapping):
         keys = list(spec.cfg)
         position, _ = _find_unpicklable([spec.cfg[key] for key in keys])
@@ -1705,11 +1984,7 @@ def _serve(
             if call_id <= cancelled[0]:
                 _send_reply(conn, (_SKIPPED, call_id, batch_id))
                 continue
-            outcome = core.run(items)
-            if isinstance(outcome, _Failure):
-                _send_reply(conn, (_FAILED, call_id, batch_id, outcome))
-            else:
-                _send_result(conn, core, (call_id, batch_id), *outcome)
+            _send_outcome(conn, core, (call_id, batch_id), core.run(items))
         elif kind == _UNREADABLE:
             failure = _unreadable_batch_failure(core, message[1])
             _send_reply(conn, (_FAILED, -1, -1, failure))
@@ -1718,12 +1993,18 @@ def _serve(
             return
 
 
-def _send_result(
-    conn: Connection, core: _ProducerCore, ids: tuple[int, int], results: list[Any], seconds: float
+def _send_outcome(
+    conn: Connection, core: _ProducerCore, ids: tuple[int, int], outcome: _Outcome
 ) -> None:
     call_id, batch_id = ids
+    results, seconds, failure = outcome
+    message = (
+        (_RESULT, call_id, batch_id, results, seconds)
+        if failure is None
+        else (_FAILED, call_id, batch_id, failure, results)
+    )
     try:
-        data = _dumps((_RESULT, call_id, batch_id, results, seconds), core.spec.runner_cls._pickler)
+        data = _dumps(message, core.spec.runner_cls._pickler)
     except Exception:
         _send_reply(conn, (_FAILED, call_id, batch_id, _unpicklable_result_failure(core, results)))
         return
@@ -1835,11 +2116,11 @@ class _ThreadBackend(_Backend):
             if call_id <= self._cancelled_call[0]:
                 outbox.put((index, (_SKIPPED, call_id, batch_id)))
                 continue
-            outcome = core.run(items)
-            if isinstance(outcome, _Failure):
-                outbox.put((index, (_FAILED, call_id, batch_id, outcome)))
+            results, seconds, failure = core.run(items)
+            if failure is None:
+                outbox.put((index, (_RESULT, call_id, batch_id, results, seconds)))
             else:
-                outbox.put((index, (_RESULT, call_id, batch_id, *outcome)))
+                outbox.put((index, (_FAILED, call_id, batch_id, failure, results)))
 
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         self._inboxes[index].put((_BATCH, call_id, batch_id, items))
@@ -1860,8 +2141,9 @@ class _ThreadBackend(_Backend):
         kind = message[0]
         if kind == _RESULT:
             return _Reply(index, kind, message[1], message[2], message[3], message[4], 0, None)
-        failure = message[3] if kind == _FAILED else None
-        return _Reply(index, kind, message[1], message[2], [], 0.0, 0, failure)
+        if kind == _FAILED:  # with the results before the failure
+            return _Reply(index, kind, message[1], message[2], message[4], 0.0, 0, message[3])
+        return _Reply(index, kind, message[1], message[2], [], 0.0, 0, None)
 
     def find_death(self) -> _Failure | None:
         return None  # a thread cannot die alone: os._exit ends the whole process
@@ -1943,14 +2225,13 @@ class _RayProducer:
             items = pickle.loads(payload)
         except Exception as err:
             return (_FAILED, _unreadable_batch_failure(core, err))
-        outcome = core.run(items)
-        if isinstance(outcome, _Failure):
-            return (_FAILED, outcome)
-        results, seconds = outcome
+        results, seconds, failure = core.run(items)
         try:
             data = _require("ray.cloudpickle", "ray").dumps(results, pickle.HIGHEST_PROTOCOL)
         except Exception:
             return (_FAILED, _unpicklable_result_failure(core, results))
+        if failure is not None:  # with the results before the failure
+            return (_FAILED, failure, data)
         return (_RESULT, data, seconds)
 
     def cancel(self, call_id: int) -> None:
@@ -2112,16 +2393,20 @@ class _RayBackend(_Backend):
         except Exception as err:  # Ray failed the call itself (an object lost, say)
             failed = self._ray_failure(index, "producer_work", err)
             return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
-        if message[0] == _RESULT:
-            _, data, seconds = message
-            try:
-                results = pickle.loads(data)
-            except Exception as err:
-                failed = self._unloadable_result_failure(index, err)
-                return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
-            return [_Reply(index, _RESULT, call_id, batch_id, results, seconds, len(data), None)]
-        failure = message[1] if message[0] == _FAILED else None
-        return [_Reply(index, message[0], call_id, batch_id, [], 0.0, 0, failure)]
+        kind = message[0]
+        if kind == _SKIPPED or (kind == _FAILED and len(message) == 2):
+            failure = message[1] if kind == _FAILED else None
+            return [_Reply(index, kind, call_id, batch_id, [], 0.0, 0, failure)]
+        # (_RESULT, results, seconds), or (_FAILED, failure, the results before it)
+        data = message[1] if kind == _RESULT else message[2]
+        try:
+            results = pickle.loads(data)
+        except Exception as err:
+            failed = self._unloadable_result_failure(index, err)
+            return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
+        if kind == _FAILED:
+            return [_Reply(index, _FAILED, call_id, batch_id, results, 0.0, 0, message[1])]
+        return [_Reply(index, _RESULT, call_id, batch_id, results, message[2], len(data), None)]
 
     def _death_replies(self, index: int, ref: Any) -> list[_Reply]:
         if index in self._dead:
