@@ -30,6 +30,7 @@ def test_all_is_sorted_and_names_the_runners_and_errors() -> None:
         "BaseRunner",
         "OrderedRunner",
         "UnorderedRunner",
+        "imap",
         *ERRORS,
     }
     for name in easycore_torch.__all__:

@@ -71,6 +71,7 @@ Environment variables: none (``threads_per_producer`` takes precedence over
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import io
 import itertools
@@ -83,7 +84,17 @@ import threading
 import types
 import weakref
 from multiprocessing.reduction import ForkingPickler
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Final, Iterable, Mapping, NamedTuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Final,
+    Iterable,
+    Iterator,
+    Mapping,
+    NamedTuple,
+)
 
 import torch
 import torch.multiprocessing
@@ -110,6 +121,7 @@ __all__ = [
     "RunnerClosedError",
     "RunnerError",
     "UnorderedRunner",
+    "imap",
 ]
 
 
@@ -204,34 +216,18 @@ class BaseRunner(easycore_parallel.BaseRunner):
             ray_init_kwargs=ray_init_kwargs,
         )
 
-    def __call__(self, data_iter: Iterable[Any]) -> Any:
-        """Run every item of ``data_iter`` through the producers and the consumer.
+    # -- Seams of easycore_parallel (and ``_pickler``, set under "tensor transport") -----
 
-        As :meth:`easycore_parallel.BaseRunner.__call__`; tensors in the items and the
-        results travel as described in the module docstring.
-
-        Args:
-            data_iter: An iterable of items (it may be endless: the consumer can stop
-                the call by raising).
-
-        Returns:
-            What ``consumer_end`` returns.
-
-        Raises:
-            RunnerClosedError: The runner is closed.
-            ProducerDiedError: A producer process died; the runner is closed.
-            NotPicklableError: An item or a result cannot be pickled.
-            Exception: Whatever a hook or ``data_iter`` raised; a producer hook's
-                exception has the producer's traceback as ``__cause__``.
-        """
-        outer = getattr(_SENDING, "ring", None)  # a runner called from another's hook
+    @contextlib.contextmanager
+    def _calling(self) -> Iterator[None]:
+        # Batches sent from here take this runner's inputs ring; a runner called in
+        # between (from a hook, or in an imap loop) selects its own and restores ours.
+        outer = getattr(_SENDING, "ring", None)
         _SENDING.ring = self._rings.inputs if self._rings is not None else None
         try:
-            return super().__call__(data_iter)
+            yield
         finally:
             _SENDING.ring = outer
-
-    # -- Seams of easycore_parallel (and ``_pickler``, set under "tensor transport") -----
 
     def _create_backend(self) -> easycore_parallel._Backend:
         # New rings for each activation: a dead producer may have left records behind.
@@ -311,6 +307,93 @@ class OrderedRunner(BaseRunner, easycore_parallel.OrderedRunner):
     ``queue_scale x len(devices)`` batches in flight, so memory stays bounded. See
     :class:`BaseRunner` for the arguments and the hooks.
     """
+
+
+def imap(
+    fn: Callable[..., Any],
+    items: Iterable[Any],
+    devices: int | Iterable[str] = 2,
+    *,
+    ordered: bool = True,
+    init: Callable[[str, Any], Any] | None = None,
+    cfg: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    queue_scale: float = 3.0,
+    threads_per_producer: int | None = None,
+    start_method: str | None = None,
+    backend: str = "process",
+    address: str | None = None,
+    ray_init_kwargs: Mapping[str, Any] | None = None,
+) -> Iterator[Any]:
+    """Return an iterator over ``fn(item)`` for each item, computed on torch producers.
+
+    :func:`easycore_parallel.imap` on this module's runners: tensors travel through
+    shared memory, each producer gets its share of the CPU threads and its CUDA device
+    set. With ``init``, each producer runs ``state = init(device, cfg)`` once (load a
+    model onto its device) and then ``fn(state, item)``::
+
+        import torch
+        from easycore_torch import imap
+
+        def load(device, cfg):
+            return torch.nn.Linear(4, 2).to(device).eval()
+
+        def predict(model, batch):
+            with torch.no_grad():
+                return model(batch.to(next(model.parameters()).device)).cpu()
+
+        if __name__ == "__main__":
+            batches = [torch.randn(8, 4) for _ in range(10)]
+            outputs = list(imap(predict, batches, ["cpu", "cpu"], init=load))
+
+    Under the default start methods (``forkserver`` for CPU devices, ``spawn`` for CUDA)
+    ``fn`` and ``init`` are pickled: define them at module level of an importable module.
+
+    Args:
+        fn: Called on each item in a producer: ``fn(item)``, or ``fn(state, item)``.
+        items: Any iterable, even an endless one: only a few batches are read ahead.
+        devices: An int ``n`` for ``n`` producers on ``"cpu"``, or torch device strings
+            such as ``["cuda:0", "cuda:1"]``.
+        ordered: Yield results in input order (else as they come).
+        init: Called once in each producer as ``init(device, cfg)``; what it returns is
+            given to ``fn`` with each item.
+        cfg: A mapping handed to ``init`` (each producer gets its own copy).
+        progress: Show a tqdm progress bar.
+        queue_scale: Batches in flight per device, as for the runners.
+        threads_per_producer: Torch threads in each producer, as for the runners.
+        start_method: As for the runners; ``None`` picks one.
+        backend: ``"process"``, ``"thread"`` or ``"ray"``, as for the runners.
+        address: For ``backend="ray"``: the cluster to connect to.
+        ray_init_kwargs: For ``backend="ray"``: more arguments for ``ray.init``.
+
+    Returns:
+        An iterator of results; leaving it early stops the producers' remaining work
+        and the producers.
+
+    Raises:
+        TypeError: ``fn`` or ``init`` is not callable, or a runner argument's type is wrong.
+        ValueError: A bad runner argument (see :class:`BaseRunner`).
+        NotPicklableError: ``fn``, ``init`` or ``cfg`` cannot reach the producers.
+        Exception: Whatever ``init`` raised, with the producer's traceback.
+
+    The iterator raises what ``fn`` raised for an item once the results before that
+    item are out, and ``ProducerDiedError`` if a producer dies.
+    """
+    return easycore_parallel._run_imap(
+        OrderedRunner if ordered else UnorderedRunner,
+        fn,
+        init,
+        items,
+        devices,
+        cfg,
+        queue_scale,
+        threads_per_producer=threads_per_producer,
+        start_method=start_method,
+        backend=backend,
+        progress=progress,
+        address=address,
+        ray_init_kwargs=ray_init_kwargs,
+    )
 
 
 # -- Internals: threads, devices and start methods --------------------------------------------
