@@ -22,6 +22,8 @@ def test_all_is_sorted_and_complete():
     assert ep.__all__ == sorted(ep.__all__)
     assert set(ep.__all__) == {
         "BaseRunner",
+        "ItemFailure",
+        "ItemTimeoutError",
         "NotPicklableError",
         "OrderedRunner",
         "ProducerDiedError",

@@ -58,6 +58,7 @@ import abc
 import collections.abc
 import contextlib
 import copy
+import dataclasses
 import difflib
 import functools
 import importlib
@@ -66,6 +67,7 @@ import math
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.util
+import operator
 import os
 import pickle
 import queue
@@ -103,6 +105,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BaseRunner",
+    "ItemFailure",
+    "ItemTimeoutError",
     "NotPicklableError",
     "OrderedRunner",
     "ProducerDiedError",
@@ -188,6 +192,54 @@ class NotPicklableError(RunnerError, TypeError):
         return (_rebuild_error, (type(self), str(self), self.__dict__))
 
 
+class ItemTimeoutError(RunnerError, TimeoutError):
+    """``producer_work`` ran past ``item_timeout`` on one item; its producer was replaced.
+
+    Attributes:
+        index: The item's position in the input.
+        device: The device of the producer that ran it.
+        seconds: How long the item had been running when the producer was killed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int | None = None,
+        device: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.device = device
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_error, (type(self), str(self), self.__dict__))
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemFailure:
+    """An item that failed and was left out of a call under ``on_error="skip"``.
+
+    ``runner.failures`` lists one per failed item of the latest call, in input order.
+
+    Attributes:
+        index: The item's position in the input.
+        device: The device of the producer that ran it.
+        error: The exception, as ``on_error="raise"`` would have raised it: the hook's
+            own (its ``__cause__`` holds the producer's traceback), ``ItemTimeoutError``,
+            ``ProducerDiedError`` for an item that killed its producer on its own, or
+            ``NotPicklableError``.
+        traceback: The producer's formatted traceback, or what happened when there is none.
+    """
+
+    index: int
+    device: str
+    error: BaseException
+    traceback: str
+
+
 def _rebuild_error(cls: type[RunnerError], message: str, state: dict[str, Any]) -> RunnerError:
     error = cls(message)
     error.__dict__.update(state)
@@ -237,12 +289,31 @@ class BaseRunner:
             process has not initialized Ray yet; ``None`` starts Ray on this machine.
         ray_init_kwargs: For ``backend="ray"``: more arguments for that ``ray.init``, such
             as ``{"runtime_env": {"working_dir": "."}}`` to ship your code to the cluster.
+        item_timeout: Seconds one ``producer_work`` call may take. A producer past it is
+            killed and replaced, and the item fails with ``ItemTimeoutError``. Not for
+            ``backend="thread"``: a thread cannot be killed.
+        on_error: ``"raise"``: the first failed item raises (the runner stays usable).
+            ``"skip"``: a failed item (it raised, timed out, could not be pickled, or
+            killed its producer) is left out of ``consumer_work`` and of ``imap``'s
+            results, the call goes on, ``runner.failures`` lists each ``ItemFailure``
+            afterwards, and one ``RuntimeWarning`` gives their count.
+        max_restarts: Producers that die (a signal, the OOM killer, ``os._exit``, a crash
+            in native code) are replaced, up to this many times per call. The items of a
+            dead producer's unfinished batches run again one at a time; one that kills
+            its producer alone fails with ``ProducerDiedError``. ``0``: a death ends the
+            call and closes the runner.
+        max_items_per_producer: Replace a producer after it ran this many items
+            (``producer_end``, then a new producer and ``producer_init``), to contain
+            memory that user code leaks. ``None``: never.
 
     Raises:
-        TypeError: ``devices``, ``cfg`` or ``queue_scale`` has the wrong type.
+        TypeError: ``devices``, ``cfg``, ``queue_scale`` or a long-run option has the
+            wrong type.
         ValueError: An empty device list, a non-positive ``queue_scale``, an unknown
-            ``start_method`` or ``backend``, Ray options without ``backend="ray"``, or
-            more devices than the Ray cluster has CPUs or GPUs for.
+            ``start_method``, ``backend`` or ``on_error``, Ray options without
+            ``backend="ray"``, ``item_timeout`` with ``backend="thread"``, a
+            non-positive ``item_timeout`` or ``max_items_per_producer``, a negative
+            ``max_restarts``, or more devices than the Ray cluster has CPUs or GPUs for.
         ImportError: ``backend="ray"`` (or ``progress=True``) without its extra installed.
         NotPicklableError: The runner class or ``cfg`` cannot be sent to producers
             started with ``spawn``, ``forkserver`` or Ray.
@@ -269,11 +340,19 @@ class BaseRunner:
         progress: bool = False,
         address: str | None = None,
         ray_init_kwargs: Mapping[str, Any] | None = None,
+        item_timeout: float | None = None,
+        on_error: str = "raise",
+        max_restarts: int = 0,
+        max_items_per_producer: int | None = None,
     ) -> None:
         self._devices = _parse_devices(devices)
         self._cfg = _to_cfg(cfg)
         self._window = _parse_window(queue_scale, len(self._devices))
         self._backend_name = _parse_backend(backend)
+        self._limits = _parse_limits(
+            self._backend_name, item_timeout, on_error, max_restarts, max_items_per_producer
+        )
+        self._failures: list[ItemFailure] = []
         self._start_method = self._choose_start_method(start_method)
         self._ray_init = _parse_ray_options(self._backend_name, address, ray_init_kwargs)
         self._progress = bool(progress)
@@ -300,6 +379,19 @@ class BaseRunner:
         """The start method of the producer processes (``None`` unless ``backend="process"``)."""
         return self._start_method
 
+    @property
+    def failures(self) -> list[ItemFailure]:
+        """The items of the latest call (or ``imap``) that failed under ``on_error="skip"``.
+
+        In input order; empty under ``on_error="raise"``::
+
+            runner = Squares(devices=2, on_error="skip")
+            total = runner(items)
+            for failure in runner.failures:
+                print(failure.index, failure.error)
+        """
+        return sorted(self._failures, key=_by_index)
+
     def __call__(self, data_iter: Iterable[Any]) -> Any:
         """Run every item of ``data_iter`` through the producers and the consumer.
 
@@ -316,9 +408,15 @@ class BaseRunner:
         Returns:
             What ``consumer_end`` returns.
 
+        Under ``on_error="skip"``, items that fail are left out and listed in
+        ``runner.failures`` instead (see the constructor's long-run options).
+
         Raises:
             RunnerClosedError: The runner is closed.
-            ProducerDiedError: A producer process died; the runner is closed.
+            ProducerDiedError: A producer process died (more than ``max_restarts`` times
+                in this call: the runner is closed; or an item killed its producer on its
+                own: the producer was replaced).
+            ItemTimeoutError: An item ran past ``item_timeout``; its producer was replaced.
             NotPicklableError: An item or a result cannot be pickled.
             Exception: Whatever a hook or ``data_iter`` raised; a producer hook's
                 exception has the producer's traceback as ``__cause__``.
@@ -569,15 +667,16 @@ class BaseRunner:
                 cfg=self._cfg,
                 options=self._producer_options(index, device),
                 task=self._task,
+                skip=self._limits.skip,
             )
             for index, device in enumerate(self._devices)
         ]
         if self._backend_name == "thread":
-            return _ThreadBackend(specs)
+            return _ThreadBackend(specs, self._limits)
         if self._backend_name == "ray":
-            return _RayBackend(specs, self._ray_init)
+            return _RayBackend(specs, self._limits, self._ray_init)
         assert self._start_method is not None  # set for the process backend
-        return _ProcessBackend(specs, self._get_context(self._start_method))
+        return _ProcessBackend(specs, self._limits, self._get_context(self._start_method))
 
     def _attach_backend(self, backend: _Backend) -> None:
         self._backend = backend
@@ -613,7 +712,9 @@ class BaseRunner:
             window=self._window,
             ordered=self._ordered,
             bar=self._open_progress_bar(total),
+            limits=self._limits,
         )
+        self._failures = call.failures  # filled as the call goes
         return call.batches(items)
 
     def _iterate(self, items: Iterator[Any], total: int | None, token: object) -> Iterator[Any]:
@@ -649,7 +750,9 @@ class BaseRunner:
         try:
             yield
         except ProducerDiedError as err:
-            self._shut_down(_death_reason(err), timeout=_AFTER_DEATH_SECONDS)
+            backend = self._backend
+            if backend is None or not backend.is_whole():  # else: it was replaced
+                self._shut_down(_death_reason(err), timeout=_AFTER_DEATH_SECONDS)
             raise
         except (KeyboardInterrupt, SystemExit):
             # Ctrl-C means stop: the producers get a moment for producer_end, no more.
@@ -673,7 +776,9 @@ class BaseRunner:
                 reason=self._closed_reason,
             )
         death = backend.find_death()
-        if death is not None:
+        if death is not None and self._limits.max_restarts:
+            backend.replace_dead()  # it died between calls: no call lost anything
+        elif death is not None:
             error = _death_error(death)
             self._shut_down(_death_reason(error), timeout=_AFTER_DEATH_SECONDS)
             raise error
@@ -748,6 +853,10 @@ def imap(
     backend: str = "process",
     address: str | None = None,
     ray_init_kwargs: Mapping[str, Any] | None = None,
+    item_timeout: float | None = None,
+    on_error: str = "raise",
+    max_restarts: int = 0,
+    max_items_per_producer: int | None = None,
 ) -> Iterator[Any]:
     """Return an iterator over ``fn(item)`` for each item, computed by parallel producers.
 
@@ -782,6 +891,11 @@ def imap(
         backend: ``"process"``, ``"thread"`` or ``"ray"``, as for the runners.
         address: For ``backend="ray"``: the cluster to connect to.
         ray_init_kwargs: For ``backend="ray"``: more arguments for ``ray.init``.
+        item_timeout: Seconds ``fn`` may take on one item, as for the runners.
+        on_error: ``"raise"`` or ``"skip"``: a failed item is left out of the results,
+            and a ``RuntimeWarning`` at the end gives the count and the first failure.
+        max_restarts: Producers that die are replaced up to this many times.
+        max_items_per_producer: Replace a producer after this many items.
 
     Returns:
         An iterator of results. Leaving it early (``break``, an exception, dropping it, or
@@ -812,6 +926,10 @@ def imap(
         progress=progress,
         address=address,
         ray_init_kwargs=ray_init_kwargs,
+        item_timeout=item_timeout,
+        on_error=on_error,
+        max_restarts=max_restarts,
+        max_items_per_producer=max_items_per_producer,
     )
 
 
@@ -894,6 +1012,7 @@ _FAILED: Final = 5  # producer -> parent: (_FAILED, call_id, batch_id, failure, 
 _SKIPPED: Final = 6  # producer -> parent: (_SKIPPED, call_id, batch_id)
 _ENDED: Final = 7  # producer -> parent: (_ENDED, failure or None) after producer_end
 _DIED: Final = 8  # not sent: a reply the parent makes up for a dead producer
+_TIMEOUT: Final = 10  # not sent: a reply the parent makes up for a producer it killed
 _UNREADABLE: Final = 9  # inside a producer: a batch that could not be unpickled
 
 
@@ -971,6 +1090,67 @@ def _parse_ray_options(
     if address is not None:
         options["address"] = address
     return options
+
+
+class _Limits(NamedTuple):
+    """The long-run options of a runner, checked: what the engine and backends obey."""
+
+    item_timeout: float | None = None
+    skip: bool = False  # on_error="skip"
+    max_restarts: int = 0
+    max_items: int | None = None  # max_items_per_producer
+
+
+_ON_ERROR_CHOICES: Final = ("raise", "skip")
+
+
+def _parse_limits(
+    backend: str,
+    item_timeout: float | None,
+    on_error: str,
+    max_restarts: int,
+    max_items: int | None,
+) -> _Limits:
+    if item_timeout is not None:
+        if isinstance(item_timeout, bool) or not isinstance(item_timeout, (int, float)):
+            raise TypeError(
+                f"item_timeout must be a number of seconds or None, not {item_timeout!r}"
+            )
+        if not math.isfinite(item_timeout) or item_timeout <= 0:
+            raise ValueError(
+                f"item_timeout={item_timeout}: it must be a positive number of seconds"
+            )
+        if backend == "thread":
+            raise ValueError(
+                f"item_timeout={item_timeout} needs producers that can be killed, and "
+                f"backend='thread' runs them as threads, which cannot be: use "
+                f"backend='process' (or 'ray'), or leave item_timeout out"
+            )
+    if on_error not in _ON_ERROR_CHOICES:
+        raise ValueError(
+            f"on_error={on_error!r} is unknown: use one of {list(_ON_ERROR_CHOICES)}"
+            f"{_suggest(str(on_error), _ON_ERROR_CHOICES)}"
+        )
+    for name, value, least in (
+        ("max_restarts", max_restarts, 0),
+        ("max_items_per_producer", max_items, 1),
+    ):
+        if value is None and name == "max_items_per_producer":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, not {value!r}")
+        if value < least:
+            raise ValueError(f"{name}={value}: it must be at least {least}")
+    return _Limits(
+        item_timeout=None if item_timeout is None else float(item_timeout),
+        skip=on_error == "skip",
+        max_restarts=max_restarts,
+        max_items=max_items,
+    )
+
+
+def _by_index(failure: ItemFailure) -> int:
+    return failure.index
 
 
 class _AttrDict(dict[str, Any]):
@@ -1145,7 +1325,7 @@ def _describe_value(value: Any) -> str:
 class _Failure(NamedTuple):
     """What went wrong in a producer, in a form that always pickles."""
 
-    kind: str  # "raised", "unpicklable", "died" or "timeout"
+    kind: str  # "raised", "unpicklable", "died", "timeout", "item-timeout" or "poison"
     hook: str  # the hook, or the stage ("starting", "between calls")
     device: str
     pid: int | None
@@ -1219,6 +1399,8 @@ def _failure_to_exception(failure: _Failure) -> BaseException:
     """Turn a failure into the exception the caller sees, its cause set."""
     if failure.kind == "died":
         return _death_error(failure)
+    if failure.kind in ("item-timeout", "poison") and failure.error is not None:
+        return failure.error  # made in the caller, with its full story
     if failure.kind == "timeout":
         return RunnerError(failure.traceback)
     where = f"producer for {failure.device!r}" + (f" (pid {failure.pid})" if failure.pid else "")
@@ -1279,6 +1461,19 @@ def _death_error(failure: _Failure) -> ProducerDiedError:
     )
 
 
+def _replacement_error(failure: _Failure) -> ProducerDiedError:
+    error = ProducerDiedError(
+        f"a new producer for {failure.device!r} could not start in place of one that was "
+        f"replaced: {failure.describe()}. The runner is closed now: fix the cause, then "
+        f"call activate().",
+        device=failure.device,
+        pid=failure.pid,
+        exitcode=failure.exitcode,
+    )
+    error.__cause__ = _failure_to_exception(failure)
+    return error
+
+
 def _death_reason(error: ProducerDiedError) -> str:
     how = "killed by a signal" if (error.exitcode or 0) < 0 else f"exit code {error.exitcode}"
     return f"closed after its producer for {error.device!r} (pid {error.pid}) died, {how}"
@@ -1329,8 +1524,30 @@ class _BatchSizer:
         self._largest = max(self._largest, items)
 
 
+class _Batch:
+    """A batch of one call, from when it is read until its results are consumed."""
+
+    __slots__ = ("failures", "found", "indexes", "items", "parts")
+
+    def __init__(self, indexes: Sequence[int], items: list[Any]) -> None:
+        self.indexes = indexes  # the input position of each item
+        self.items = items
+        # Once its producer died or was killed, its items run again in parts (see
+        # _Call._rerun): their results by position, the failed items, parts in flight.
+        self.found: dict[int, Any] = {}
+        self.failures: list[_Failure] = []
+        self.parts = 0
+
+
 class _Call:
-    """Feed one call's items to the producers and hand back their results, batch by batch."""
+    """Feed one call's items to the producers and hand back their results, batch by batch.
+
+    Under ``max_restarts`` and ``item_timeout`` the call also replaces producers that
+    died or ran past the timeout, and sends their unanswered batches again as parts:
+    one item each after a death (so an item that kills its producer is found), the
+    items but the one that timed out after a timeout. Under ``on_error="skip"`` the
+    failed items go to ``failures`` instead of raising.
+    """
 
     def __init__(
         self,
@@ -1341,6 +1558,7 @@ class _Call:
         window: int,
         ordered: bool,
         bar: Any,
+        limits: _Limits = _Limits(),  # noqa: B008  (an immutable tuple)
     ) -> None:
         self._backend = backend
         self._call_id = call_id
@@ -1348,14 +1566,21 @@ class _Call:
         self._per_producer = math.ceil(window / backend.size)
         self._ordered = ordered
         self._bar = bar
+        self._limits = limits
         self._sizer = _BatchSizer(batch_seconds)
-        self._starts: dict[int, int] = {}  # batch id -> position of its first item
+        self._batches: dict[int, _Batch] = {}  # batch id -> the batch, until consumed
         self._sizes: dict[int, int] = {}  # batch id -> bytes sent (see _message_bytes)
-        self._done: dict[int, _Reply] = {}  # reorder buffer: batch id -> its reply
+        self._done: dict[int, tuple[list[Any], list[_Failure]]] = {}  # ready to consume
+        self._parts: dict[int, tuple[int, list[int]]] = {}  # part id -> (batch id, positions)
+        self._resend: collections.deque[tuple[int, list[int]]] = collections.deque()
         self._next_batch = 0
+        self._next_part = -1  # parts count down, so their ids never meet batch ids
         self._next_to_consume = 0
         self._items_sent = 0
         self._in_window = 0  # batches sent and not yet consumed
+        self._restarts_left = limits.max_restarts
+        #: The items that failed under on_error="skip" (the runner shows them).
+        self.failures: list[ItemFailure] = []
 
     def batches(self, items: Iterator[Any]) -> Generator[list[Any], None, None]:
         """Yield each batch's results as they come (in input order when ordered).
@@ -1366,85 +1591,305 @@ class _Call:
         try:
             exhausted = False
             while True:
-                if not exhausted:
-                    exhausted = self._fill(items)
+                exhausted = self._fill(items, exhausted)
+                yield from self._consume()
                 if exhausted and self._in_window == 0:
-                    return
+                    break
                 for reply in self._backend.collect():
-                    yield from self._handle(reply)
+                    self._handle(reply)
+                    yield from self._consume()
         except BaseException:
             self._backend.cancel(self._call_id)
             raise
         finally:
             if self._bar is not None:
                 self._bar.close()
+        if self.failures:
+            warnings.warn(_skipped_warning(self.failures, self._items_sent), RuntimeWarning, 3)
 
-    def _fill(self, items: Iterator[Any]) -> bool:
+    def _fill(self, items: Iterator[Any], exhausted: bool) -> bool:
         """Send batches until the window is full; return whether the input ran out."""
-        while self._in_window < self._window:
-            index = self._backend.least_loaded(self._per_producer)
+        backend = self._backend
+        while self._resend:  # parts of batches sent before: their results are awaited
+            index = backend.least_loaded(self._per_producer)
+            if index is None:
+                return exhausted
+            self._send_part(index)
+        while not exhausted and self._in_window < self._window:
+            index = backend.least_loaded(self._per_producer)
             if index is None:
                 return False
-            batch = list(itertools.islice(items, self._sizer.next_size()))
+            size = min(self._sizer.next_size(), backend.allowance(index))
+            batch = list(itertools.islice(items, size))
             if not batch:
                 return True
             batch_id = self._next_batch
-            try:
-                nbytes = self._backend.submit(index, self._call_id, batch_id, batch)
-            except _ItemNotPicklableError as err:
-                raise self._unpicklable_item(batch, err) from err.error
             self._next_batch += 1
-            self._starts[batch_id] = self._items_sent
-            self._sizes[batch_id] = nbytes
-            self._items_sent += len(batch)
             self._in_window += 1
-        return False
+            start = self._items_sent
+            self._items_sent += len(batch)
+            indexes: Sequence[int] = range(start, start + len(batch))
+            try:
+                nbytes = backend.submit(index, self._call_id, batch_id, batch)
+            except _ItemNotPicklableError as err:
+                if not self._limits.skip:
+                    raise self._unpicklable_item(batch, start, err) from err.error
+                label = backend.specs[index].label
+                indexes, batch = self._skip_unpicklable_items(indexes, batch, label)
+                if not batch:
+                    self._batches[batch_id] = _Batch(indexes, batch)
+                    self._done[batch_id] = ([], [])
+                    continue
+                nbytes = backend.submit(index, self._call_id, batch_id, batch)
+            self._batches[batch_id] = _Batch(indexes, batch)
+            self._sizes[batch_id] = nbytes
+        return exhausted
 
-    def _handle(self, reply: _Reply) -> Iterator[list[Any]]:
-        if reply.kind == _DIED:
-            assert reply.failure is not None
-            lost = self._in_window
-            summary = f"the call stopped with {lost} of its batches in flight"
-            raise _death_error(reply.failure._replace(summary=summary))
+    def _send_part(self, index: int) -> None:
+        batch_id, positions = self._resend[0]
+        allowance = self._backend.allowance(index)
+        if len(positions) > allowance:
+            self._resend[0] = (batch_id, positions[allowance:])
+            positions = positions[:allowance]
+        else:
+            self._resend.popleft()
+        part_id = self._next_part
+        self._next_part -= 1
+        self._parts[part_id] = (batch_id, positions)
+        items = self._batches[batch_id].items
+        self._backend.submit(index, self._call_id, part_id, [items[p] for p in positions])
+
+    def _handle(self, reply: _Reply) -> None:
+        if reply.kind in (_DIED, _TIMEOUT):
+            self._recover(reply)
+            return
         if reply.call_id != self._call_id or reply.kind not in (_RESULT, _FAILED):
             return  # a late reply of an earlier, failed call, or a skipped batch
+        if reply.batch_id in self._parts:
+            self._fold_part(reply)
+            return
         if reply.kind == _RESULT:
             sent = self._sizes.pop(reply.batch_id, 0)
             self._sizer.observe(len(reply.results), reply.seconds, sent + reply.nbytes)
-        if not self._ordered:
-            yield from self._deliver(reply)
-            return
-        self._done[reply.batch_id] = reply
-        while self._next_to_consume in self._done:
-            yield from self._deliver(self._done.pop(self._next_to_consume))
-            self._next_to_consume += 1
-
-    def _deliver(self, reply: _Reply) -> Iterator[list[Any]]:
-        """Yield a batch's results; for a failed batch, those before the failed item, then raise."""
-        if reply.results:
-            if self._bar is not None:
-                self._bar.update(len(reply.results))
-            yield reply.results
+        batch = self._batches[reply.batch_id]
+        failures = [self._locate(batch, failure) for failure in reply.skipped]
         if reply.kind == _FAILED:
             assert reply.failure is not None
-            raise _failure_to_exception(self._locate(reply.failure, reply.batch_id))
-        del self._starts[reply.batch_id]
+            if reply.failure.item is None and len(batch.items) > 1 and self._limits.skip:
+                # Nothing tells which item failed (a result the caller cannot unpickle,
+                # say): run them one by one to find out.
+                self._rerun(reply.batch_id, list(range(len(batch.items))), singly=True)
+                return
+            failures.append(self._locate(batch, reply.failure))
+        self._done[reply.batch_id] = (reply.results, failures)
+
+    def _fold_part(self, reply: _Reply) -> None:
+        """Take in the reply for a part of a batch; once all parts are in, it is done."""
+        batch_id, positions = self._parts.pop(reply.batch_id)
+        batch = self._batches[batch_id]
+        batch.parts -= 1
+        failures = list(reply.skipped)
+        if reply.kind == _FAILED:
+            assert reply.failure is not None
+            if reply.failure.item is None and len(positions) > 1:
+                self._rerun(batch_id, positions, singly=True)
+                return
+            failures.append(reply.failure._replace(item=reply.failure.item or 0))
+        failed = {positions[failure.item or 0] for failure in failures}
+        ran = [position for position in positions if position not in failed]
+        batch.found.update(zip(ran, reply.results))
+        batch.failures.extend(
+            self._locate(batch, failure._replace(item=positions[failure.item or 0]))
+            for failure in failures
+        )
+        self._finish_parts(batch_id)
+
+    def _finish_parts(self, batch_id: int) -> None:
+        batch = self._batches[batch_id]
+        if batch.parts:
+            return
+        failures = sorted(batch.failures, key=lambda failure: failure.item or 0)
+        first_failed = failures[0].item if failures and not self._limits.skip else None
+        results = [
+            batch.found[position]
+            for position in sorted(batch.found)
+            if first_failed is None or batch.indexes[position] < first_failed
+        ]
+        self._done[batch_id] = (results, failures)
+
+    def _recover(self, reply: _Reply) -> None:
+        """Replace a producer that died or was killed; send its unanswered batches again."""
+        assert reply.failure is not None
+        lost = [batch_id for call_id, batch_id in reply.lost if call_id == self._call_id]
+        if reply.kind == _DIED:
+            if self._restarts_left == 0:
+                raise self._death_error(reply.failure)
+            self._restarts_left -= 1
+        self._backend.replace(reply.producer)  # a dead producer runs no producer_end
+        for number, lost_id in enumerate(lost):
+            batch_id, positions = self._parts.pop(lost_id, (lost_id, []))
+            batch = self._batches[batch_id]
+            if lost_id == batch_id:
+                positions = list(range(len(batch.items)))
+            else:
+                batch.parts -= 1
+            if reply.kind == _TIMEOUT and (reply.call_id, reply.batch_id) == (
+                self._call_id,
+                lost_id,
+            ):
+                timed_out = positions[reply.position]
+                batch.failures.append(self._timeout_failure(reply, batch, timed_out))
+                positions = [position for position in positions if position != timed_out]
+            elif (
+                reply.kind == _DIED and number == 0 and lost_id != batch_id and len(positions) == 1
+            ):
+                # Its producer ran it alone and died: this item kills producers.
+                batch.failures.append(self._poison_failure(reply.failure, batch, positions[0]))
+                positions = []
+            self._rerun(batch_id, positions, singly=reply.kind == _DIED)
+
+    def _rerun(self, batch_id: int, positions: list[int], *, singly: bool) -> None:
+        """Queue items of a batch to be sent again, one by one or together."""
+        batch = self._batches[batch_id]
+        parts = [[position] for position in positions] if singly else [positions]
+        for part in parts:
+            if part:
+                batch.parts += 1
+                self._resend.append((batch_id, part))
+        self._finish_parts(batch_id)
+
+    def _consume(self) -> Iterator[list[Any]]:
+        """Yield the results of the batches that are done (in input order when ordered)."""
+        done = self._done
+        if not self._ordered:
+            while done:
+                batch_id = next(iter(done))
+                yield from self._deliver(batch_id, *done.pop(batch_id))
+            return
+        while self._next_to_consume in done:
+            batch_id = self._next_to_consume
+            yield from self._deliver(batch_id, *done.pop(batch_id))
+            self._next_to_consume += 1
+
+    def _deliver(
+        self, batch_id: int, results: list[Any], failures: list[_Failure]
+    ) -> Iterator[list[Any]]:
+        """Yield a batch's results; then raise its first failure, or record its failures."""
+        if results:
+            if self._bar is not None:
+                self._bar.update(len(results))
+            yield results
+        if failures and not self._limits.skip:
+            raise _failure_to_exception(failures[0])
+        self.failures.extend(_item_failure(failure) for failure in failures)
+        del self._batches[batch_id]
         self._in_window -= 1
 
-    def _locate(self, failure: _Failure, batch_id: int) -> _Failure:
+    @staticmethod
+    def _locate(batch: _Batch, failure: _Failure) -> _Failure:
         """Turn a position in a batch into a position in the input."""
-        if failure.item is None or batch_id not in self._starts:
+        if failure.item is None:
             return failure
-        return failure._replace(item=self._starts[batch_id] + failure.item)
+        return failure._replace(item=batch.indexes[failure.item])
 
-    def _unpicklable_item(self, batch: list[Any], err: _ItemNotPicklableError) -> NotPicklableError:
+    def _skip_unpicklable_items(
+        self, indexes: Sequence[int], batch: list[Any], device: str
+    ) -> tuple[list[int], list[Any]]:
+        """Record the items that cannot be pickled as failed; return the others."""
+        kept_indexes: list[int] = []
+        kept: list[Any] = []
+        for index, item in zip(indexes, batch):
+            try:
+                self._backend.check_sendable(item)
+            except Exception as err:
+                error = self._unpicklable_item([item], index, _ItemNotPicklableError(err))
+                error.__cause__ = err
+                text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+                self.failures.append(ItemFailure(index, device, error, text))
+                continue
+            kept_indexes.append(index)
+            kept.append(item)
+        return kept_indexes, kept
+
+    def _death_error(self, death: _Failure) -> ProducerDiedError:
+        lost = f"the call stopped with {self._in_window} of its batches in flight"
+        if self._limits.max_restarts:
+            lost += f", max_restarts={self._limits.max_restarts} being used up"
+        return _death_error(death._replace(summary=lost))
+
+    def _timeout_failure(self, reply: _Reply, batch: _Batch, position: int) -> _Failure:
+        assert reply.failure is not None
+        index, device, pid = batch.indexes[position], reply.failure.device, reply.failure.pid
+        message = (
+            f"producer_work on item {index} of the input ran past item_timeout="
+            f"{self._limits.item_timeout:g} s (at least {reply.seconds:.1f} s) in the producer "
+            f"for {device!r} (pid {pid}); that producer was killed and replaced. Raise "
+            f"item_timeout if such items may take longer, or find out why this one hangs."
+        )
+        error = ItemTimeoutError(message, index=index, device=device, seconds=reply.seconds)
+        return _Failure(
+            kind="item-timeout",
+            hook="producer_work",
+            device=device,
+            pid=pid,
+            traceback=message,
+            error=error,
+            summary=message,
+            item=index,
+        )
+
+    def _poison_failure(self, death: _Failure, batch: _Batch, position: int) -> _Failure:
+        index = batch.indexes[position]
+        used = self._limits.max_restarts - self._restarts_left
+        error = _death_error(death)
+        message = (
+            f"{str(error).split(' The runner is closed', 1)[0]} It was running item {index} "
+            f"of the input alone, after that item's batch had already lost a producer: the "
+            f"item kills its producer. The producer was replaced ({used} of max_restarts="
+            f"{self._limits.max_restarts} restarts used by this call)."
+        )
+        return _Failure(
+            kind="poison",
+            hook="producer_work",
+            device=death.device,
+            pid=death.pid,
+            traceback=message,
+            error=ProducerDiedError(
+                message, device=death.device, pid=death.pid, exitcode=death.exitcode
+            ),
+            summary=message,
+            item=index,
+            exitcode=death.exitcode,
+        )
+
+    def _unpicklable_item(
+        self, batch: list[Any], start: int, err: _ItemNotPicklableError
+    ) -> NotPicklableError:
         position, error = _find_unpicklable(batch)
         value = batch[position] if position >= 0 else batch
         return NotPicklableError(
-            f"item {self._items_sent + max(position, 0)} of the input cannot be pickled to "
+            f"item {start + max(position, 0)} of the input cannot be pickled to "
             f"reach the producers: {_describe_value(value)} ({type(error).__name__}: "
             f"{error}). Send plain data such as paths or arrays, or use backend='thread'."
         )
+
+
+def _item_failure(failure: _Failure) -> ItemFailure:
+    return ItemFailure(
+        index=-1 if failure.item is None else failure.item,
+        device=failure.device,
+        error=_failure_to_exception(failure),
+        traceback=failure.traceback,
+    )
+
+
+def _skipped_warning(failures: list[ItemFailure], items: int) -> str:
+    first = min(failures, key=_by_index)
+    return (
+        f"{len(failures)} of {items} items failed and were skipped (on_error='skip'); "
+        f"runner.failures lists them, the first being item {first.index} on "
+        f"{first.device!r}: {type(first.error).__name__}: {first.error}"
+    )
 
 
 # -- Internals: backends (where producers run) ------------------------------------------------
@@ -1460,6 +1905,7 @@ class _ProducerSpec(NamedTuple):
     cfg: Any
     options: dict[str, Any]
     task: _Task | None = None  # imap's function, run instead of the runner's hooks
+    skip: bool = False  # on_error="skip": go on past an item that raised
 
 
 class _Task(NamedTuple):
@@ -1475,6 +1921,7 @@ class _Outcome(NamedTuple):
     results: list[Any]  # all of them, or those of the items before the failed one
     seconds: float
     failure: _Failure | None
+    skipped: list[_Failure]  # under on_error="skip": the failed items, no result each
 
 
 class _Reply(NamedTuple):
@@ -1486,6 +1933,9 @@ class _Reply(NamedTuple):
     seconds: float
     nbytes: int  # bytes of the reply, see _message_bytes (0 when nothing was pickled)
     failure: _Failure | None
+    skipped: Sequence[_Failure] = ()  # items that failed under on_error="skip"
+    lost: Sequence[tuple[int, int]] = ()  # _DIED, _TIMEOUT: (call, batch) left unanswered
+    position: int = -1  # _TIMEOUT: the item that ran too long, in its batch
 
 
 class _ItemNotPicklableError(Exception):
@@ -1508,11 +1958,14 @@ class _Backend(abc.ABC):
     #: Seconds of producer work per batch: the larger a batch's fixed cost, the larger.
     batch_seconds: ClassVar[float] = _TARGET_BATCH_SECONDS
 
-    def __init__(self, specs: list[_ProducerSpec]) -> None:
+    def __init__(self, specs: list[_ProducerSpec], limits: _Limits) -> None:
         self.specs = specs
         self.size = len(specs)
+        self.limits = limits
         self._pending: list[dict[tuple[int, int], None]] = [{} for _ in specs]
         self._cancelled = -1  # the latest cancelled call id
+        self._served = [0] * self.size  # items sent to each producer since it started
+        self._dead: set[int] = set()  # producers that ended and are not replaced
 
     @abc.abstractmethod
     def start(self) -> list[_Failure]:
@@ -1542,14 +1995,57 @@ class _Backend(abc.ABC):
     def kill(self) -> None:
         """End every producer now, without ``producer_end``."""
 
+    @abc.abstractmethod
+    def _replace(self, index: int) -> list[_Failure]:
+        """Put a new producer in the place of producer ``index``, once its batches are gone.
+
+        A live producer first runs ``producer_end`` (its failure is returned); a dead one
+        is reaped. The new producer has run ``producer_init`` when this returns.
+
+        Raises:
+            ProducerDiedError: The new producer failed to start.
+        """
+
+    def replace(self, index: int) -> list[_Failure]:
+        """Replace producer ``index`` (see ``_replace``) and forget what it was sent."""
+        self._pending[index].clear()
+        self._served[index] = 0
+        return self._replace(index)
+
+    def is_whole(self) -> bool:
+        """Tell whether every producer is alive (none died without being replaced)."""
+        return not self._dead
+
+    def replace_dead(self) -> None:
+        """Replace every producer that died (see ``find_death``)."""
+        for index in sorted(self._dead):
+            self.replace(index)
+
     def least_loaded(self, limit: int) -> int | None:
-        """Return the producer with the fewest pending batches, if it has fewer than limit."""
-        index = min(range(self.size), key=lambda i: len(self._pending[i]))
-        return index if len(self._pending[index]) < limit else None
+        """Return the producer with the fewest pending batches, if it has fewer than limit.
+
+        A producer that ran its ``max_items_per_producer`` takes no more batches.
+        """
+        pending, served, most = self._pending, self._served, self.limits.max_items
+        candidates = (
+            range(self.size) if most is None else [i for i in range(self.size) if served[i] < most]
+        )
+        index = min(candidates, key=lambda i: len(pending[i]), default=None)
+        return index if index is not None and len(pending[index]) < limit else None
+
+    def allowance(self, index: int) -> int:
+        """Return how many more items producer ``index`` may take (``max_items_per_producer``)."""
+        most = self.limits.max_items
+        return _MAX_BATCH_ITEMS if most is None else most - self._served[index]
+
+    def check_sendable(self, item: Any) -> None:
+        """Raise what pickling ``item`` for a producer raises, if it does."""
+        _dumps(item, self.specs[0].runner_cls._pickler)
 
     def submit(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         nbytes = self._send(index, call_id, batch_id, items)
         self._pending[index][(call_id, batch_id)] = None
+        self._served[index] += len(items)
         return nbytes
 
     def cancel(self, call_id: int) -> None:
@@ -1558,12 +2054,35 @@ class _Backend(abc.ABC):
             self._send_cancel(call_id)
 
     def collect(self) -> list[_Reply]:
-        """Block until replies arrive; return them, each matched to its pending batch."""
+        """Block until replies arrive; return them, each matched to its pending batch.
+
+        First, replace the idle producers that ran their ``max_items_per_producer``, and
+        if there were any, return no replies: the caller has producers to send to again.
+
+        Raises:
+            Exception: What ``producer_end`` raised in a producer being replaced.
+        """
+        if self._recycle():
+            return []
         return [self._match(reply) for reply in self._receive()]
 
+    def _recycle(self) -> bool:
+        most = self.limits.max_items
+        if most is None:
+            return False
+        due = [i for i in range(self.size) if self._served[i] >= most and not self._pending[i]]
+        failures = [failure for index in due for failure in self.replace(index)]
+        if failures:
+            _raise_failure(failures[0])
+        return bool(due)
+
     def _match(self, reply: _Reply) -> _Reply:
-        if reply.kind == _DIED:
-            return reply
+        if reply.kind in (_DIED, _TIMEOUT):
+            # Its batches will never be answered: the call runs their items again.
+            pending = self._pending[reply.producer]
+            lost = list(pending)
+            pending.clear()
+            return reply._replace(lost=lost)
         pending = self._pending[reply.producer]
         key = (reply.call_id, reply.batch_id)
         if key not in pending:
@@ -1593,6 +2112,7 @@ class _ProducerCore:
             else task.fn
         )
         self._work_name = "producer_work" if task is None else "fn"
+        self.current: tuple[int, int, int, Iterator[Any]] | None = None  # see progress()
 
     def init(self) -> _Failure | None:
         spec, task = self.spec, self.spec.task
@@ -1609,22 +2129,43 @@ class _ProducerCore:
             return self._failure(err, "producer_init" if task is None else "init")
         return None
 
-    def run(self, items: list[Any]) -> _Outcome:
+    def run(self, items: list[Any], call_id: int = -1, batch_id: int = -1) -> _Outcome:
         """Run the work on a batch: its results, the seconds it took, and a failure if any.
 
-        On a failure the results are those of the items before the failed one.
+        On a failure the results are those of the items before the failed one; under
+        ``on_error="skip"`` the work goes on and each failed item is in ``skipped``.
         """
         work = self._work
         results: list[Any] = []
         append = results.append
+        skipped: list[_Failure] = []
+        remaining = iter(items)
+        # Read by another thread (see progress()): it costs nothing per item.
+        self.current = (call_id, batch_id, len(items), remaining)
         start = time.perf_counter()
         try:
-            for item in items:
-                append(work(item))
-        except BaseException as err:
-            failure = self._failure(err, self._work_name, item=len(results))
-            return _Outcome(results, time.perf_counter() - start, failure)
-        return _Outcome(results, time.perf_counter() - start, None)
+            while True:
+                try:
+                    for item in remaining:
+                        append(work(item))
+                    break
+                except BaseException as err:
+                    position = len(items) - operator.length_hint(remaining) - 1
+                    failure = self._failure(err, self._work_name, item=position)
+                    if not self.spec.skip:
+                        return _Outcome(results, time.perf_counter() - start, failure, skipped)
+                    skipped.append(failure)
+        finally:
+            self.current = None
+        return _Outcome(results, time.perf_counter() - start, None, skipped)
+
+    def progress(self) -> tuple[int, int, int]:
+        """Return the ids of the batch and the position of the item at work, or ``-1``s."""
+        current = self.current
+        if current is None:
+            return (-1, -1, -1)
+        call_id, batch_id, size, remaining = current
+        return (call_id, batch_id, size - operator.length_hint(remaining) - 1)
 
     def end(self) -> _Failure | None:
         try:
@@ -1648,14 +2189,16 @@ _PARENT_ENDS: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
 class _ProcessBackend(_Backend):
-    def __init__(self, specs: list[_ProducerSpec], context: BaseContext) -> None:
-        super().__init__(specs)
+    def __init__(self, specs: list[_ProducerSpec], limits: _Limits, context: BaseContext) -> None:
+        super().__init__(specs, limits)
         self._context = context
         self._method = context.get_start_method()
         self._processes: list[BaseProcess] = []
         self._conns: list[Connection] = []
         self._owner: dict[Any, tuple[int, bool]] = {}  # wait() object -> (index, is_conn)
-        self._dead: set[int] = set()
+        # Under item_timeout: each producer's stamp (see _Stamper) and what we last read.
+        self._stamps: list[Any] = []
+        self._watch = _TimeoutWatch(self.size, limits.item_timeout)
 
     def start(self) -> list[_Failure]:
         fork = self._method == "fork"
@@ -1678,18 +2221,30 @@ class _ProcessBackend(_Backend):
         parent_end, child_end = self._context.Pipe(duplex=True)
         # A forked child holds copies of every parent end, its own included.
         inherited = [*_PARENT_ENDS, parent_end] if self._method == "fork" else []
+        stamp = None
+        if self.limits.item_timeout is not None:
+            stamp = self._context.RawArray("d", [-1.0, -1.0, -1.0, self.limits.item_timeout])
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_producer_main,
-            args=(child_end, payload, inherited, spec.label),
+            args=(child_end, payload, inherited, spec.label, stamp),
             name=f"easycore-producer-{spec.producer}-{spec.label}",
         )
         process.start()
         child_end.close()
         _PARENT_ENDS.add(parent_end)
-        self._processes.append(process)
-        self._conns.append(parent_end)
-        self._owner[parent_end] = (spec.producer, True)
-        self._owner[process.sentinel] = (spec.producer, False)
+        index = spec.producer
+        if index == len(self._processes):
+            self._processes.append(process)
+            self._conns.append(parent_end)
+            self._stamps.append(stamp)
+        else:  # a replacement
+            self._processes[index], self._conns[index], self._stamps[index] = (
+                process,
+                parent_end,
+                stamp,
+            )
+        self._owner[parent_end] = (index, True)
+        self._owner[process.sentinel] = (index, False)
 
     def _pickle_spec(self, spec: _ProducerSpec) -> bytes:
         try:
@@ -1725,22 +2280,54 @@ class _ProcessBackend(_Backend):
 
     def _receive(self) -> list[_Reply]:
         replies: list[_Reply] = []
-        for index, message in self._wait_messages(None, skip=self._dead):
+        for index, message in self._wait_messages(self._watch.seconds, skip=self._dead):
             if message is None:
                 when = "while running producer_work" if self._pending[index] else "between calls"
                 death = self._died(index, when)
                 replies.append(_Reply(index, _DIED, -1, -1, [], 0.0, 0, death))
-            elif message[0] == _RESULT:
-                _, call_id, batch_id, results, seconds, nbytes = message
-                replies.append(
-                    _Reply(index, _RESULT, call_id, batch_id, results, seconds, nbytes, None)
-                )
-            elif message[0] in (_FAILED, _SKIPPED):
-                failure = message[3] if message[0] == _FAILED else None
-                done = message[4] if len(message) > 4 else []  # results before the failure
-                replies.append(
-                    _Reply(index, message[0], message[1], message[2], done, 0.0, 0, failure)
-                )
+            else:
+                replies.extend(self._to_replies(index, message))
+        if self._watch.is_due():
+            replies.extend(self._end_timed_out())
+        return replies
+
+    @staticmethod
+    def _to_replies(index: int, message: tuple[Any, ...]) -> list[_Reply]:
+        kind = message[0]
+        if kind == _RESULT:
+            _, call_id, batch_id, results, seconds, skipped, nbytes = message
+            return [
+                _Reply(index, _RESULT, call_id, batch_id, results, seconds, nbytes, None, skipped)
+            ]
+        if kind in (_FAILED, _SKIPPED):
+            failure = message[3] if kind == _FAILED else None
+            done = message[4] if len(message) > 4 else []  # results before the failure
+            return [_Reply(index, kind, message[1], message[2], done, 0.0, 0, failure)]
+        return []
+
+    def _end_timed_out(self) -> list[_Reply]:
+        """Kill the producers stuck on one item past ``item_timeout``; reply for each."""
+        replies: list[_Reply] = []
+        for index, stamp in enumerate(self._stamps):
+            if index in self._dead or not self._pending[index]:
+                self._watch.forget(index)
+                continue
+            key = (int(stamp[0]), int(stamp[1]), int(stamp[2]))
+            seconds = self._watch.seconds_on(index, key)
+            if seconds is None:
+                continue
+            self._processes[index].kill()
+            # What it sent before it was killed comes first (a finished batch, say).
+            others = set(range(self.size)) - {index}
+            while index not in self._dead:
+                for _, message in self._wait_messages(None, skip=others):
+                    if message is not None:
+                        replies.extend(self._to_replies(index, message))
+            call_id, batch_id, position = key
+            death = self._died(index, "while running producer_work")
+            replies.append(
+                _Reply(index, _TIMEOUT, call_id, batch_id, [], seconds, 0, death, position=position)
+            )
         return replies
 
     def _wait_messages(
@@ -1817,6 +2404,46 @@ class _ProcessBackend(_Backend):
             exitcode=process.exitcode,
         )
 
+    def _replace(self, index: int) -> list[_Failure]:
+        failures = [] if index in self._dead else self._retire(index)
+        self._forget_process(index)
+        spec = self.specs[index]
+        self._start_one(spec, spec if self._method == "fork" else self._pickle_spec(spec))
+        self._dead.discard(index)
+        self._watch.forget(index)
+        others = set(range(self.size)) - {index}
+        while True:
+            for _, message in self._wait_messages(None, skip=others):
+                failure: _Failure | None
+                if message is None:
+                    failure = self._died(index, "while starting (in producer_init)")
+                elif message[0] == _READY:
+                    failure = message[1]
+                else:
+                    continue
+                if failure is not None:
+                    self._processes[index].kill()
+                    self._reap(index)
+                    raise _replacement_error(failure)
+                return failures
+
+    def _retire(self, index: int) -> list[_Failure]:
+        """Run ``producer_end`` in producer ``index`` and wait for it to exit."""
+        self._send_bytes(index, _dumps((_STOP,)))
+        failures: list[_Failure] = []
+        others = set(range(self.size)) - {index}
+        while index not in self._dead:
+            for _, message in self._wait_messages(None, skip=others):
+                if message is not None and message[0] == _ENDED and message[1] is not None:
+                    failures.append(message[1])
+        return failures
+
+    def _forget_process(self, index: int) -> None:
+        conn = self._conns[index]
+        del self._owner[conn], self._owner[self._processes[index].sentinel]
+        _PARENT_ENDS.discard(conn)
+        conn.close()
+
     def find_death(self) -> _Failure | None:
         for index, process in enumerate(self._processes):
             if index not in self._dead and not process.is_alive():
@@ -1875,6 +2502,43 @@ class _ProcessBackend(_Backend):
         self._dead.update(range(len(self._processes)))
 
 
+class _TimeoutWatch:
+    """Find, from the producers' stamps, an item that has run longer than ``item_timeout``."""
+
+    def __init__(self, producers: int, item_timeout: float | None) -> None:
+        self._timeout = item_timeout
+        #: How long the caller waits for replies before reading the stamps again.
+        self.seconds = None if item_timeout is None else _stamp_seconds(item_timeout)
+        self._seen: list[tuple[tuple[int, int, int], float] | None] = [None] * producers
+        self._next_check = 0.0
+
+    def is_due(self) -> bool:
+        """Tell whether it is time to read the stamps again."""
+        if self.seconds is None:
+            return False
+        now = time.monotonic()
+        if now < self._next_check:
+            return False
+        self._next_check = now + self.seconds
+        return True
+
+    def seconds_on(self, index: int, key: tuple[int, int, int]) -> float | None:
+        """Return how long producer ``index`` has been on item ``key``, if past the timeout."""
+        assert self._timeout is not None
+        now, seen = time.monotonic(), self._seen[index]
+        if key[2] < 0 or seen is None or seen[0] != key:
+            self._seen[index] = (key, now) if key[2] >= 0 else None
+            return None
+        elapsed = now - seen[1]
+        if elapsed <= self._timeout:
+            return None
+        self._seen[index] = None
+        return elapsed
+
+    def forget(self, index: int) -> None:
+        self._seen[index] = None
+
+
 def _explain_spec_pickling(spec: _ProducerSpec) -> str:
     try:
         _dumps(spec.runner_cls)
@@ -1909,17 +2573,28 @@ def _finalize_backend(backend: _Backend, description: str) -> None:
 # -- Internals: inside a producer process -------------------------------------------------------
 
 
-def _producer_main(conn: Connection, payload: Any, inherited: list[Connection], label: str) -> None:
-    """Run one producer process: start, serve batches, end."""
+def _producer_main(
+    conn: Connection,
+    payload: Any,
+    inherited: list[Connection],
+    label: str,
+    stamp: Any = None,
+) -> None:
+    """Run one producer process: start, serve batches, end.
+
+    With ``stamp`` (a shared array, under ``item_timeout``), the reader thread writes
+    there, every ``_stamp_seconds``, which item the producer is at.
+    """
     for other in inherited:
         other.close()
     # Ctrl-C reaches the whole process group: the caller decides what stops and when.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
     cancelled = [-1]
+    cores: list[_ProducerCore] = []  # the reader reads the progress of cores[0]
     reader = threading.Thread(
         target=_read_inbox,
-        args=(conn, inbox, cancelled, os.getppid()),
+        args=(conn, inbox, cancelled, os.getppid(), _Stamper(stamp, cores)),
         name="easycore-producer-reader",
         daemon=True,
     )
@@ -1930,6 +2605,7 @@ def _producer_main(conn: Connection, payload: Any, inherited: list[Connection], 
         _send_reply(conn, (_READY, _unloadable_spec_failure(err, label)))
         return
     core = _ProducerCore(spec)
+    cores.append(core)
     failure = core.init()
     _send_reply(conn, (_READY, failure))
     if failure is None:
@@ -1941,16 +2617,19 @@ def _read_inbox(
     inbox: queue.SimpleQueue[tuple[Any, ...]],
     cancelled: list[int],
     parent_pid: int,
+    stamper: _Stamper,
 ) -> None:
     """Move messages from the pipe to the inbox, so the caller's sends never block long.
 
     Without this thread a producer blocked sending a large result and a caller blocked
     sending a large batch would wait for each other forever. It also ends the process
-    when the parent vanishes (end of file, or a new parent pid), even mid-item.
+    when the parent vanishes (end of file, or a new parent pid), even mid-item, and
+    stamps the producer's progress for ``item_timeout``.
     """
     while True:
+        stamper.stamp()
         try:
-            if not conn.poll(_PARENT_CHECK_SECONDS):
+            if not conn.poll(stamper.seconds):
                 if os.getppid() != parent_pid:
                     os._exit(_EXIT_PARENT_GONE)
                 continue
@@ -1984,7 +2663,7 @@ def _serve(
             if call_id <= cancelled[0]:
                 _send_reply(conn, (_SKIPPED, call_id, batch_id))
                 continue
-            _send_outcome(conn, core, (call_id, batch_id), core.run(items))
+            _send_outcome(conn, core, (call_id, batch_id), core.run(items, call_id, batch_id))
         elif kind == _UNREADABLE:
             failure = _unreadable_batch_failure(core, message[1])
             _send_reply(conn, (_FAILED, -1, -1, failure))
@@ -1997,18 +2676,63 @@ def _send_outcome(
     conn: Connection, core: _ProducerCore, ids: tuple[int, int], outcome: _Outcome
 ) -> None:
     call_id, batch_id = ids
-    results, seconds, failure = outcome
+    results, seconds, failure, skipped = outcome
     message = (
-        (_RESULT, call_id, batch_id, results, seconds)
+        (_RESULT, call_id, batch_id, results, seconds, skipped)
         if failure is None
         else (_FAILED, call_id, batch_id, failure, results)
     )
     try:
         data = _dumps(message, core.spec.runner_cls._pickler)
     except Exception:
+        if core.spec.skip and failure is None:
+            _send_outcome(conn, core, ids, _skip_unpicklable_results(core, outcome))
+            return
         _send_reply(conn, (_FAILED, call_id, batch_id, _unpicklable_result_failure(core, results)))
         return
     _send_bytes_or_exit(conn, data)
+
+
+def _skip_unpicklable_results(core: _ProducerCore, outcome: _Outcome) -> _Outcome:
+    """Move the results that cannot be pickled (or exceptions that cannot) to ``skipped``."""
+    failed = {failure.item for failure in outcome.skipped}
+    positions = (position for position in itertools.count() if position not in failed)
+    results: list[Any] = []
+    skipped = list(outcome.skipped)
+    for position, result in zip(positions, outcome.results):
+        try:
+            _dumps(result, core.spec.runner_cls._pickler)
+        except Exception:
+            skipped.append(_unpicklable_result_failure(core, [result])._replace(item=position))
+            continue
+        results.append(result)
+    return outcome._replace(results=results, skipped=skipped)
+
+
+class _Stamper:
+    """Write which item a producer is at into shared memory, for the caller's timeouts.
+
+    The caller kills a producer whose stamp stays on one item longer than
+    ``item_timeout``. Stamping from the reader thread, every few tenths of a second,
+    costs ``producer_work`` nothing per item; and a stamp that cannot be written
+    because an item holds the GIL stays put, as it should.
+    """
+
+    def __init__(self, stamp: Any, cores: list[_ProducerCore]) -> None:
+        self._stamp = stamp
+        self._cores = cores
+        self.seconds = _PARENT_CHECK_SECONDS if stamp is None else _stamp_seconds(stamp[3])
+
+    def stamp(self) -> None:
+        if self._stamp is None or not self._cores:
+            return
+        call_id, batch_id, position = self._cores[0].progress()
+        self._stamp[0], self._stamp[1], self._stamp[2] = call_id, batch_id, position
+
+
+def _stamp_seconds(item_timeout: float) -> float:
+    """How often progress is stamped and read: detection comes at most this late."""
+    return min(_PARENT_CHECK_SECONDS, item_timeout / 4)
 
 
 def _unpicklable_result_failure(core: _ProducerCore, results: list[Any]) -> _Failure:
@@ -2072,27 +2796,18 @@ def _unreadable_batch_failure(core: _ProducerCore, err: BaseException) -> _Failu
 class _ThreadBackend(_Backend):
     """Producers as daemon threads of this process: nothing is pickled or copied."""
 
-    def __init__(self, specs: list[_ProducerSpec]) -> None:
-        super().__init__(specs)
+    def __init__(self, specs: list[_ProducerSpec], limits: _Limits) -> None:
+        super().__init__(specs, limits)
         self._inboxes: list[queue.SimpleQueue[tuple[Any, ...]]] = []
         self._outbox: queue.SimpleQueue[tuple[int, tuple[Any, ...]]] = queue.SimpleQueue()
+        self._stash: list[tuple[int, tuple[Any, ...]]] = []  # read while replacing one
         self._threads: list[threading.Thread] = []
         self._cancelled_call = [-1]
         self._running = set(range(self.size))
 
     def start(self) -> list[_Failure]:
-        for shared_spec in self.specs:
-            spec = shared_spec._replace(cfg=copy.deepcopy(shared_spec.cfg))
-            inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-            thread = threading.Thread(
-                target=self._serve,
-                args=(_ProducerCore(spec, local=True), inbox),
-                name=f"easycore-producer-{spec.producer}-{spec.label}",
-                daemon=True,
-            )
-            self._inboxes.append(inbox)
-            self._threads.append(thread)
-            thread.start()
+        for spec in self.specs:
+            self._start_one(spec)
         failures = []
         for _ in range(self.size):
             index, message = self._outbox.get()
@@ -2100,6 +2815,42 @@ class _ThreadBackend(_Backend):
                 failures.append(message[1])
                 self._running.discard(index)
         return failures
+
+    def _start_one(self, shared_spec: _ProducerSpec) -> None:
+        spec = shared_spec._replace(cfg=copy.deepcopy(shared_spec.cfg))
+        inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        thread = threading.Thread(
+            target=self._serve,
+            args=(_ProducerCore(spec, local=True), inbox),
+            name=f"easycore-producer-{spec.producer}-{spec.label}",
+            daemon=True,
+        )
+        if spec.producer == len(self._threads):
+            self._inboxes.append(inbox)
+            self._threads.append(thread)
+        else:  # a replacement
+            self._inboxes[spec.producer], self._threads[spec.producer] = inbox, thread
+        thread.start()
+
+    def _replace(self, index: int) -> list[_Failure]:
+        self._inboxes[index].put((_STOP,))
+        ended = self._await(index, _ENDED)
+        self._start_one(self.specs[index])
+        failure = self._await(index, _READY)
+        if failure is not None:
+            self._running.discard(index)
+            self._dead.add(index)
+            raise _replacement_error(failure)
+        return [] if ended is None else [ended]
+
+    def _await(self, index: int, kind: int) -> _Failure | None:
+        """Wait for producer ``index``'s message of ``kind``; keep the others for later."""
+        while True:
+            sender, message = self._outbox.get()
+            if sender == index and message[0] == kind:
+                failure: _Failure | None = message[1]
+                return failure
+            self._stash.append((sender, message))
 
     def _serve(self, core: _ProducerCore, inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:
         index, outbox = core.spec.producer, self._outbox
@@ -2116,9 +2867,9 @@ class _ThreadBackend(_Backend):
             if call_id <= self._cancelled_call[0]:
                 outbox.put((index, (_SKIPPED, call_id, batch_id)))
                 continue
-            results, seconds, failure = core.run(items)
+            results, seconds, failure, skipped = core.run(items, call_id, batch_id)
             if failure is None:
-                outbox.put((index, (_RESULT, call_id, batch_id, results, seconds)))
+                outbox.put((index, (_RESULT, call_id, batch_id, results, seconds, skipped)))
             else:
                 outbox.put((index, (_FAILED, call_id, batch_id, failure, results)))
 
@@ -2130,6 +2881,9 @@ class _ThreadBackend(_Backend):
         self._cancelled_call[0] = call_id
 
     def _receive(self) -> list[_Reply]:
+        if self._stash:
+            stash, self._stash = self._stash, []
+            return [self._to_reply(*message) for message in stash]
         replies = [self._to_reply(*self._outbox.get())]
         with contextlib.suppress(queue.Empty):
             while True:
@@ -2140,7 +2894,8 @@ class _ThreadBackend(_Backend):
     def _to_reply(index: int, message: tuple[Any, ...]) -> _Reply:
         kind = message[0]
         if kind == _RESULT:
-            return _Reply(index, kind, message[1], message[2], message[3], message[4], 0, None)
+            _, call_id, batch_id, results, seconds, skipped = message
+            return _Reply(index, kind, call_id, batch_id, results, seconds, 0, None, skipped)
         if kind == _FAILED:  # with the results before the failure
             return _Reply(index, kind, message[1], message[2], message[4], 0.0, 0, message[3])
         return _Reply(index, kind, message[1], message[2], [], 0.0, 0, None)
@@ -2225,14 +2980,15 @@ class _RayProducer:
             items = pickle.loads(payload)
         except Exception as err:
             return (_FAILED, _unreadable_batch_failure(core, err))
-        results, seconds, failure = core.run(items)
+        results, seconds, failure, skipped = core.run(items, call_id, batch_id)
         try:
             data = _require("ray.cloudpickle", "ray").dumps(results, pickle.HIGHEST_PROTOCOL)
         except Exception:
-            return (_FAILED, _unpicklable_result_failure(core, results))
+            # Under on_error="skip", the caller runs the items again one by one to find it.
+            return (_FAILED, _unpicklable_result_failure(core, results)._replace(item=None))
         if failure is not None:  # with the results before the failure
             return (_FAILED, failure, data)
-        return (_RESULT, data, seconds)
+        return (_RESULT, data, seconds, skipped)
 
     def cancel(self, call_id: int) -> None:
         self._cancelled = max(self._cancelled, call_id)
@@ -2260,8 +3016,10 @@ class _RayBackend(_Backend):
     # batches keep that near 2%, as 5 ms batches do for pipes.
     batch_seconds: ClassVar[float] = 0.050
 
-    def __init__(self, specs: list[_ProducerSpec], init_kwargs: Mapping[str, Any]) -> None:
-        super().__init__([spec._replace(device=_ray_device(spec.label)) for spec in specs])
+    def __init__(
+        self, specs: list[_ProducerSpec], limits: _Limits, init_kwargs: Mapping[str, Any]
+    ) -> None:
+        super().__init__([spec._replace(device=_ray_device(spec.label)) for spec in specs], limits)
         self._init_kwargs = dict(init_kwargs)
         self._ray: Any = None
         self._pickle: Any = None  # ray.cloudpickle
@@ -2269,7 +3027,7 @@ class _RayBackend(_Backend):
         self._where: list[tuple[int | None, str]] = [(None, "")] * self.size  # (pid, node)
         self._batches: dict[Any, tuple[int, int, int]] = {}  # ref -> (index, call, batch)
         self._watches: dict[Any, int] = {}  # ref of a never-ending call -> index
-        self._dead: set[int] = set()
+        self._remote: Any = None  # the actor class, made remote
         self._session: tuple[str, str] | None = None  # (job id, node id) of the actors
 
     def start(self) -> list[_Failure]:
@@ -2277,32 +3035,68 @@ class _RayBackend(_Backend):
         self._session = self._current_session()
         self._check_resources()
         payloads = [self._pickle_spec(spec) for spec in self.specs]
-        remote = ray.remote(concurrency_groups=dict(_RAY_CONCURRENCY_GROUPS))(_RayProducer)
-        inits = []
-        for spec, payload in zip(self.specs, payloads):
-            options = _ray_resources(spec.label)
-            actor = remote.options(**options, max_restarts=0, max_task_retries=0).remote()
-            self._actors.append(actor)
-            self._watches[actor.watch.options(concurrency_group="watch").remote()] = spec.producer
-            inits.append(actor.init.remote(payload, spec.label))
+        self._remote = ray.remote(concurrency_groups=dict(_RAY_CONCURRENCY_GROUPS))(_RayProducer)
+        inits = [self._launch(spec, payload) for spec, payload in zip(self.specs, payloads)]
         failures = []
         for index, ref in enumerate(inits):
-            try:
-                failure, pid, node = ray.get(ref)
-            except ray.exceptions.RayActorError as err:
-                self._dead.add(index)
-                pid = _ray_error_field(err, "pid")
-                self._where[index] = (
-                    int(pid) if pid.isdigit() else None,
-                    _ray_error_field(err, "ip"),
-                )
-                reason = _ray_death_reason(err)
-                failures.append(self._died(index, "while starting (in producer_init)", reason))
-                continue
-            self._where[index] = (pid, node)
+            failure = self._await_init(index, ref)
             if failure is not None:
                 failures.append(failure)
         return failures
+
+    def _launch(self, spec: _ProducerSpec, payload: bytes) -> Any:
+        """Create the actor of ``spec``'s producer; return the reference of its ``init``."""
+        options = _ray_resources(spec.label)
+        actor = self._remote.options(**options, max_restarts=0, max_task_retries=0).remote()
+        if spec.producer == len(self._actors):
+            self._actors.append(actor)
+        else:  # a replacement
+            self._actors[spec.producer] = actor
+        self._watches[actor.watch.options(concurrency_group="watch").remote()] = spec.producer
+        return actor.init.remote(payload, spec.label)
+
+    def _await_init(self, index: int, ref: Any) -> _Failure | None:
+        ray = self._ray
+        try:
+            failure, pid, node = ray.get(ref)
+        except ray.exceptions.RayActorError as err:
+            self._dead.add(index)
+            pid = _ray_error_field(err, "pid")
+            self._where[index] = (int(pid) if pid.isdigit() else None, _ray_error_field(err, "ip"))
+            reason = _ray_death_reason(err)
+            return self._died(index, "while starting (in producer_init)", reason)
+        self._where[index] = (pid, node)
+        failure_or_none: _Failure | None = failure
+        return failure_or_none
+
+    def _replace(self, index: int) -> list[_Failure]:
+        ray, actor = self._ray, self._actors[index]
+        failures: list[_Failure] = []
+        if index not in self._dead:
+            failure = self._end_one(index)
+            if failure is not None:
+                failures.append(failure)
+        with contextlib.suppress(Exception):  # already dead
+            ray.kill(actor, no_restart=True)
+        for ref in [ref for ref, owner in self._watches.items() if owner == index]:
+            del self._watches[ref]
+        for ref in [ref for ref, (owner, _, _) in self._batches.items() if owner == index]:
+            del self._batches[ref]
+        spec = self.specs[index]
+        self._dead.discard(index)
+        failure = self._await_init(index, self._launch(spec, self._pickle_spec(spec)))
+        if failure is not None:
+            self._dead.add(index)
+            raise _replacement_error(failure)
+        return failures
+
+    def _end_one(self, index: int) -> _Failure | None:
+        """Run ``producer_end`` in producer ``index``'s actor."""
+        try:
+            failure: _Failure | None = self._ray.get(self._actors[index].end.remote())
+        except Exception as err:
+            return self._ray_failure(index, "producer_end", err)
+        return failure
 
     def _connect(self) -> Any:
         self._ray = ray = _require("ray", "ray")
@@ -2352,6 +3146,9 @@ class _RayBackend(_Backend):
                 f"({type(err).__name__}: {err}). Keep cfg to plain data and build objects "
                 f"such as locks, files or models in producer_init."
             ) from err
+
+    def check_sendable(self, item: Any) -> None:
+        self._pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
 
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         try:
@@ -2406,7 +3203,11 @@ class _RayBackend(_Backend):
             return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
         if kind == _FAILED:
             return [_Reply(index, _FAILED, call_id, batch_id, results, 0.0, 0, message[1])]
-        return [_Reply(index, _RESULT, call_id, batch_id, results, message[2], len(data), None)]
+        return [
+            _Reply(
+                index, _RESULT, call_id, batch_id, results, message[2], len(data), None, message[3]
+            )
+        ]
 
     def _death_replies(self, index: int, ref: Any) -> list[_Reply]:
         if index in self._dead:

@@ -1,0 +1,325 @@
+"""Long runs (issue 14): item timeouts, skipped items, replaced and recycled producers."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import threading
+import warnings
+from typing import Any
+
+import psutil
+import pytest
+from _parallel_long_runners import Faulty, UnorderedFaulty
+from _parallel_support import wait_until_gone
+
+import easycore_parallel as ep
+from easycore_parallel import (
+    ItemFailure,
+    ItemTimeoutError,
+    NotPicklableError,
+    ProducerDiedError,
+    RunnerError,
+    imap,
+)
+
+ITEMS = 600
+
+
+def expected(*bad: int, items: int = ITEMS) -> list[int]:
+    return [x for x in range(items) if x not in bad]
+
+
+def consumed(results: list[tuple[int, int]]) -> list[int]:
+    return [item for item, _ in results]
+
+
+def run_skipping(runner: ep.BaseRunner, items: Any) -> tuple[Any, list[warnings.WarningMessage]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = runner(items)
+    return result, [w for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+# -- on_error="skip": items that raise, that cannot be pickled ----------------------------
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("runner_cls", [Faulty, UnorderedFaulty], ids=["ordered", "unordered"])
+def test_skip_leaves_out_the_items_that_raise(start_method, runner_cls, leftovers):
+    bad = (3, 250, ITEMS - 1)
+    with runner_cls(2, {"raise_at": bad}, start_method=start_method, on_error="skip") as runner:
+        results, caught = run_skipping(runner, range(ITEMS))
+        failures = runner.failures
+    got = consumed(results)
+    assert (got if runner_cls is Faulty else sorted(got)) == expected(*bad)
+    assert [failure.index for failure in failures] == list(bad)
+    for failure in failures:
+        assert isinstance(failure, ItemFailure)
+        assert failure.device == "cpu"
+        assert isinstance(failure.error, ValueError)
+        assert str(failure.error) == f"bad item {failure.index}"
+        assert "producer_work" in str(failure.error.__cause__)
+        assert f"bad item {failure.index}" in failure.traceback
+    assert len(caught) == 1
+    assert f"3 of {ITEMS} items failed and were skipped" in str(caught[0].message)
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(60)
+def test_skip_leaves_out_a_result_that_cannot_be_pickled():
+    with Faulty(2, {"unpicklable_at": (5, 70)}, start_method="fork", on_error="skip") as runner:
+        results, _ = run_skipping(runner, range(200))
+        failures = runner.failures
+    assert consumed(results) == expected(5, 70, items=200)
+    assert [failure.index for failure in failures] == [5, 70]
+    assert all(isinstance(failure.error, NotPicklableError) for failure in failures)
+
+
+@pytest.mark.timeout(60)
+def test_skip_leaves_out_an_input_item_that_cannot_be_pickled():
+    items: list[Any] = list(range(50))
+    items[20] = threading.Lock()
+    with Faulty(2, start_method="fork", on_error="skip") as runner:
+        results, _ = run_skipping(runner, items)
+        failures = runner.failures
+    assert consumed(results) == expected(20, items=50)
+    assert [failure.index for failure in failures] == [20]
+    assert isinstance(failures[0].error, NotPicklableError)
+    assert "item 20 of the input cannot be pickled" in str(failures[0].error)
+
+
+@pytest.mark.timeout(60)
+def test_failures_are_those_of_the_latest_call():
+    with Faulty(1, {"raise_at": (2,)}, start_method="fork", on_error="skip") as runner:
+        run_skipping(runner, range(5))
+        assert [failure.index for failure in runner.failures] == [2]
+        run_skipping(runner, [10, 11])
+        assert runner.failures == []
+
+
+@pytest.mark.timeout(60)
+def test_raise_is_still_the_default_and_the_runner_stays_usable():
+    with Faulty(2, {"raise_at": (7,)}, start_method="fork") as runner:
+        with pytest.raises(ValueError, match="bad item 7"):
+            runner(range(100))
+        assert runner.is_activate
+        assert consumed(runner(range(20, 30))) == list(range(20, 30))
+        assert runner.failures == []
+
+
+@pytest.mark.timeout(60)
+def test_runner_imap_under_skip_leaves_out_failed_items():
+    with Faulty(2, {"raise_at": (4, 9)}, start_method="fork", on_error="skip") as runner:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            got = [item for item, _ in runner.imap(range(40))]
+        assert got == expected(4, 9, items=40)
+        assert [failure.index for failure in runner.failures] == [4, 9]
+
+
+@pytest.mark.timeout(60)
+def test_imap_function_under_skip_warns_with_the_count():
+    with pytest.warns(RuntimeWarning, match="3 of 30 items failed and were skipped"):
+        got = list(imap(_fail_on_multiples_of_ten, range(1, 31), on_error="skip"))
+    assert got == [x for x in range(1, 31) if x % 10]
+
+
+def _fail_on_multiples_of_ten(x: int) -> int:
+    if x % 10 == 0:
+        raise ValueError(x)
+    return x
+
+
+# -- item_timeout ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_item_timeout_kills_the_producer_and_skips_the_item(start_method, leftovers):
+    with Faulty(
+        2, {"hang_at": (40,)}, start_method=start_method, item_timeout=1.0, on_error="skip"
+    ) as runner:
+        producers = {pid for _, pid in runner(range(1000, 1050))}
+        results, _ = run_skipping(runner, range(300))
+        failures = runner.failures
+        assert consumed(results) == expected(40, items=300)
+        assert [failure.index for failure in failures] == [40]
+        error = failures[0].error
+        assert isinstance(error, ItemTimeoutError)
+        assert isinstance(error, TimeoutError)
+        assert (error.index, error.device) == (40, "cpu")
+        assert error.seconds is not None
+        assert error.seconds >= 1.0
+        assert "item 40 of the input ran past item_timeout=1 s" in str(error)
+        alive = {child.pid for child in psutil.Process().children()}
+        assert producers - alive  # the stuck one was killed, not left behind
+        assert runner.is_activate
+        assert consumed(runner(range(10))) == list(range(10))
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(120)
+def test_item_timeout_under_raise_raises_and_the_runner_goes_on():
+    with Faulty(2, {"hang_at": (15,)}, start_method="fork", item_timeout=0.5) as runner:
+        with pytest.raises(ItemTimeoutError, match="item 15 of the input") as caught:
+            runner(range(100))
+        assert caught.value.index == 15
+        assert runner.is_activate
+        assert consumed(runner(range(20, 60))) == list(range(20, 60))
+
+
+@pytest.mark.timeout(60)
+def test_item_timeout_spares_items_that_finish_in_time():
+    with Faulty(2, start_method="fork", item_timeout=0.3, on_error="skip") as runner:
+        results, caught = run_skipping(runner, range(5000))
+    assert consumed(results) == list(range(5000))
+    assert not caught
+
+
+def test_thread_backend_refuses_item_timeout():
+    with pytest.raises(ValueError, match=r"backend='thread'.*cannot be"):
+        Faulty(1, backend="thread", item_timeout=1.0)
+
+
+# -- max_restarts -------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_max_restarts_finds_the_item_that_kills_its_producer(start_method, leftovers):
+    with Faulty(
+        2, {"exit_at": (123,)}, start_method=start_method, max_restarts=2, on_error="skip"
+    ) as runner:
+        results, _ = run_skipping(runner, range(ITEMS))
+        failures = runner.failures
+        assert runner.is_activate
+    assert consumed(results) == expected(123)
+    assert [failure.index for failure in failures] == [123]
+    error = failures[0].error
+    assert isinstance(error, ProducerDiedError)
+    assert error.exitcode == 3
+    assert "running item 123 of the input alone" in str(error)
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(60)
+def test_max_restarts_under_raise_raises_for_the_item_and_keeps_the_runner():
+    with Faulty(2, {"exit_at": (30,)}, start_method="fork", max_restarts=2) as runner:
+        with pytest.raises(ProducerDiedError, match="running item 30 of the input alone"):
+            runner(range(100))
+        assert runner.is_activate
+        assert consumed(runner(range(10))) == list(range(10))
+
+
+@pytest.mark.timeout(60)
+def test_max_restarts_are_counted_per_call():
+    cfg = {"exit_at": (10, 60)}  # each takes two producers down: four restarts
+    with Faulty(2, cfg, start_method="fork", max_restarts=3, on_error="skip") as runner:
+        with pytest.raises(ProducerDiedError, match="max_restarts=3 being used up"):
+            runner(range(100))
+        assert not runner.is_activate
+
+
+@pytest.mark.timeout(60)
+def test_without_max_restarts_a_death_still_closes_the_runner():
+    with Faulty(2, {"exit_at": (10,)}, start_method="fork", on_error="skip") as runner:
+        with pytest.raises(ProducerDiedError, match="The runner is closed"):
+            runner(range(100))
+        assert not runner.is_activate
+
+
+@pytest.mark.timeout(120)
+def test_a_producer_killed_from_outside_is_replaced_and_nothing_is_lost(tmp_path):
+    # The item kills its producer once (a mark file remembers): like the OOM killer, it
+    # takes down a batch of good items, which all run again and are consumed once.
+    cfg = {"kill_at": (300,), "marks": str(tmp_path)}
+    with Faulty(2, cfg, start_method="fork", max_restarts=1) as runner:
+        results = runner(range(ITEMS))
+        assert runner.failures == []
+    assert consumed(results) == list(range(ITEMS))
+
+
+@pytest.mark.timeout(60)
+def test_a_producer_that_died_between_calls_is_replaced():
+    with Faulty(2, start_method="fork", max_restarts=1) as runner:
+        pids = {pid for _, pid in runner(range(50))}
+        victim = next(iter(pids))
+        os.kill(victim, signal.SIGKILL)
+        assert not wait_until_gone({victim})
+        assert consumed(runner(range(50))) == list(range(50))
+        assert runner.is_activate
+
+
+# -- max_items_per_producer -------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_max_items_per_producer_recycles_producers(start_method, tmp_path):
+    cfg = {"log": str(tmp_path)}
+    with Faulty(2, cfg, start_method=start_method, max_items_per_producer=25) as runner:
+        results = runner(range(200))
+    assert consumed(results) == list(range(200))
+    per_pid: dict[int, int] = {}
+    for _, pid in results:
+        per_pid[pid] = per_pid.get(pid, 0) + 1
+    assert max(per_pid.values()) <= 25
+    assert len(per_pid) >= 8
+    inits = {path.name.split("-")[1] for path in tmp_path.glob("init-*")}
+    ends = {path.name.split("-")[1] for path in tmp_path.glob("end-*")}
+    assert {str(pid) for pid in per_pid} <= inits
+    assert inits == ends  # each producer ran producer_end, the recycled ones too
+
+
+@pytest.mark.timeout(60)
+def test_max_items_per_producer_on_threads_runs_end_and_a_fresh_init(tmp_path):
+    cfg = {"log": str(tmp_path)}
+    with Faulty(2, cfg, backend="thread", max_items_per_producer=10) as runner:
+        results = runner(range(100))
+    assert consumed(results) == list(range(100))
+    inits = list(tmp_path.glob("init-*"))
+    assert len(inits) >= 10
+    assert len(inits) == len(list(tmp_path.glob("end-*")))
+
+
+@pytest.mark.timeout(60)
+def test_skip_on_the_thread_backend():
+    with Faulty(2, {"raise_at": (1, 2)}, backend="thread", on_error="skip") as runner:
+        results, caught = run_skipping(runner, range(30))
+        assert consumed(results) == expected(1, 2, items=30)
+        assert [failure.index for failure in runner.failures] == [1, 2]
+        assert len(caught) == 1
+
+
+# -- bad options and errors ---------------------------------------------------------------------
+
+BAD_OPTIONS = [
+    ({"on_error": "ignore"}, ValueError, "on_error='ignore' is unknown"),
+    ({"on_error": "skp"}, ValueError, "did you mean 'skip'"),
+    ({"item_timeout": 0}, ValueError, "item_timeout=0: it must be a positive"),
+    ({"item_timeout": "1"}, TypeError, "item_timeout must be a number"),
+    ({"max_restarts": -1}, ValueError, "max_restarts=-1: it must be at least 0"),
+    ({"max_restarts": 1.5}, TypeError, "max_restarts must be an int"),
+    ({"max_items_per_producer": 0}, ValueError, "max_items_per_producer=0: it must be at least 1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"), BAD_OPTIONS, ids=[m for _, _, m in BAD_OPTIONS]
+)
+def test_bad_long_run_options_are_refused(options, error, message):
+    with pytest.raises(error, match=message):
+        Faulty(1, start_method="fork", **options)
+
+
+def test_item_timeout_error_pickles():
+    error = ItemTimeoutError("slow", index=3, device="cuda:1", seconds=2.5)
+    copy = pickle.loads(pickle.dumps(error))
+    assert isinstance(copy, ItemTimeoutError)
+    assert isinstance(copy, RunnerError)
+    assert (str(copy), copy.index, copy.device, copy.seconds) == ("slow", 3, "cuda:1", 2.5)
+
+
+def test_item_failure_pickles():
+    failure = ItemFailure(index=4, device="cpu", error=ValueError("x"), traceback="tb")
+    copy = pickle.loads(pickle.dumps(failure))
+    assert (copy.index, copy.device, str(copy.error), copy.traceback) == (4, "cpu", "x", "tb")
