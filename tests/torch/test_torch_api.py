@@ -21,13 +21,20 @@ from easycore_torch import (
     UnorderedRunner,
 )
 
-ERRORS = ["NotPicklableError", "ProducerDiedError", "RunnerClosedError", "RunnerError"]
+ERRORS = [
+    "ItemTimeoutError",
+    "NotPicklableError",
+    "ProducerDiedError",
+    "RunnerClosedError",
+    "RunnerError",
+]
 
 
 def test_all_is_sorted_and_names_the_runners_and_errors() -> None:
     assert easycore_torch.__all__ == sorted(easycore_torch.__all__)
     assert set(easycore_torch.__all__) == {
         "BaseRunner",
+        "ItemFailure",
         "OrderedRunner",
         "UnorderedRunner",
         "imap",
@@ -93,6 +100,10 @@ def test_constructor_keeps_the_reference_signature_and_adds_keywords() -> None:
         "progress": False,
         "address": None,
         "ray_init_kwargs": None,
+        "item_timeout": None,
+        "on_error": "raise",
+        "max_restarts": 0,
+        "max_items_per_producer": None,
     }
     engine = inspect.signature(easycore_parallel.BaseRunner.__init__).parameters
     assert set(engine) <= set(parameters), "every engine argument is accepted here too"

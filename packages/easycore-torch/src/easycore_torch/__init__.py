@@ -102,6 +102,8 @@ import torch.multiprocessing.reductions
 
 import easycore_parallel
 from easycore_parallel import (
+    ItemFailure,
+    ItemTimeoutError,
     NotPicklableError,
     ProducerDiedError,
     RunnerClosedError,
@@ -115,6 +117,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BaseRunner",
+    "ItemFailure",
+    "ItemTimeoutError",
     "NotPicklableError",
     "OrderedRunner",
     "ProducerDiedError",
@@ -172,6 +176,17 @@ class BaseRunner(easycore_parallel.BaseRunner):
         address: For ``backend="ray"``: the Ray cluster to connect to (given to
             ``ray.init`` when this process has not initialized Ray yet).
         ray_init_kwargs: For ``backend="ray"``: more arguments for that ``ray.init``.
+        item_timeout: Seconds one ``producer_work`` call may take; past it the producer
+            is killed and replaced and the item fails with ``ItemTimeoutError``
+            (not for ``backend="thread"``).
+        on_error: ``"raise"`` (the first failed item raises) or ``"skip"`` (failed items
+            are left out, listed in ``runner.failures``, and counted in one warning).
+        max_restarts: Replace producers that die (the OOM killer, a CUDA crash,
+            ``os._exit``) up to this many times per call; an item that kills its
+            producer alone fails with ``ProducerDiedError``.
+        max_items_per_producer: Replace a producer (``producer_end``, then a fresh
+            process and ``producer_init``) after this many items, to contain leaks.
+            See :class:`easycore_parallel.BaseRunner` for these four.
 
     Raises:
         TypeError: An argument has the wrong type.
@@ -201,6 +216,10 @@ class BaseRunner(easycore_parallel.BaseRunner):
         progress: bool = False,
         address: str | None = None,
         ray_init_kwargs: Mapping[str, Any] | None = None,
+        item_timeout: float | None = None,
+        on_error: str = "raise",
+        max_restarts: int = 0,
+        max_items_per_producer: int | None = None,
     ) -> None:
         # Set first: the engine's constructor starts the producers.
         self._threads_per_producer = _parse_threads(threads_per_producer)
@@ -214,6 +233,10 @@ class BaseRunner(easycore_parallel.BaseRunner):
             progress=progress,
             address=address,
             ray_init_kwargs=ray_init_kwargs,
+            item_timeout=item_timeout,
+            on_error=on_error,
+            max_restarts=max_restarts,
+            max_items_per_producer=max_items_per_producer,
         )
 
     # -- Seams of easycore_parallel (and ``_pickler``, set under "tensor transport") -----
@@ -324,6 +347,10 @@ def imap(
     backend: str = "process",
     address: str | None = None,
     ray_init_kwargs: Mapping[str, Any] | None = None,
+    item_timeout: float | None = None,
+    on_error: str = "raise",
+    max_restarts: int = 0,
+    max_items_per_producer: int | None = None,
 ) -> Iterator[Any]:
     """Return an iterator over ``fn(item)`` for each item, computed on torch producers.
 
@@ -365,6 +392,11 @@ def imap(
         backend: ``"process"``, ``"thread"`` or ``"ray"``, as for the runners.
         address: For ``backend="ray"``: the cluster to connect to.
         ray_init_kwargs: For ``backend="ray"``: more arguments for ``ray.init``.
+        item_timeout: Seconds ``fn`` may take on one item, as for the runners.
+        on_error: ``"raise"`` or ``"skip"`` (failed items are left out; one warning
+            gives their count), as for the runners.
+        max_restarts: Producers that die are replaced up to this many times.
+        max_items_per_producer: Replace a producer after this many items.
 
     Returns:
         An iterator of results; leaving it early stops the producers' remaining work
@@ -393,6 +425,10 @@ def imap(
         progress=progress,
         address=address,
         ray_init_kwargs=ray_init_kwargs,
+        item_timeout=item_timeout,
+        on_error=on_error,
+        max_restarts=max_restarts,
+        max_items_per_producer=max_items_per_producer,
     )
 
 
