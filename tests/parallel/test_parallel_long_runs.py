@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
+import random
 import signal
 import threading
 import warnings
@@ -11,7 +13,7 @@ from typing import Any
 
 import psutil
 import pytest
-from _parallel_long_runners import Faulty, UnorderedFaulty
+from _parallel_long_runners import Chaos, Faulty, UnorderedFaulty
 from _parallel_support import wait_until_gone
 
 import easycore_parallel as ep
@@ -323,3 +325,73 @@ def test_item_failure_pickles():
     failure = ItemFailure(index=4, device="cpu", error=ValueError("x"), traceback="tb")
     copy = pickle.loads(pickle.dumps(failure))
     assert (copy.index, copy.device, str(copy.error), copy.traceback) == (4, "cpu", "x", "tb")
+
+
+# -- chaos: everything at once, on a long run ----------------------------------------------------
+
+CHAOS_ITEMS = 200_000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_chaos_run_completes_with_exact_accounting(leftovers):
+    """1 in 5000 items raise, one exits, one hangs, three producers are killed from outside."""
+    rng = random.Random(14)
+    kill_at = sorted(rng.sample(range(20_000, CHAOS_ITEMS - 20_000), 3))
+    memory: list[int] = []
+    killed: list[int] = []
+    me = psutil.Process()
+
+    def on_item(count: int) -> None:
+        if count == CHAOS_ITEMS // 10 or count == CHAOS_ITEMS - 1000:
+            memory.append(me.memory_info().rss)
+        if len(killed) < len(kill_at) and count >= kill_at[len(killed)]:
+            victim = rng.choice([child.pid for child in me.children() if _is_producer(child)])
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    counter = itertools.count()
+    cfg = {
+        "items": CHAOS_ITEMS,
+        "raise_every": 5000,
+        "exit_at": 123_457,
+        "hang_at": 77_777,
+        "on_item": lambda _: on_item(next(counter)),
+    }
+    with Chaos(
+        2,
+        cfg,
+        start_method="fork",
+        on_error="skip",
+        max_restarts=10,
+        item_timeout=2,
+    ) as runner:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            seen, twice = runner(range(CHAOS_ITEMS))
+        failures = runner.failures
+    assert len(killed) == 3
+    assert twice == []
+    failed = {failure.index for failure in failures}
+    assert len(failed) == len(failures)
+    assert sum(seen) + len(failed) == CHAOS_ITEMS
+    assert all(not seen[index] for index in failed)
+    raising = {x for x in range(CHAOS_ITEMS) if x % 5000 == 1}
+    assert raising <= failed
+    by_index = {failure.index: failure.error for failure in failures}
+    assert isinstance(by_index[77_777], ItemTimeoutError)
+    assert isinstance(by_index[123_457], ProducerDiedError)
+    # Beyond those, only an item that a kill from outside caught running alone (after
+    # its batch had lost a producer) may be blamed: as the OOM killer's victim would be.
+    others = failed - raising - {77_777, 123_457}
+    assert len(others) <= len(killed)
+    assert all(getattr(by_index[index], "exitcode", None) == -signal.SIGKILL for index in others)
+    assert memory[-1] - memory[0] < 30 << 20  # flat: the window bounds what is held
+    leftovers.assert_none()
+
+
+def _is_producer(process: psutil.Process) -> bool:
+    try:
+        return "multiprocessing" not in " ".join(process.cmdline())
+    except psutil.NoSuchProcess:
+        return False
