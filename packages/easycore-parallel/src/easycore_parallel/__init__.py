@@ -775,10 +775,10 @@ class BaseRunner:
                 f"call activate() to start its producers again",
                 reason=self._closed_reason,
             )
-        death = backend.find_death()
-        if death is not None and self._limits.max_restarts:
+        if self._limits.max_restarts:
             backend.replace_dead()  # it died between calls: no call lost anything
-        elif death is not None:
+        death = backend.find_death()
+        if death is not None:
             error = _death_error(death)
             self._shut_down(_death_reason(error), timeout=_AFTER_DEATH_SECONDS)
             raise error
@@ -1604,6 +1604,10 @@ class _Call:
         finally:
             if self._bar is not None:
                 self._bar.close()
+        if self._limits.max_restarts:
+            # A producer killed once its last results were in: replace it now, so that
+            # close() still finds every producer alive to run producer_end.
+            self._backend.replace_dead()
         if self.failures:
             warnings.warn(_skipped_warning(self.failures, self._items_sent), RuntimeWarning, 3)
 
@@ -2017,7 +2021,9 @@ class _Backend(abc.ABC):
         return not self._dead
 
     def replace_dead(self) -> None:
-        """Replace every producer that died (see ``find_death``)."""
+        """Replace every producer found dead (see ``find_death``), between two calls."""
+        while self.find_death() is not None:
+            continue
         for index in sorted(self._dead):
             self.replace(index)
 
