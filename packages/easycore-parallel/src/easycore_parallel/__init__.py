@@ -367,14 +367,7 @@ class BaseRunner:
 
         The iterator raises what a call raises (see ``__call__``).
         """
-        with self._exclusive("runner.imap()"):
-            self._refuse_while_iterating("runner.imap()")
-            self._require_backend()
-            items = iter(data_iter)
-            token = self._open_iterator = object()
-        results = self._iterate(items, _length_or_none(data_iter), token)
-        next(results)  # to its first yield: from now on, closing it frees the runner
-        return results
+        return self._open_results(data_iter, close_runner=False)
 
     def close(self, *, timeout: float | None = None) -> None:
         """Shut down all producers if this runner is alive (idempotent).
@@ -616,11 +609,27 @@ class BaseRunner:
         )
         return call.batches(items)
 
-    def _iterate(self, items: Iterator[Any], total: int | None, token: object) -> Iterator[Any]:
-        """Run an ``imap`` call, one stretch per batch of results, the runner held by each."""
+    def _open_results(self, data_iter: Iterable[Any], *, close_runner: bool) -> Iterator[Any]:
+        """Start serving an ``imap`` iterator; with ``close_runner``, close when it ends."""
+        with self._exclusive("runner.imap()"):
+            self._refuse_while_iterating("runner.imap()")
+            self._require_backend()
+            items = iter(data_iter)
+            token = self._open_iterator = object()
+        results = self._iterate(items, _length_or_none(data_iter), token, close_runner)
+        next(results)  # to its first yield: from now on, closing it frees the runner
+        return results
+
+    def _iterate(
+        self, items: Iterator[Any], total: int | None, token: object, close_runner: bool
+    ) -> Iterator[Any]:
+        """Run an ``imap`` call, one stretch per batch of results, the runner held by each.
+
+        One generator serves every result (a layer more would cost tiny tasks ~10%).
+        """
         calls: Generator[list[Any], None, None] | None = None
         try:
-            yield None  # imap() runs us to here
+            yield None  # _open_results() runs us to here
             while True:
                 with self._exclusive("iterating runner.imap()"), self._calling():
                     if self._open_iterator is not token:
@@ -642,6 +651,15 @@ class BaseRunner:
                 calls.close()  # if left early: the producers skip the rest
             if self._open_iterator is token:
                 self._open_iterator = None
+            if close_runner:
+                self._close_after_imap()
+
+    def _close_after_imap(self) -> None:
+        with self._exclusive("close()"):
+            # A function has no producer_end to wait for, so a producer still busy with
+            # an item nobody wants gets a moment, then is killed: leaving a loop early
+            # must not wait for a slow item. Such kills are the only failures left.
+            self._shut_down("closed when its imap() iterator ended", timeout=_ABORT_SECONDS)
 
     @contextlib.contextmanager
     def _closing_on_death(self) -> Iterator[None]:
@@ -838,26 +856,10 @@ def _run_imap(
     )
     runner_cls.__init__(runner, *args, **kwargs)
     try:
-        results = runner.imap(items)
+        return runner._open_results(items, close_runner=True)
     except BaseException:
         runner.close()
         raise
-    closing = _yield_then_close(runner, results)
-    next(closing)  # to its first yield: from now on, closing it closes the runner
-    return closing
-
-
-def _yield_then_close(runner: BaseRunner, results: Iterator[Any]) -> Iterator[Any]:
-    try:
-        yield None
-        yield from results
-    finally:
-        with runner._exclusive("close()"):
-            runner._open_iterator = None
-            # A function has no producer_end to wait for, so a producer still busy with
-            # an item nobody wants gets a moment, then is killed: leaving a loop early
-            # must not wait for a slow item. The only failures left to report are those.
-            runner._shut_down("closed when its imap() iterator ended", timeout=_ABORT_SECONDS)
 
 
 def _check_callable(value: Any, name: str) -> Any:
