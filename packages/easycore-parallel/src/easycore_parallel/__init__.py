@@ -279,6 +279,7 @@ class BaseRunner:
         self._lock = threading.Lock()
         self._owner: int | None = None
         self._backend: _Backend | None = None
+        self._starting: _Backend | None = None  # during activate(), for _exclusive
         self._finalizer: multiprocessing.util.Finalize[None] | None = None
         self._closed_reason = "closed by close()"
         self._next_call_id = 0
@@ -357,12 +358,14 @@ class BaseRunner:
         with self._exclusive("activate()"):
             if self._backend is not None:
                 return
-            backend = self._create_backend()
+            backend = self._starting = self._create_backend()
             try:
                 failures = backend.start()
             except BaseException:
                 backend.kill()
                 raise
+            finally:
+                self._starting = None
             if failures:
                 # The first failure is what the caller must see; the survivors' own
                 # producer_end errors, if any, would only hide it.
@@ -600,10 +603,14 @@ class BaseRunner:
 
     @contextlib.contextmanager
     def _exclusive(self, what: str) -> Iterator[None]:
-        if self._owner == threading.get_ident():
+        backends = (self._backend, self._starting)
+        if self._owner == threading.get_ident() or any(
+            backend is not None and backend.runs_in_this_thread() for backend in backends
+        ):
             raise RunnerError(
-                f"{what} inside a hook of the same {type(self).__name__} call: a runner "
-                f"runs one call at a time; use a second runner instead"
+                f"{what} inside a hook of the same {type(self).__name__}: a runner runs "
+                f"one call at a time, and its own hooks would wait for it forever; use a "
+                f"second runner instead"
             )
         with self._lock:
             self._owner = threading.get_ident()
@@ -973,9 +980,22 @@ def _failure_from_exception(
         traceback=text,
         error_blob=blob,
         error=err if local else None,
-        summary=f"{type(err).__name__}: {err}",
+        summary=_summarize_exception(err),
         item=item,
     )
+
+
+def _summarize_exception(err: BaseException) -> str:
+    """Return ``"ValueError: bad item"``, even for an exception whose ``__str__`` raises."""
+    name = type(err).__name__
+    try:
+        return f"{name}: {err}"
+    except Exception:
+        pass
+    try:
+        return f"{name} (its str() failed; repr: {err!r})"
+    except Exception:
+        return f"{name} (its str() and repr() failed)"
 
 
 def _failure_to_exception(failure: _Failure) -> BaseException:
@@ -1007,6 +1027,14 @@ def _failure_to_exception(failure: _Failure) -> BaseException:
             f"pickled to reach the caller (its traceback is the cause of this error)",
             device=failure.device,
             pid=failure.pid,
+        )
+    elif not isinstance(error, Exception):
+        # SystemExit or KeyboardInterrupt from a hook would end the caller's program,
+        # silently when uncaught (sys.exit(0) even with success): the call fails instead.
+        error = RunnerError(
+            f"{failure.hook} in {where} raised {failure.summary}. A producer hook cannot "
+            f"end or interrupt the caller's program: this call stopped, and the runner "
+            f"stays usable. Raise an ordinary exception to fail a call."
         )
     error.__cause__ = remote
     error.__suppress_context__ = True
@@ -1288,6 +1316,10 @@ class _Backend(abc.ABC):
     @abc.abstractmethod
     def kill(self) -> None:
         """End every producer now, without ``producer_end``."""
+
+    def runs_in_this_thread(self) -> bool:
+        """Tell whether the calling thread is one of these producers (a hook calls back)."""
+        return False
 
     def least_loaded(self, limit: int) -> int | None:
         """Return the producer with the fewest pending batches, if it has fewer than limit."""
@@ -1821,6 +1853,7 @@ class _ThreadBackend(_Backend):
         return failures
 
     def _serve(self, core: _ProducerCore, inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:
+        _PRODUCER_THREAD.backend = self
         index, outbox = core.spec.producer, self._outbox
         failure = core.init()
         outbox.put((index, (_READY, failure)))
@@ -1866,6 +1899,9 @@ class _ThreadBackend(_Backend):
     def find_death(self) -> _Failure | None:
         return None  # a thread cannot die alone: os._exit ends the whole process
 
+    def runs_in_this_thread(self) -> bool:
+        return getattr(_PRODUCER_THREAD, "backend", None) is self
+
     def stop(self, timeout: float | None) -> list[_Failure]:
         deadline = None if timeout is None else time.monotonic() + timeout
         self._cancelled_call[0] = sys.maxsize
@@ -1902,6 +1938,10 @@ class _ThreadBackend(_Backend):
 
     def kill(self) -> None:
         self.stop(0.0)
+
+
+#: In a producer thread, the backend that runs it (so a hook calling its own runner fails).
+_PRODUCER_THREAD: Final = threading.local()
 
 
 # -- Internals: the Ray backend -----------------------------------------------------------------
@@ -2154,7 +2194,7 @@ class _RayBackend(_Backend):
             pid=self._where[index][0],
             traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
             error=err,  # raised in this process: it needs no pickling
-            summary=f"{type(err).__name__}: {err}",
+            summary=_summarize_exception(err),
         )
 
     def _unloadable_result_failure(self, index: int, err: BaseException) -> _Failure:
