@@ -665,6 +665,7 @@ _SKIPPED: Final = 6  # producer -> parent: (_SKIPPED, call_id, batch_id)
 _ENDED: Final = 7  # producer -> parent: (_ENDED, failure or None) after producer_end
 _DIED: Final = 8  # not sent: a reply the parent makes up for a dead producer
 _UNREADABLE: Final = 9  # inside a producer: a batch that could not be unpickled
+_ALIVE: Final = 10  # producer -> parent: (_ALIVE,) once the engine's code runs in it
 
 
 # -- Internals: arguments and cfg -------------------------------------------------------------
@@ -925,6 +926,7 @@ class _Failure(NamedTuple):
     summary: str = ""  # "ValueError: bad item"
     item: int | None = None  # position in the batch, or in the input once known
     exitcode: int | None = None
+    hint: str | None = None  # for a death: what to do, instead of the exit code's hint
 
     def describe(self) -> str:
         where = f"producer for {self.device!r}" + (f" (pid {self.pid})" if self.pid else "")
@@ -1060,6 +1062,8 @@ def _death_error(failure: _Failure) -> ProducerDiedError:
     else:
         how = f"exited with code {code}"
         hint = " A hook called os._exit(), or native code ended the process."
+    if failure.hint is not None:
+        hint = f" {failure.hint}"
     lost = f"; {failure.summary}" if failure.summary else ""
     return ProducerDiedError(
         f"producer for {failure.device!r} (pid {failure.pid}) {how} {failure.hook}{lost}."
@@ -1422,15 +1426,22 @@ class _ProcessBackend(_Backend):
     def start(self) -> list[_Failure]:
         fork = self._method == "fork"
         payloads = [spec if fork else self._pickle_spec(spec) for spec in self.specs]
-        for spec, payload in zip(self.specs, payloads):
-            self._start_one(spec, payload)
+        with _main_file_hidden_if_missing(fork):
+            for spec, payload in zip(self.specs, payloads):
+                self._start_one(spec, payload)
+        alive: set[int] = set()
         ready: set[int] = set()
         failures: list[_Failure] = []
         while len(ready | self._dead) < self.size:
             for index, message in self._wait_messages(None, skip=ready | self._dead):
-                if message is None and index not in ready:
-                    failures.append(self._died(index, "while starting (in producer_init)"))
-                elif message is not None and message[0] == _READY:
+                if message is None:
+                    if index not in alive:
+                        failures.append(self._died_unprepared(index))
+                    elif index not in ready:
+                        failures.append(self._died(index, "while starting (in producer_init)"))
+                elif message[0] == _ALIVE:
+                    alive.add(index)
+                elif message[0] == _READY:
                     ready.add(index)
                     if message[1] is not None:
                         failures.append(message[1])
@@ -1442,7 +1453,7 @@ class _ProcessBackend(_Backend):
         inherited = [*_PARENT_ENDS, parent_end] if self._method == "fork" else []
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_producer_main,
-            args=(child_end, payload, inherited, spec.label),
+            args=(child_end, payload, inherited, spec.label, _unloadable_main_hint()),
             name=f"easycore-producer-{spec.producer}-{spec.label}",
         )
         process.start()
@@ -1455,7 +1466,7 @@ class _ProcessBackend(_Backend):
 
     def _pickle_spec(self, spec: _ProducerSpec) -> bytes:
         try:
-            return bytes(_dumps(spec))
+            return _dumps_spec(spec)
         except Exception as err:
             raise NotPicklableError(
                 f"{_explain_spec_pickling(spec)} cannot be pickled to start producers with "
@@ -1463,6 +1474,22 @@ class _ProcessBackend(_Backend):
                 f"runner class at module level of an importable module, keep cfg to plain "
                 f"data, or use start_method='fork' where it is safe."
             ) from err
+
+    def _died_unprepared(self, index: int) -> _Failure:
+        """Describe a producer that died before the engine's code ran in it."""
+        main = sys.modules.get("__main__")
+        path = getattr(main, "__file__", None)
+        rerun = (
+            f" and re-runs the main module {path} in it (guard the script's work with "
+            f"`if __name__ == '__main__':`)"
+            if path is not None and self._method != "fork"
+            else ""
+        )
+        return self._died(index, "while starting, before the runner's code ran in it")._replace(
+            hint=f"Python's multiprocessing ({self._method}) could not prepare the process: it "
+            f"imports the modules your runner needs{rerun}; the producer's own error is "
+            f"above, on this process's stderr."
+        )
 
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         try:
@@ -1636,16 +1663,94 @@ class _ProcessBackend(_Backend):
 
 def _explain_spec_pickling(spec: _ProducerSpec) -> str:
     try:
-        _dumps(spec.runner_cls)
+        _dumps_spec(spec.runner_cls)
     except Exception:
         cls = spec.runner_cls
         return f"the runner class {cls.__module__}.{cls.__qualname__}"
     if isinstance(spec.cfg, Mapping):
-        keys = list(spec.cfg)
-        position, _ = _find_unpicklable([spec.cfg[key] for key in keys])
-        if position >= 0:
-            return f"cfg[{keys[position]!r}] ({_describe_value(spec.cfg[keys[position]])})"
+        for key, value in spec.cfg.items():
+            try:
+                _dumps_spec(value)
+            except Exception:
+                return f"cfg[{key!r}] ({_describe_value(value)})"
     return "the producer options" if spec.options else "cfg"
+
+
+def _dumps_spec(obj: object) -> bytes:
+    """Pickle what producers need to start (the runner class, cfg) for spawn or forkserver.
+
+    When ``__main__`` has no file that producers could re-run (a notebook, ``python -c``,
+    a script read from stdin, the REPL), its classes and functions travel by value with
+    cloudpickle (a dependency of easycore-parallel; a copied module uses it when it is
+    installed). Otherwise everything travels by name, as with ``pickle``: producers
+    re-run a script file as ``__mp_main__``, so its globals are the script's own.
+    """
+    if _is_main_importable():
+        return bytes(_dumps(obj))
+    try:
+        cloudpickle = importlib.import_module("cloudpickle")
+    except ImportError:
+        return bytes(_dumps(obj))
+    return bytes(cloudpickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+
+
+def _is_main_importable() -> bool:
+    """Tell whether spawn and forkserver children can import ``__main__`` again."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        return True  # none, or run with python -m: imported by name
+    path = getattr(main, "__file__", None)
+    start_dir = getattr(multiprocessing.process, "ORIGINAL_DIR", None) or os.getcwd()
+    return isinstance(path, str) and os.path.isfile(os.path.join(start_dir, path))
+
+
+@contextlib.contextmanager
+def _main_file_hidden_if_missing(fork: bool) -> Iterator[None]:
+    """Keep spawn and forkserver from re-running a main module that has no file.
+
+    ``python - < script.py`` names its main module ``<stdin>``; a child started by spawn
+    or forkserver tries to run that path again and dies before any of our code runs.
+    Producers do not need it: the runner class reaches them by value (cloudpickle).
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if fork or main is None or path is None or _is_main_importable():
+        yield
+        return
+    del main.__file__  # read by multiprocessing.spawn.get_preparation_data only
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
+def _unloadable_main_hint() -> str:
+    """Say how to run a runner class defined where producers cannot import it from."""
+    if _is_main_importable():
+        return (
+            "producers import the module that defines the runner: it must be importable "
+            "from sys.path, and the script must guard its work with "
+            "`if __name__ == '__main__':`"
+        )
+    where = _interactive_main_name()
+    return (
+        f"the runner is defined in {where}, which producers cannot import: "
+        f"`pip install cloudpickle` sends such classes by value (easycore-parallel "
+        f"depends on it; a copied easycore_parallel.py needs it installed), or move the "
+        f"runner class into a .py file next to it and import it from there"
+    )
+
+
+def _interactive_main_name() -> str:
+    """Name what ``__main__`` is when it is not a script file."""
+    main = sys.modules.get("__main__")
+    if "IPython" in sys.modules or "ipykernel" in sys.modules:
+        return "a notebook or IPython cell"
+    if getattr(main, "__file__", None) == "<stdin>":
+        return "a script read from stdin (python - < file)"
+    if sys.argv[:1] == ["-c"]:
+        return "a `python -c` command"
+    return "the interactive interpreter"
 
 
 def _finalize_backend(backend: _Backend, description: str) -> None:
@@ -1662,8 +1767,11 @@ def _finalize_backend(backend: _Backend, description: str) -> None:
 # -- Internals: inside a producer process -------------------------------------------------------
 
 
-def _producer_main(conn: Connection, payload: Any, inherited: list[Connection], label: str) -> None:
+def _producer_main(
+    conn: Connection, payload: Any, inherited: list[Connection], label: str, hint: str
+) -> None:
     """Run one producer process: start, serve batches, end."""
+    _send_reply(conn, (_ALIVE,))
     for other in inherited:
         other.close()
     # Ctrl-C reaches the whole process group: the caller decides what stops and when.
@@ -1680,7 +1788,7 @@ def _producer_main(conn: Connection, payload: Any, inherited: list[Connection], 
     try:
         spec: _ProducerSpec = _loads(payload) if isinstance(payload, bytes) else payload
     except BaseException as err:
-        _send_reply(conn, (_READY, _unloadable_spec_failure(err, label)))
+        _send_reply(conn, (_READY, _unloadable_spec_failure(err, label, hint)))
         return
     core = _ProducerCore(spec)
     failure = core.init()
@@ -1789,7 +1897,7 @@ def _send_bytes_or_exit(conn: Connection, data: bytes | memoryview) -> None:
         os._exit(_EXIT_PARENT_GONE)
 
 
-def _unloadable_spec_failure(err: BaseException, label: str) -> _Failure:
+def _unloadable_spec_failure(err: BaseException, label: str, hint: str) -> _Failure:
     return _Failure(
         kind="unpicklable",
         hook="producer start-up",
@@ -1797,10 +1905,7 @@ def _unloadable_spec_failure(err: BaseException, label: str) -> _Failure:
         pid=os.getpid(),
         traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
         summary=f"the producer for {label!r} (pid {os.getpid()}) could not load the runner "
-        f"class and cfg "
-        f"({type(err).__name__}: {err}). With spawn or forkserver, producers import the "
-        f"module that defines the runner: it must be importable from sys.path, and the "
-        f"script must guard its work with `if __name__ == '__main__':`.",
+        f"class and cfg ({type(err).__name__}: {err}). With spawn or forkserver, {hint}.",
     )
 
 
