@@ -336,7 +336,7 @@ class Registry:
         Lazy sources are imported first; entry points of objects are listed
         without being loaded.
         """
-        pending = self._lazy.load_modules(self._add_loaded)
+        pending = self._lazy.load_modules()
         with self._lock:
             names = list(self._objects)
         return names + [name for name in pending if name not in self._objects]
@@ -363,7 +363,7 @@ class Registry:
     def __reduce__(self) -> tuple[Any, ...]:
         # By value, complete: a copy cannot load lazy sources later, because their
         # decorators register into this registry, not into the copy.
-        for name in self._lazy.load_modules(self._add_loaded):
+        for name in self._lazy.load_modules():
             self._find(name)
         with self._lock:
             objects = dict(self._objects)
@@ -411,7 +411,7 @@ class Registry:
         if found is not _MISSING or not isinstance(name, str):
             return found
         self._lazy.load_object(name, self._add_loaded)
-        self._lazy.load_modules(self._add_loaded)
+        self._lazy.load_modules()
         return self._objects.get(name, _MISSING)
 
     def _not_registered(self, name: object, path: str | None = None) -> NotRegisteredError:
@@ -585,16 +585,17 @@ class _LazySources:
         source = _describe(found[0])
         add(name, self._load(found[0], source), source)
 
-    def load_modules(self, add: _Adder) -> list[str]:
+    def load_modules(self) -> list[str]:
         """Import the locations and module entry points; return unloaded object names."""
         if not self._modules_done:
+            finished = True
             for location in self._locations:
                 load = functools.partial(importlib.import_module, location)
-                self._import_once(location, f"location {location!r}", load)
+                finished &= self._import_once(location, f"location {location!r}", load)
             if self._group is not None:
                 for entry in self._discover()[1]:
-                    self._import_once(entry.value, _describe(entry), entry.load)
-            self._modules_done = True
+                    finished &= self._import_once(entry.value, _describe(entry), entry.load)
+            self._modules_done = finished
         with self._lock:
             return list(self._objects or ())
 
@@ -605,12 +606,18 @@ class _LazySources:
             looked.append(f"entry point group {self._group!r}")
         return f" Looked in {', '.join(looked)} too." if looked else ""
 
-    def _import_once(self, key: str, source: str, load: Callable[[], Any]) -> None:
+    def _import_once(self, key: str, source: str, load: Callable[[], Any]) -> bool:
+        """Import one module source; return whether it is fully imported."""
         if key in self._imported:
-            return
-        self._load_with(load, source)
+            return True
+        module = self._load_with(load, source)
+        # A module that looks up its registry while being imported gets itself back half
+        # run: it is not done until its import ends, or other threads would stop waiting.
+        if getattr(getattr(module, "__spec__", None), "_initializing", False):
+            return False
         with self._lock:
             self._imported.add(key)
+        return True
 
     def _load(self, entry: importlib.metadata.EntryPoint, source: str) -> Any:
         return self._load_with(entry.load, source)
