@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
 import difflib
 import errno
 import io
@@ -41,6 +42,9 @@ import math
 import os
 import re
 import reprlib
+import secrets
+import stat
+import warnings
 import weakref
 from collections.abc import Mapping
 from copy import deepcopy
@@ -315,6 +319,10 @@ class CfgNode(dict[Any, Any]):
     def save(self, save_path: _Source, encoding: str = "utf-8") -> None:
         """Write this node as YAML to a file path or an open file.
 
+        A path is replaced atomically: the text goes to a temporary file in the
+        same folder, is flushed to disk, then renamed over ``save_path``. A full
+        disk or a crash leaves the old file (or none), never a truncated one.
+
         Args:
             save_path: Path to write (replaced if it exists), or a text or
                 binary file object to write to.
@@ -323,8 +331,7 @@ class CfgNode(dict[Any, Any]):
         if isinstance(save_path, (str, os.PathLike)):
             # Dump before opening: a value YAML cannot hold must not empty the existing file.
             text = cast(str, type(self).dump(self))
-            with open(os.fspath(save_path), "w", encoding=encoding) as stream:
-                stream.write(text)
+            _write_atomically(os.fspath(save_path), text.encode(encoding))
             return
         type(self).dump(self, save_path, encoding=encoding if _is_binary(save_path) else None)
 
@@ -371,11 +378,12 @@ class CfgNode(dict[Any, Any]):
             The loaded node.
 
         Raises:
-            ConfigError: The text is not valid YAML or its top level is not a mapping.
+            ConfigError: The text is not valid YAML (or bytes not valid utf-8), or
+                its top level is not a mapping.
             UnsafeYAMLError: The text uses a tag that can run code.
         """
         if isinstance(yaml_str, bytes):
-            yaml_str = yaml_str.decode("utf-8")
+            yaml_str = _decode(yaml_str, "utf-8", "<string>")
         return _load_config(yaml_str, "<string>", cls, allow_unsafe)[0]
 
     @classmethod
@@ -407,7 +415,8 @@ class CfgNode(dict[Any, Any]):
             The YAML text if ``stream`` is None, otherwise None.
 
         Raises:
-            ConfigTypeError: A value is not a YAML type (the error names its key).
+            ConfigTypeError: A value is not a YAML type, or a string holds a lone
+                surrogate (not valid Unicode); the error names its key.
         """
         options: dict[str, Any] = {"default_flow_style": False, "sort_keys": False, **kwargs}
         plain_tuples = (
@@ -420,6 +429,8 @@ class CfgNode(dict[Any, Any]):
             text = cast(str, yaml.dump(cfg, None, Dumper=dumper, **options))
         except yaml.representer.RepresenterError as err:
             raise _unrepresentable_error(cfg, err) from err
+        except (UnicodeEncodeError, _SurrogateError) as err:  # libyaml, Python emitter
+            raise _surrogate_error(cfg, err.object) from err
         if stream is None:
             return text
         # Encoding here, not in PyYAML: its two emitters disagree on UTF-16 BOMs.
@@ -447,6 +458,7 @@ class CfgNode(dict[Any, Any]):
         encoding: str = "utf-8",
         *,
         allow_unsafe: bool = False,
+        base_root: str | os.PathLike[str] | None = None,
     ) -> None:
         """Merge a YAML file into this node, accepting only keys it already has.
 
@@ -459,6 +471,7 @@ class CfgNode(dict[Any, Any]):
             file: Path of the YAML file.
             encoding: Text encoding of the file.
             allow_unsafe: As in :meth:`open`.
+            base_root: As in :meth:`HierarchicalCfgNode.open`.
 
         Raises:
             ConfigKeyError: The file has a key this node lacks (names file and line).
@@ -469,7 +482,9 @@ class CfgNode(dict[Any, Any]):
             raise _frozen_error(self, _NO_KEY, "merge a file into")
         locations: dict[str, tuple[str, int]] = {}
         path = os.fspath(file)
-        other = _open_tree(path, encoding, allow_unsafe, type(self), locations=locations)
+        other = _open_tree(
+            path, encoding, allow_unsafe, type(self), base_root=base_root, locations=locations
+        )
         updates: list[tuple[CfgNode, Any, Any]] = []
         _plan_merge(self, other, _node_path(self), _Origin(path, locations), updates)
         _apply_updates(updates)
@@ -491,6 +506,13 @@ class CfgNode(dict[Any, Any]):
             ConfigTypeError: A value has the wrong type.
             FrozenConfigError: This node is frozen.
         """
+        if not isinstance(cfg_list, (list, tuple)):
+            raise ConfigTypeError(
+                "merge_from_list() takes a list like ['SOLVER.BASE_LR', '0.1'], got"
+                f" {_describe(cfg_list)}. For a mapping use merge().",
+                expected="list",
+                actual=type(cfg_list).__name__,
+            )
         if len(cfg_list) % 2:
             raise ConfigError(
                 f"merge_from_list() takes KEY, VALUE pairs, got {len(cfg_list)} items: "
@@ -641,7 +663,10 @@ class HierarchicalCfgNode:
     win). A relative path is looked up next to the including file first, then
     as given (relative to the working directory); absolute paths work. Bases
     may have bases; a cycle raises :class:`ConfigError` showing the chain.
+    ``HierarchicalCfgNode.__BASE__`` is the key's name, as in the original.
     """
+
+    __BASE__: ClassVar[str] = "__BASE__"
 
     @classmethod
     def open(
@@ -650,13 +675,18 @@ class HierarchicalCfgNode:
         encoding: str = "utf-8",
         *,
         allow_unsafe: bool = False,
+        base_root: str | os.PathLike[str] | None = None,
     ) -> CfgNode:
         """Load a ``CfgNode`` from a file, merging it over its ``__BASE__`` files.
+
+        Each file is read once, however many files name it as a base.
 
         Args:
             file: Path to the YAML file.
             encoding: Text encoding of the files.
             allow_unsafe: As in :meth:`CfgNode.open`, for every file read.
+            base_root: If given, every ``__BASE__`` file (after symlinks) must lie
+                in this folder; use it when the files come from someone else.
 
         Returns:
             The merged config, without the ``__BASE__`` key.
@@ -664,10 +694,10 @@ class HierarchicalCfgNode:
         Raises:
             FileNotFoundError: The file or one of its bases does not exist.
             ConfigError: A file is invalid, ``__BASE__`` is not a path or a list
-                of paths, or the bases form a cycle.
+                of paths, the bases form a cycle, or a base lies outside ``base_root``.
             UnsafeYAMLError: A file uses a tag that can run code.
         """
-        return _open_tree(os.fspath(file), encoding, allow_unsafe, CfgNode)
+        return _open_tree(os.fspath(file), encoding, allow_unsafe, CfgNode, base_root=base_root)
 
     @classmethod
     def save(
@@ -677,23 +707,36 @@ class HierarchicalCfgNode:
         base_cfg_path: str | os.PathLike[str] | None = None,
         base_path_relative: bool = True,
         encoding: str = "utf-8",
+        *,
+        strict: bool = False,
     ) -> None:
         """Save ``cfg`` as a file holding ``__BASE__`` and only what differs from it.
 
-        Opening the saved file with :meth:`open` gives back ``cfg``.
+        Keys of the base that ``cfg`` lacks cannot be written as missing: as in
+        the original easycore they are left out with a ``UserWarning`` naming
+        them, and they come back from the base when the file is opened. Pass
+        ``strict=True`` to refuse such a ``cfg`` instead; otherwise opening the
+        saved file with :meth:`open` gives back ``cfg``.
+
+        Example::
+
+            HierarchicalCfgNode.save(cfg, "exp/lr.yaml", "configs/base.yaml")
 
         Args:
             cfg: The config to save (a ``CfgNode`` or any mapping).
-            save_path: Path of the file to write.
+            save_path: Path of the file to write; it is replaced atomically.
             base_cfg_path: Path of the base file (opened with its own bases); if
                 None, this is ``cfg.save(save_path, encoding)``.
             base_path_relative: Write the base path relative to the directory of
                 ``save_path`` (else absolute).
             encoding: Text encoding of the files.
+            strict: Raise instead of warning when ``cfg`` lacks keys of the base.
 
         Raises:
-            ConfigKeyError: The base has a key that ``cfg`` lacks (a derived
-                file cannot delete keys), or ``cfg`` has a ``__BASE__`` key.
+            ConfigKeyError: ``strict`` is True and the base has a key that ``cfg``
+                lacks, or ``cfg`` has a ``__BASE__`` key.
+            ConfigError: ``save_path`` is the base file or one of its bases, which
+                the save would destroy.
         """
         if base_cfg_path is None:
             # A node saves itself: wrapping it would make the wrapper the parent of its
@@ -707,10 +750,16 @@ class HierarchicalCfgNode:
                 key=_BASE_KEY,
             )
         base_path = os.fspath(base_cfg_path)
-        base = cls.open(base_path, encoding)
+        chain: set[str] = set()
+        base = _open_tree(base_path, encoding, False, CfgNode, files=chain)
+        _refuse_overwriting_base(os.fspath(save_path), base_path, chain)
+        lost: list[str] = []
+        difference = _difference(cfg, base, "", lost)
+        if lost:
+            _report_lost_keys(lost, base_path, strict)
         reference = _base_reference(base_path, os.fspath(save_path), base_path_relative)
         out = CfgNode({_BASE_KEY: reference})
-        for key, value in _difference(cfg, base, "", base_path).items():
+        for key, value in difference.items():
             _store(out, key, value)
         out.save(save_path, encoding)
 
@@ -1009,6 +1058,9 @@ _UNSAFE_ENV: Final = "EASYCORE_ALLOW_UNSAFE_YAML"
 # Aliases may add this many nodes to what the document spells out. Ordinary
 # configs add a few thousand; a "billion laughs" document adds 10**9 from 1 KB.
 _MAX_ALIAS_EXPANSION: Final = 1_000_000  # nodes
+# Python converts ints of at most 4300 decimal digits to text (CVE-2020-10735), about
+# 14,280 bits: a longer one (from hex or octal, which have no limit) would load but not dump.
+_MAX_INT_BITS: Final = 14_000
 
 _HAS_LIBYAML: Final = bool(getattr(yaml, "__with_libyaml__", False))
 # Which backend loads and dumps: the C one when PyYAML has it. Tests switch
@@ -1046,8 +1098,10 @@ def _load_config(
     if not isinstance(data, node_class):
         line = graph.start_mark.line + 1 if graph is not None else None
         raise ConfigError(
+            # Name the type only: quoting the value would show what a file that is no
+            # config (a token, a key named as a __BASE__) holds to whoever reads the error.
             f"{source} must hold a mapping of keys to values at the top level, but line"
-            f" {line} starts {_describe(data)}. Put the values under keys.",
+            f" {line} starts {_with_article(type(data).__name__)}. Put the values under keys.",
             file=source,
             line=line,
         )
@@ -1059,7 +1113,11 @@ def _parse_yaml(
 ) -> tuple[Any, yaml.Node | None]:
     """Return the value of a one-document YAML text and its node graph."""
     unsafe = allow_unsafe or _unsafe_allowed_by_env()
-    loader = _LOADERS[(_use_libyaml, unsafe)](text)
+    try:
+        # The pure-Python reader checks the characters here, before parsing.
+        loader = _LOADERS[(_use_libyaml, unsafe)](text)
+    except yaml.reader.ReaderError as err:
+        raise _unreadable_character_error(err, text, source) from err
     loader.config_node_class = node_class
     loader.config_source = source
     has_anchors = "&" in text  # without anchors there are no aliases to check
@@ -1072,6 +1130,8 @@ def _parse_yaml(
         data = _build(cast(_ConfigConstructor, loader), graph)
     except yaml.MarkedYAMLError as err:
         raise _invalid_yaml_error(err, source) from err
+    except yaml.reader.ReaderError as err:
+        raise _unreadable_character_error(err, text, source) from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{source} is not valid YAML: {err}", file=source) from err
     except RecursionError as err:
@@ -1152,22 +1212,38 @@ def _build(loader: _ConfigConstructor, node: yaml.Node) -> Any:
     tag = node.tag
     kind = type(node)
     if kind is yaml.ScalarNode:
-        value: str = node.value
         if tag == _STR_TAG:
-            return value
-        if tag == _INT_TAG and value.isdigit() and (value[0] != "0" or value == "0"):
-            return int(value)  # YAML 1.1 reads 017 as octal: leave that to PyYAML
-        if tag == _FLOAT_TAG and "_" not in value and ":" not in value:
-            try:
-                return float(value)
-            except ValueError:
-                pass  # .inf, .nan
-        return loader.construct_object(node, deep=True)
+            return node.value
+        try:
+            return _build_scalar(loader, node)
+        except ValueError as err:  # e.g. an int of more digits than Python converts
+            if isinstance(err, ConfigError):
+                raise
+            problem = f"cannot read the {_node_kind(node)} {reprlib.repr(node.value)}: {err}"
+            raise ConstructorError(None, None, problem, node.start_mark) from err
     if kind is yaml.MappingNode and tag == _MAP_TAG:
         return _construct_node(loader, node)
     if kind is yaml.SequenceNode and tag == _SEQ_TAG:
         return [_build(loader, child) for child in node.value]
     return loader.construct_object(node, deep=True)
+
+
+def _build_scalar(loader: _ConfigConstructor, node: yaml.Node) -> Any:
+    tag, value = node.tag, node.value
+    if tag == _INT_TAG and value.isdigit() and (value[0] != "0" or value == "0"):
+        return int(value)  # YAML 1.1 reads 017 as octal: leave that to PyYAML
+    if tag == _FLOAT_TAG and "_" not in value and ":" not in value:
+        try:
+            return float(value)
+        except ValueError:
+            pass  # .inf, .nan
+    result = loader.construct_object(node, deep=True)
+    if type(result) is int and result.bit_length() > _MAX_INT_BITS:
+        raise ValueError(
+            f"an integer of {result.bit_length():,} bits could not be written back"
+            f" (limit {_MAX_INT_BITS:,} bits); write it as a string"
+        )
+    return result
 
 
 def _construct_node(loader: _ConfigConstructor, node: yaml.Node) -> CfgNode:
@@ -1322,11 +1398,27 @@ if _HAS_LIBYAML:
 
 
 _PYTHON_TUPLE_TAG: Final = _PYTHON_TAG_PREFIX + "tuple"
+_PYTHON_COMPLEX_TAG: Final = _PYTHON_TAG_PREFIX + "complex"  # loads safely, see _configure_loader
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+class _SurrogateError(ValueError):
+    """A string to write holds a lone surrogate; ``object`` is that string."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.object = text
+
+
 _UNICODE_BREAKS: Final = frozenset("\x85\u2028\u2029")  # NEL, LINE and PARAGRAPH SEPARATOR
 
 
 def _represent_node(dumper: Any, data: Mapping[Any, Any]) -> yaml.Node:
     return cast(yaml.Node, dumper.represent_dict(data))
+
+
+def _represent_complex(dumper: Any, data: complex) -> yaml.Node:
+    return cast(yaml.Node, dumper.represent_scalar(_PYTHON_COMPLEX_TAG, repr(data).strip("()")))
 
 
 def _represent_tuple(dumper: Any, data: tuple[Any, ...]) -> yaml.Node:
@@ -1366,6 +1458,7 @@ def _configure_dumper(dumper_class: Any) -> None:
     dumper_class.add_representer(CfgNode, _represent_node)
     dumper_class.add_multi_representer(dict, _represent_node)
     dumper_class.add_representer(tuple, _represent_tuple)
+    dumper_class.add_representer(complex, _represent_complex)
     # Strings that would load as literals must be quoted to stay strings.
     dumper_class.add_implicit_resolver(_LITERAL_TAG, _LITERAL_PATTERN, _LITERAL_FIRST_CHARS)
 
@@ -1377,6 +1470,9 @@ class _PySafeDumper(yaml.SafeDumper):
         return True  # a config file spells every value out: no "&id001" anchors
 
     def analyze_scalar(self, scalar: str) -> Any:
+        if not scalar.isascii() and _SURROGATE.search(scalar):
+            # libyaml cannot write (nor read) a lone surrogate: refuse it here too.
+            raise _SurrogateError(scalar)
         analysis = super().analyze_scalar(scalar)
         if _UNICODE_BREAKS.intersection(scalar):
             # PyYAML's Python emitter writes these raw in single quotes, where
@@ -1426,6 +1522,38 @@ def _is_binary(stream: Any) -> bool:
 
 # -- Internals: files and __BASE__ ----------------------------------------------
 
+_TEMP_NAME_TRIES: Final = 100  # random 32-bit names: a clash of 100 in a row means a bug
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old file or the whole new one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None  # a new file: os.open's 0o666 minus the umask, as open() would
+    for _ in range(_TEMP_NAME_TRIES):
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "could not create a unique temporary file", folder)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
 
 def _read_text(file: _Source, encoding: str) -> tuple[str, str]:
     """Return the text of a path or file object, and its name for messages."""
@@ -1462,41 +1590,92 @@ def _open_tree(
     allow_unsafe: bool,
     node_class: type[_NodeT],
     *,
-    chain: tuple[str, ...] = (),
+    base_root: str | os.PathLike[str] | None = None,
     locations: dict[str, tuple[str, int]] | None = None,
+    files: set[str] | None = None,
 ) -> _NodeT:
     """Open ``path`` merged over its ``__BASE__`` files.
 
-    ``chain`` holds the real paths of the files that include this one; with
-    ``locations``, the file and line of each key is recorded there.
+    With ``locations``, the file and line of each key is recorded there; with
+    ``files``, the real path of every file read.
     """
-    real = os.path.realpath(path)
-    if real in chain:
-        cycle = " -> ".join((*chain[chain.index(real) :], real))
-        raise ConfigError(f"__BASE__ files include each other in a cycle: {cycle}", file=path)
-    text, source = _read_text(path, encoding)
-    cfg, graph = _load_config(text, source, node_class, allow_unsafe)
-    own_lines = _key_lines(graph, source) if locations is not None and graph is not None else {}
-    bases = cfg.pop(_BASE_KEY, None)
-    if bases is None:
-        merged = cfg
-    else:
-        merged = _new_node(node_class)
-        for base in _base_paths(bases, source, text):
-            base_path = _find_base(base, path, source, text)
-            base_cfg = _open_tree(
-                base_path,
-                encoding,
-                allow_unsafe,
-                node_class,
-                chain=(*chain, real),
-                locations=locations,
-            )
-            merged.merge(base_cfg)
-        merged.merge(cfg)
+    tree = _BaseTree(encoding, allow_unsafe, node_class, base_root, locations is not None)
+    cfg, lines = tree.open(path, ())
     if locations is not None:
-        locations.update(own_lines)
-    return merged
+        locations.update(lines)
+    if files is not None:
+        files.update(tree.opened)
+    return cast(_NodeT, cfg)
+
+
+class _BaseTree:
+    """One open of a file and its bases, in which each file is read and merged once.
+
+    Without the memo, files that name the same base twice (``[b.yaml, b.yaml]``)
+    would read it 2**N times down a chain of N files.
+    """
+
+    def __init__(
+        self,
+        encoding: str,
+        allow_unsafe: bool,
+        node_class: type[CfgNode],
+        base_root: str | os.PathLike[str] | None,
+        want_lines: bool,
+    ) -> None:
+        self.encoding = encoding
+        self.allow_unsafe = allow_unsafe
+        self.node_class = node_class
+        self.base_root = None if base_root is None else os.path.realpath(base_root)
+        self.want_lines = want_lines
+        # real path -> (the file merged over its bases, key path -> (file, line))
+        self.opened: dict[str, tuple[CfgNode, dict[str, tuple[str, int]]]] = {}
+
+    def open(self, path: str, chain: tuple[str, ...]) -> tuple[CfgNode, dict[str, tuple[str, int]]]:
+        """Return the file merged over its bases; ``chain`` holds the files including it."""
+        real = os.path.realpath(path)
+        if real in chain:
+            cycle = " -> ".join((*chain[chain.index(real) :], real))
+            raise ConfigError(f"__BASE__ files include each other in a cycle: {cycle}", file=path)
+        if real in self.opened:
+            return self.opened[real]
+        text, source = _read_text(path, self.encoding)
+        cfg, graph = _load_config(text, source, self.node_class, self.allow_unsafe)
+        lines: dict[str, tuple[str, int]] = {}
+        bases = cfg.pop(_BASE_KEY, None)
+        if bases is None:
+            merged = cfg
+        else:
+            merged = _new_node(self.node_class)
+            for base in _base_paths(bases, source, text):
+                base_path = _find_base(base, path, source, text)
+                self._check_confined(base_path, source, text)
+                base_cfg, base_lines = self.open(base_path, (*chain, real))
+                merged.merge(base_cfg)
+                lines.update(base_lines)
+            merged.merge(cfg)
+        if self.want_lines and graph is not None:
+            lines.update(_key_lines(graph, source))
+        self.opened[real] = (merged, lines)
+        return merged, lines
+
+    def _check_confined(self, base_path: str, source: str, text: str) -> None:
+        if self.base_root is None:
+            return
+        real = os.path.realpath(base_path)
+        try:
+            inside = os.path.commonpath([self.base_root, real]) == self.base_root
+        except ValueError:  # Windows: paths on two drives have no common path
+            inside = False
+        if not inside:
+            line = _key_line(text, _BASE_KEY)
+            raise ConfigError(
+                f"{_BASE_KEY} of {source} (line {line}) names {base_path}, which is outside"
+                f" base_root {self.base_root}. Move the base under it, or widen base_root.",
+                key=_BASE_KEY,
+                file=source,
+                line=line,
+            )
 
 
 def _base_paths(bases: Any, source: str, text: str) -> list[str]:
@@ -1559,27 +1738,49 @@ def _base_reference(base_path: str, save_path: str, relative: bool) -> str:
 
 
 def _difference(
-    cfg: Mapping[Any, Any], base: Mapping[Any, Any], path: str, base_file: str
+    cfg: Mapping[Any, Any], base: Mapping[Any, Any], path: str, lost: list[str]
 ) -> CfgNode:
-    """Return what a file over ``base`` must hold so that it opens as ``cfg``."""
-    lost = [key for key in base if key not in cfg]
-    if lost:
-        names = ", ".join(repr(_join(path, key)) for key in lost)
-        raise ConfigKeyError(
-            f"cannot save relative to {base_file}: it has {names}, which cfg lacks, and a file"
-            " over a base cannot delete keys. Save without base_cfg_path, or keep the keys.",
-            key=_join(path, lost[0]),
-        )
+    """Return what a file over ``base`` must hold to open as ``cfg``.
+
+    Keys of ``base`` that ``cfg`` lacks cannot be written as missing: their paths go to ``lost``.
+    """
+    lost.extend(_join(path, key) for key in base if key not in cfg)
     out = CfgNode()
     for key, value in cfg.items():
         old = base.get(key, _MISSING)
         if isinstance(value, Mapping) and isinstance(old, Mapping):
-            inner = _difference(value, old, _join(path, key), base_file)
+            inner = _difference(value, old, _join(path, key), lost)
             if inner:
                 _store(out, key, inner)
         elif old is _MISSING or not _same(value, old):
             _store(out, key, _convert(value, CfgNode, True))
     return out
+
+
+def _report_lost_keys(lost: list[str], base_file: str, strict: bool) -> None:
+    names = ", ".join(repr(key) for key in lost)
+    if strict:
+        raise ConfigKeyError(
+            f"cannot save relative to {base_file}: it has {names}, which cfg lacks, and a file"
+            " over a base cannot delete keys. Save without base_cfg_path, or keep the keys.",
+            key=lost[0],
+        )
+    warnings.warn(
+        f"saving relative to {base_file}, which has {names}: cfg lacks them, and a file over"
+        " a base cannot delete keys, so they will come back from the base when the file is"
+        " opened. Pass strict=True to refuse this instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _refuse_overwriting_base(save_path: str, base_path: str, chain: set[str]) -> None:
+    if os.path.realpath(save_path) in chain:
+        raise ConfigError(
+            f"cannot save to {save_path}: it is {base_path} or one of its __BASE__ files, and"
+            " writing it would destroy the base the saved file refers to. Save elsewhere.",
+            file=save_path,
+        )
 
 
 def _same(left: Any, right: Any) -> bool:
@@ -1692,6 +1893,19 @@ def _invalid_yaml_error(err: yaml.MarkedYAMLError, source: str) -> ConfigError:
     return ConfigError(f"invalid YAML in {where}: {err.problem}{context}", file=source, line=line)
 
 
+def _unreadable_character_error(
+    err: yaml.reader.ReaderError, text: str, source: str
+) -> ConfigError:
+    line = text.count("\n", 0, err.position) + 1
+    code = err.character if isinstance(err.character, int) else ord(err.character)
+    return ConfigError(
+        f"{source}, line {line}: character {chr(code)!r} (U+{code:04X}) cannot appear in"
+        " YAML; remove it, or write it as an escape in a double-quoted string.",
+        file=source,
+        line=line,
+    )
+
+
 def _unrepresentable_error(cfg: Any, err: yaml.representer.RepresenterError) -> ConfigTypeError:
     bad = err.args[1] if len(err.args) > 1 else None
     path = _find_path(cfg, bad, "") or "?"
@@ -1702,6 +1916,18 @@ def _unrepresentable_error(cfg: Any, err: yaml.representer.RepresenterError) -> 
         key=path,
         expected="a YAML type",
         actual=kind,
+    )
+
+
+def _surrogate_error(cfg: Any, text: Any) -> ConfigTypeError:
+    path = _find_path(cfg, text, "") or "a key"
+    return ConfigTypeError(
+        f"cannot write {path!r} as YAML: {reprlib.repr(text)} holds a lone surrogate, which is"
+        " not valid Unicode (it often comes from bytes decoded with errors='surrogateescape')."
+        " Decode the bytes properly, or store them as bytes.",
+        key=path,
+        expected="valid Unicode text",
+        actual="str with a lone surrogate",
     )
 
 
