@@ -58,6 +58,7 @@ import abc
 import collections.abc
 import contextlib
 import copy
+import ctypes
 import difflib
 import importlib
 import itertools
@@ -1422,10 +1423,13 @@ class _ProcessBackend(_Backend):
         self._conns: list[Connection] = []
         self._owner: dict[Any, tuple[int, bool]] = {}  # wait() object -> (index, is_conn)
         self._dead: set[int] = set()
+        self._tame_openmp = False  # see _limit_inherited_openmp
 
     def start(self) -> list[_Failure]:
         fork = self._method == "fork"
         payloads = [spec if fork else self._pickle_spec(spec) for spec in self.specs]
+        # Checked at every start: the parent may have started a thread pool since.
+        self._tame_openmp = fork and _has_native_threads()
         with _main_file_hidden_if_missing(fork):
             for spec, payload in zip(self.specs, payloads):
                 self._start_one(spec, payload)
@@ -1453,7 +1457,7 @@ class _ProcessBackend(_Backend):
         inherited = [*_PARENT_ENDS, parent_end] if self._method == "fork" else []
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_producer_main,
-            args=(child_end, payload, inherited, spec.label, _unloadable_main_hint()),
+            args=(child_end, payload, inherited, spec.label, self._child_setup()),
             name=f"easycore-producer-{spec.producer}-{spec.label}",
         )
         process.start()
@@ -1474,6 +1478,9 @@ class _ProcessBackend(_Backend):
                 f"runner class at module level of an importable module, keep cfg to plain "
                 f"data, or use start_method='fork' where it is safe."
             ) from err
+
+    def _child_setup(self) -> _ChildSetup:
+        return _ChildSetup(_unloadable_main_hint(), tame_openmp=self._tame_openmp)
 
     def _died_unprepared(self, index: int) -> _Failure:
         """Describe a producer that died before the engine's code ran in it."""
@@ -1767,13 +1774,22 @@ def _finalize_backend(backend: _Backend, description: str) -> None:
 # -- Internals: inside a producer process -------------------------------------------------------
 
 
+class _ChildSetup(NamedTuple):
+    """What the parent tells a producer process about itself before it starts."""
+
+    unloadable_hint: str  # what to do when the runner class cannot be loaded here
+    tame_openmp: bool  # forked from a parent that ran native threads
+
+
 def _producer_main(
-    conn: Connection, payload: Any, inherited: list[Connection], label: str, hint: str
+    conn: Connection, payload: Any, inherited: list[Connection], label: str, setup: _ChildSetup
 ) -> None:
     """Run one producer process: start, serve batches, end."""
     _send_reply(conn, (_ALIVE,))
     for other in inherited:
         other.close()
+    if setup.tame_openmp:
+        _limit_inherited_openmp()
     # Ctrl-C reaches the whole process group: the caller decides what stops and when.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -1788,13 +1804,41 @@ def _producer_main(
     try:
         spec: _ProducerSpec = _loads(payload) if isinstance(payload, bytes) else payload
     except BaseException as err:
-        _send_reply(conn, (_READY, _unloadable_spec_failure(err, label, hint)))
+        _send_reply(conn, (_READY, _unloadable_spec_failure(err, label, setup.unloadable_hint)))
         return
     core = _ProducerCore(spec)
     failure = core.init()
     _send_reply(conn, (_READY, failure))
     if failure is None:
         _serve(conn, core, inbox, cancelled)
+
+
+def _limit_inherited_openmp() -> None:
+    """Make the OpenMP runtimes this forked producer inherited run one thread.
+
+    The parent ran native threads when it forked us; if they were an OpenMP pool (torch's
+    intra-op pool, or any library built with OpenMP), we inherited that pool as memory
+    without its threads, and our first parallel region would wait for them forever. With
+    one thread, OpenMP runs each region inline and never touches the pool. The producers
+    are the parallelism here; a runner that needs more threads per producer can use
+    forkserver or spawn.
+    """
+    for path in _loaded_openmp_runtimes():
+        with contextlib.suppress(OSError, AttributeError):  # not loadable, or no such symbol
+            ctypes.CDLL(path).omp_set_num_threads(1)
+
+
+_OPENMP_RUNTIMES: Final = ("libgomp", "libiomp", "libomp")  # GNU, Intel, LLVM
+
+
+def _loaded_openmp_runtimes() -> list[str]:
+    """Return the paths of the OpenMP runtimes mapped into this process (Linux only)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {line.split(None, 5)[-1].strip() for line in maps if ".so" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if os.path.basename(p).startswith(_OPENMP_RUNTIMES))
 
 
 def _read_inbox(
