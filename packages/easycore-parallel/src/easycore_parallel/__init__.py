@@ -772,7 +772,7 @@ def _to_cfg(cfg: Mapping[str, Any] | None) -> Any:
         )
     try:
         if isinstance(cfg, dict) and type(cfg) is not dict:
-            return copy.deepcopy(cfg)  # a CfgNode stays a CfgNode
+            return _thaw(copy.deepcopy(cfg))  # a CfgNode stays a CfgNode
         return _to_attr_dict(cfg)
     except Exception as err:
         key = next((k for k in cfg if not _is_copyable(cfg[k])), None)
@@ -782,6 +782,24 @@ def _to_cfg(cfg: Mapping[str, Any] | None) -> Any:
             f"call gets its own copy of cfg. Keep cfg to plain data and build objects such "
             f"as locks, files or models in producer_init."
         ) from err
+
+
+def _thaw(cfg: Any) -> Any:
+    """Unfreeze our private copy of a frozen config, so every hook's copy is writable.
+
+    Hooks store their state on cfg (``cfg.model = Net()``), and freezing a config before
+    handing it out is good practice; the caller's object is never touched. Works with
+    easycore's ``CfgNode`` (``freeze(False)``) and yacs/fvcore's (``defrost()``).
+    """
+    kind = type(cfg)
+    is_frozen = getattr(kind, "is_frozen", None)
+    if not callable(is_frozen) or not is_frozen(cfg):
+        return cfg
+    if callable(getattr(kind, "defrost", None)):
+        cfg.defrost()
+    else:
+        cfg.freeze(False)
+    return cfg
 
 
 def _is_copyable(value: Any) -> bool:
