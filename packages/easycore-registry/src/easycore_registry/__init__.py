@@ -286,6 +286,9 @@ class Registry:
         from this registry. Containers that held a spec come back as a ``dict``,
         ``list`` or ``tuple``; those that held none come back as they were.
 
+        Exceptions raised by the callable itself propagate unchanged; on
+        Python 3.11+ a note names the place inside the spec.
+
         Args:
             spec: Mapping with a ``type`` key.
             recursive: Also build the specs nested in the arguments.
@@ -299,9 +302,7 @@ class Registry:
                 non-callable or has keys the callable does not take; the message
                 names the place inside the spec (``backbone.norm``).
             NotRegisteredError: ``type`` names nothing registered.
-
-        Exceptions raised by the callable itself propagate unchanged; on
-        Python 3.11+ a note names the place inside the spec.
+            RegistryImportError: A lazy source failed to import.
         """
         if not isinstance(spec, Mapping):
             raise BuildError(
@@ -369,7 +370,7 @@ class Registry:
             objects = dict(self._objects)
         return (_restored_registry, (self._name, objects))
 
-    # -- Internals: registration ------------------------------------------------
+    # -- Internals: registration -----------------------------------------------
 
     def _add(self, name: str | None, obj: Any) -> None:
         if name is None:
@@ -400,7 +401,7 @@ class Registry:
                 name,
             )
 
-    # -- Internals: lookup --------------------------------------------------------
+    # -- Internals: lookup -----------------------------------------------------
 
     def _find(self, name: object) -> Any:
         """Return the object under ``name`` after loading lazy sources, or ``_MISSING``."""
@@ -458,7 +459,7 @@ class Registry:
             f"import the module that does."
         )
 
-    # -- Internals: build ---------------------------------------------------------
+    # -- Internals: build ------------------------------------------------------
 
     def _build_spec(self, spec: Mapping[Any, Any], path: str, recursive: bool) -> Any:
         kwargs = dict(spec)
@@ -536,7 +537,7 @@ class Registry:
         return value
 
 
-# -- Internals: lazy sources ----------------------------------------------------
+# -- Internals: lazy sources ---------------------------------------------------
 
 _Adder = Callable[[str, Any, str], None]
 
@@ -670,7 +671,7 @@ def _checked_locations(registry: str, locations: Iterable[str]) -> tuple[str, ..
     return tuple(locations)
 
 
-# -- Internals: messages ---------------------------------------------------------
+# -- Internals: messages -------------------------------------------------------
 
 
 def _name_of(obj: Any) -> str:
@@ -725,7 +726,7 @@ def _add_note(error: BaseException, note: str) -> None:
         error.add_note(note)
 
 
-# -- Internals: pickling ---------------------------------------------------------
+# -- Internals: pickling -------------------------------------------------------
 
 
 def _restored_error(
