@@ -25,6 +25,7 @@ project as ``easycore_registry.py`` if you do not want the dependency.
 """
 
 # SPDX-License-Identifier: MIT
+# Copyright (c) 2026 the easycore developers
 
 from __future__ import annotations
 
