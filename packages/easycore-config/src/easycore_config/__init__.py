@@ -35,6 +35,7 @@ from __future__ import annotations
 import ast
 import base64
 import contextlib
+import copy
 import difflib
 import errno
 import io
@@ -209,12 +210,13 @@ class CfgNode(dict[Any, Any]):
         assert cfg["SOLVER"]["BASE_LR"] == 0.1
     """
 
-    __slots__ = ("__dict__", "__weakref__", "_frozen", "_key", "_parent")
+    __slots__ = ("__dict__", "__weakref__", "_frozen", "_key", "_key_rules", "_parent")
 
     # Keys are mirrored into the instance __dict__, so that reading an
     # attribute is a plain attribute lookup; __getattr__ only runs on a miss.
     _frozen: bool
     _key: tuple[Any, ...]  # where the parent holds this node: (key, list index, ...)
+    _key_rules: _KeyRules | None  # renamed and deprecated keys, once one is registered
     _parent: weakref.ref[CfgNode] | None
     _reserved_names: ClassVar[frozenset[str]] = frozenset()
 
@@ -250,6 +252,8 @@ class CfgNode(dict[Any, Any]):
         value = dict.get(self, name, _MISSING)
         if value is not _MISSING:
             return value
+        if name in _YACS_SPELLINGS:
+            raise _yacs_spelling_error(self, name)
         raise _missing_key_error(self, name, ConfigAttributeError)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -474,7 +478,8 @@ class CfgNode(dict[Any, Any]):
             base_root: As in :meth:`HierarchicalCfgNode.open`.
 
         Raises:
-            ConfigKeyError: The file has a key this node lacks (names file and line).
+            ConfigKeyError: The file has a key this node lacks, or a key registered
+                with :meth:`register_renamed_key` (names file and line).
             ConfigTypeError: A value has the wrong type (names file and line).
             FrozenConfigError: This node is frozen.
         """
@@ -485,49 +490,105 @@ class CfgNode(dict[Any, Any]):
         other = _open_tree(
             path, encoding, allow_unsafe, type(self), base_root=base_root, locations=locations
         )
+        origin = _Origin(path, locations)
+        if self._key_rules is not None:
+            self._key_rules.apply_to_tree(other, _node_path(self), origin)
         updates: list[tuple[CfgNode, Any, Any]] = []
-        _plan_merge(self, other, _node_path(self), _Origin(path, locations), updates)
+        _plan_merge(self, other, _node_path(self), origin, updates)
         _apply_updates(updates)
 
     def merge_from_list(self, cfg_list: list[Any] | tuple[Any, ...]) -> None:
-        """Merge ``["KEY.PATH", "value", ...]`` pairs, e.g. from the command line.
+        """Merge ``["KEY.PATH", "value", ...]`` pairs or ``"KEY.PATH=value"`` items.
+
+        Both styles mix freely: yacs's pairs (``"SOLVER.BASE_LR", "0.1"``) and
+        the dotlist items of OmegaConf and Hydra (``"SOLVER.BASE_LR=0.1"``). An
+        item that starts an override and holds ``=`` is a ``KEY=VALUE`` item
+        (split at the first ``=``); any other takes the next item as its value.
 
         Keys must exist. A string value is read as YAML (``"0.1"``, ``"true"``,
         ``"(224, 224)"``, ``"[1, 2]"``) unless the current value is a string,
         which then takes the string as given. Types are checked as in
         :meth:`merge_from_file`. Nothing changes if an error is raised.
 
+        Example::
+
+            parser.add_argument("overrides", nargs="*")       # SOLVER.BASE_LR=0.1 ...
+            cfg.merge_from_list(parser.parse_args().overrides)
+
         Args:
-            cfg_list: Alternating dotted key paths and values.
+            cfg_list: Dotted key paths and values, as pairs or ``KEY=VALUE`` items.
 
         Raises:
-            ConfigError: The list has an odd length.
-            ConfigKeyError: A key path does not exist (close matches suggested).
-            ConfigTypeError: A value has the wrong type.
+            ConfigError: A key has no value.
+            ConfigKeyError: A key path does not exist (close matches suggested),
+                or was registered with :meth:`register_renamed_key`.
+            ConfigTypeError: ``cfg_list`` is not a list, or a value has the wrong type.
             FrozenConfigError: This node is frozen.
         """
         if not isinstance(cfg_list, (list, tuple)):
             raise ConfigTypeError(
-                "merge_from_list() takes a list like ['SOLVER.BASE_LR', '0.1'], got"
-                f" {_describe(cfg_list)}. For a mapping use merge().",
+                "merge_from_list() takes a list like ['SOLVER.BASE_LR=0.1'] or"
+                f" ['SOLVER.BASE_LR', '0.1'], got {_describe(cfg_list)}. For a mapping use"
+                " merge().",
                 expected="list",
                 actual=type(cfg_list).__name__,
             )
-        if len(cfg_list) % 2:
-            raise ConfigError(
-                f"merge_from_list() takes KEY, VALUE pairs, got {len(cfg_list)} items: "
-                f"{cfg_list[-1]!r} has no value."
-            )
         if self._frozen:
             raise _frozen_error(self, _NO_KEY, "merge a list into")
+        origin = _Origin("merge_from_list", None)
+        root_path = _node_path(self)
         overrides: dict[Any, Any] = {}
-        for key_path, raw in zip(cfg_list[0::2], cfg_list[1::2]):
+        for key_path, raw in _override_pairs(cfg_list):
+            if self._key_rules is not None and self._key_rules.drops(
+                key_path, root_path, origin, 3
+            ):
+                continue
             parent, key = _find_key(self, key_path)
             value = _parse_override(raw, dict.__getitem__(parent, key), type(self))
             _nest(overrides, key_path.split("."), value)
         updates: list[tuple[CfgNode, Any, Any]] = []
-        _plan_merge(self, overrides, _node_path(self), _Origin("merge_from_list", None), updates)
+        _plan_merge(self, overrides, _node_path(self), origin, updates)
         _apply_updates(updates)
+
+    def register_deprecated_key(self, key: str) -> None:
+        """Drop ``key`` with a warning when a file or list merged into this node sets it.
+
+        As in yacs: a key that no longer exists but that old files still set.
+
+        Example::
+
+            cfg.register_deprecated_key("MODEL.USE_FP16")
+            cfg.merge_from_list(["MODEL.USE_FP16=true"])   # warns, changes nothing
+
+        Args:
+            key: Dotted key path, relative to this node.
+
+        Raises:
+            ConfigKeyError: ``key`` is already registered as renamed or deprecated.
+        """
+        _rules_of(self).add(key, None)
+
+    def register_renamed_key(
+        self, old_name: str, new_name: str, message: str | None = None
+    ) -> None:
+        """Refuse ``old_name`` in merged files and lists, naming ``new_name`` in the error.
+
+        As in yacs: :meth:`merge_from_file` and :meth:`merge_from_list` raise
+        :class:`ConfigKeyError` for the old key, so old files fail with the fix.
+
+        Example::
+
+            cfg.register_renamed_key("SOLVER.LR", "SOLVER.BASE_LR", "LR is now BASE_LR")
+
+        Args:
+            old_name: Dotted key path that is no longer valid, relative to this node.
+            new_name: Dotted key path to use instead.
+            message: More advice for the error message.
+
+        Raises:
+            ConfigKeyError: ``old_name`` is already registered as renamed or deprecated.
+        """
+        _rules_of(self).add(old_name, (new_name, message))
 
     # -- dict methods, all refusing to change a frozen node --
 
@@ -628,14 +689,17 @@ class CfgNode(dict[Any, Any]):
         for key, value in dict.items(self):
             _store(new, key, value if type(value) in _ATOMIC_TYPES else deepcopy(value, memo))
         object.__setattr__(new, "_frozen", self._frozen)
+        object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Items are restored through __setitem__, then the frozen flag as state.
-        return (type(self), (), {"frozen": self._frozen}, None, iter(list(dict.items(self))))
+        state = {"frozen": self._frozen, "key_rules": self._key_rules}
+        return (type(self), (), state, None, iter(list(dict.items(self))))
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
         object.__setattr__(self, "_frozen", bool(state.get("frozen", False)))
+        object.__setattr__(self, "_key_rules", state.get("key_rules"))
 
 
 CfgNode._reserved_names = frozenset(dir(CfgNode))
@@ -774,6 +838,7 @@ _BASE_KEY: Final = "__BASE__"
 
 def _init_slots(node: CfgNode) -> None:
     object.__setattr__(node, "_frozen", False)
+    object.__setattr__(node, "_key_rules", None)
     object.__setattr__(node, "_parent", None)
     object.__setattr__(node, "_key", ())
 
@@ -875,6 +940,7 @@ def _shallow_copy(node: _NodeT, frozen: bool) -> _NodeT:
     for key, value in dict.items(node):
         _store(new, key, value)
     object.__setattr__(new, "_frozen", frozen)
+    object.__setattr__(new, "_key_rules", copy.copy(node._key_rules))
     return new
 
 
@@ -1033,6 +1099,99 @@ def _parse_override(raw: Any, current: Any, node_class: type[CfgNode]) -> Any:
         raise
     except ConfigError:
         return raw  # not YAML: the type check then says what was expected
+
+
+def _override_pairs(cfg_list: list[Any] | tuple[Any, ...]) -> list[tuple[Any, Any]]:
+    """Split ``merge_from_list`` items into ``(key path, raw value)`` pairs."""
+    pairs: list[tuple[Any, Any]] = []
+    index = 0
+    while index < len(cfg_list):
+        item = cfg_list[index]
+        if isinstance(item, str) and "=" in item:
+            key_path, _, raw = item.partition("=")
+            pairs.append((key_path, raw))
+            index += 1
+        elif index + 1 < len(cfg_list):
+            pairs.append((item, cfg_list[index + 1]))
+            index += 2
+        else:
+            raise ConfigError(
+                f"merge_from_list(): {item!r} (item {index}) has no value. Give KEY VALUE"
+                " pairs or KEY=VALUE items."
+            )
+    return pairs
+
+
+class _KeyRules:
+    """The renamed and deprecated keys of a node, as dotted paths relative to it."""
+
+    def __init__(self) -> None:
+        # key path -> None (deprecated) or (new key path, advice or None) (renamed)
+        self.rules: dict[str, tuple[str, str | None] | None] = {}
+
+    def __copy__(self) -> _KeyRules:
+        new = _KeyRules()
+        new.rules = dict(self.rules)
+        return new
+
+    def add(self, key: str, renamed_to: tuple[str, str | None] | None) -> None:
+        if not isinstance(key, str) or not key:
+            raise ConfigKeyError(f"a key to register is a dotted path, got {key!r}.", key=str(key))
+        if key in self.rules:
+            raise ConfigKeyError(
+                f"{key!r} is already registered as {self._describe(key)}; register a key once.",
+                key=key,
+            )
+        self.rules[key] = renamed_to
+
+    def drops(self, key_path: str, root_path: str, origin: _Origin, stacklevel: int) -> bool:
+        """Return True for a deprecated key (after warning); raise for a renamed one.
+
+        ``stacklevel`` is that of the user's call, as seen from here.
+        """
+        if key_path not in self.rules:
+            return False
+        rule = self.rules[key_path]
+        path = _join(root_path, key_path)
+        where = origin.describe(key_path)  # a file's key lines are relative to the merged node
+        if rule is None:
+            warnings.warn(
+                f"ignored the deprecated key {path!r}{where}; remove it.",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+            return True
+        new_name, advice = rule
+        file, line = origin.locate(key_path)
+        raise ConfigKeyError(
+            f"the key {path!r}{where} was renamed to"
+            f" {_join(root_path, new_name)!r}. Use the new name."
+            + (f" Note: {advice}" if advice else ""),
+            key=path,
+            file=file,
+            line=line,
+        )
+
+    def apply_to_tree(self, tree: CfgNode, root_path: str, origin: _Origin) -> None:
+        """Check ``tree`` (to be merged) for registered keys, dropping deprecated ones."""
+        for key_path in self.rules:
+            parent: Any = tree
+            *parents, last = key_path.split(".")
+            for name in parents:
+                parent = dict.get(parent, name) if isinstance(parent, CfgNode) else None
+            found = isinstance(parent, CfgNode) and last in parent
+            if found and self.drops(key_path, root_path, origin, stacklevel=4):
+                _remove(parent, last)
+
+    def _describe(self, key: str) -> str:
+        rule = self.rules[key]
+        return "deprecated" if rule is None else f"renamed to {rule[0]!r}"
+
+
+def _rules_of(node: CfgNode) -> _KeyRules:
+    if node._key_rules is None:
+        object.__setattr__(node, "_key_rules", _KeyRules())
+    return cast(_KeyRules, node._key_rules)
 
 
 # -- Internals: reading YAML ----------------------------------------------------
@@ -1836,6 +1995,31 @@ def _close_names(wanted: str, names: list[str]) -> list[str]:
         if name not in close and (words <= name_words or name_words <= words):
             close.append(name)  # "LR" -> "BASE_LR", "BASE_LR_X" -> "BASE_LR"
     return close[:3]
+
+
+# Members of yacs's CfgNode that are spelled otherwise here -> what to write instead.
+_YACS_SPELLINGS: Final = {
+    "clone": "cfg.copy()",
+    "defrost": "cfg.freeze(False)",
+    "immutable": "cfg.freeze() or cfg.freeze(False)",
+    "merge_from_other_cfg": "cfg.merge(other)",
+    "load_cfg": "CfgNode.load(text) or CfgNode.open(file)",
+    "set_new_allowed": "cfg.merge(other), which adds keys (merge_from_file and"
+    " merge_from_list accept only existing keys)",
+    "is_new_allowed": "cfg.merge(other), which adds keys (merge_from_file and"
+    " merge_from_list accept only existing keys)",
+    "key_is_deprecated": "cfg.register_deprecated_key(key); merges then skip it",
+    "key_is_renamed": "cfg.register_renamed_key(old, new); merges then name the new key",
+    "raise_key_rename_error": "cfg.register_renamed_key(old, new); merges then name the new key",
+}
+
+
+def _yacs_spelling_error(node: CfgNode, name: str) -> ConfigAttributeError:
+    path = _join(_node_path(node), name)
+    return ConfigAttributeError(
+        f"unknown key {path!r}. For yacs's {name}(), use {_YACS_SPELLINGS[name]}.",
+        key=path,
+    )
 
 
 def _missing_key_error(
