@@ -70,11 +70,10 @@ class RegistryError(Exception):
 class _RegistryKeyError(RegistryError, KeyError):
     """A registry error about one name; also a ``KeyError``."""
 
-    def __init__(self, message: str, registry: str, name: str, *, path: str = "") -> None:
+    def __init__(self, message: str, registry: str, name: str) -> None:
         super().__init__(message)
         self.registry = registry
         self.name = name
-        self.path = path
 
     def __str__(self) -> str:
         # KeyError.__str__ would wrap the message in quotes.
@@ -87,6 +86,10 @@ class NotRegisteredError(_RegistryKeyError):
     ``path`` is where the name sat inside a spec given to :meth:`Registry.build`
     (``"backbone.norm"``), or ``""``.
     """
+
+    def __init__(self, message: str, registry: str, name: str, *, path: str = "") -> None:
+        super().__init__(message, registry, name)
+        self.path = path
 
 
 class AlreadyRegisteredError(_RegistryKeyError):
@@ -410,7 +413,7 @@ class Registry:
             found = self._objects.get(name, _MISSING)  # type: ignore[call-overload]
         except TypeError:
             return _MISSING
-        if found is not _MISSING or not isinstance(name, str):
+        if found is not _MISSING or not isinstance(name, str) or self._lazy.is_exhausted():
             return found
         self._lazy.load_object(name, self._add_loaded)
         self._lazy.load_modules()
@@ -566,6 +569,10 @@ class _LazySources:
         # Filled from the installed distributions on first use.
         self._objects: dict[str, list[importlib.metadata.EntryPoint]] | None = None
         self._modules: list[importlib.metadata.EntryPoint] = []
+
+    def is_exhausted(self) -> bool:
+        """Return whether nothing is left to load (always so without lazy sources)."""
+        return self._modules_done and not self._objects
 
     def load_object(self, name: str, add: _Adder) -> None:
         """Load the entry point that declares ``name``, if one does."""
