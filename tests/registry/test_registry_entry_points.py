@@ -221,6 +221,15 @@ def test_an_entry_point_whose_object_is_missing_raises_registry_import_error(
     assert isinstance(info.value.__cause__, AttributeError)
 
 
+def test_a_failed_entry_point_fails_again_on_the_next_lookup(install: Install) -> None:
+    group = install({"{plugin}.py": "x = 1\n"}, "[{group}]\nnet = {plugin}:Net\n")
+    models = Registry("MODEL", entry_point_group=group)
+    for _ in range(2):
+        with pytest.raises(RegistryImportError, match="could not import its entry point net"):
+            models.get("net")
+    assert models.names() == ["net"]
+
+
 def test_a_miss_names_the_entry_point_group(install: Install) -> None:
     group = install({"{plugin}.py": "class Net:\n    pass\n"}, "[{group}]\nnet = {plugin}:Net\n")
     models = Registry("MODEL", entry_point_group=group)

@@ -80,6 +80,13 @@ def test_get_imports_the_locations_on_the_first_miss(write_module: WriteModule) 
     assert resnet is sys.modules[location].ResNet
 
 
+def test_locations_may_be_any_iterable(write_module: WriteModule) -> None:
+    location = write_module("single", "from easycore_registry import Registry\n")
+    models = Registry("MODEL", locations=(name for name in [location]))
+    assert models.names() == []
+    assert location in sys.modules
+
+
 def test_a_hit_imports_nothing(write_module: WriteModule) -> None:
     models, location = _zoo(write_module)
     models.register("local", 1)

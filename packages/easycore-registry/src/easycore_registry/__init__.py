@@ -579,8 +579,7 @@ class _LazySources:
         if self._group is None:
             return
         objects, _ = self._discover()
-        with self._lock:
-            found = objects.pop(name, None)
+        found = objects.get(name)
         if not found:
             return
         values = {entry.value for entry in found}
@@ -592,7 +591,10 @@ class _LazySources:
                 name,
             )
         source = _describe(found[0])
-        add(name, self._load(found[0], source), source)
+        add(name, self._load_with(found[0].load, source), source)
+        # Forgotten only once loaded: a failed load fails the same way next time.
+        with self._lock:
+            objects.pop(name, None)
 
     def load_modules(self) -> list[str]:
         """Import the locations and module entry points; return unloaded object names."""
@@ -627,9 +629,6 @@ class _LazySources:
         with self._lock:
             self._imported.add(key)
         return True
-
-    def _load(self, entry: importlib.metadata.EntryPoint, source: str) -> Any:
-        return self._load_with(entry.load, source)
 
     def _load_with(self, load: Callable[[], Any], source: str) -> Any:
         try:
@@ -671,12 +670,13 @@ def _describe(entry: importlib.metadata.EntryPoint) -> str:
 
 
 def _checked_locations(registry: str, locations: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(locations, str) or not all(isinstance(x, str) for x in locations):
+    checked = () if isinstance(locations, str) else tuple(locations)
+    if isinstance(locations, str) or not all(isinstance(x, str) for x in checked):
         raise TypeError(
             f"registry {registry!r}: locations must be a list of module names such as "
             f"['mylib.models'], got {locations!r}"
         )
-    return tuple(locations)
+    return checked
 
 
 # -- Internals: messages -------------------------------------------------------
