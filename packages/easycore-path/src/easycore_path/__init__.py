@@ -1339,16 +1339,17 @@ def _checked_checksum(sha256: str | None, checksum: str | None) -> tuple[str, st
             f"checksum='sha256:...'."
         )
     if sha256 is not None:
-        algorithm, digest, argument = "sha256", sha256, f"sha256={sha256!r}"
+        algorithm, colon, digest = "sha256", ":", sha256
+        argument = f"sha256={sha256!r}"
     elif checksum is not None:
-        algorithm, _, digest = checksum.partition(":")
+        algorithm, colon, digest = checksum.partition(":")
         algorithm, argument = algorithm.lower(), f"checksum={checksum!r}"
     else:
         return None
-    if algorithm not in _CHECKSUM_ALGORITHMS:
+    if algorithm not in _CHECKSUM_ALGORITHMS or not colon:
         raise ValueError(
-            f"{argument} names no supported algorithm: write '<algorithm>:<hex>' with one "
-            f"of {', '.join(_CHECKSUM_ALGORITHMS)}, such as 'sha256:9f86d08...'."
+            f"{argument} is not '<algorithm>:<hex>' with one of "
+            f"{', '.join(_CHECKSUM_ALGORITHMS)}, such as 'sha256:9f86d08...'."
         )
     length = hashlib.new(algorithm).digest_size * 2
     if not re.fullmatch(rf"[0-9a-fA-F]{{{length}}}", digest):
@@ -2187,7 +2188,10 @@ def _extract_tar(archive: str, folder: str) -> None:
             if member.issym():
                 _check_link(archive, member.name, member.linkname, folder)
             elif member.islnk():  # a hard link names another member, from the root
-                _check_member_path(archive, member.linkname, folder)
+                target = os.path.join(folder, member.linkname)
+                if os.path.isabs(member.linkname) or not _is_inside(folder, target):
+                    why = f"it is a hard link to {member.linkname!r}, out of the folder"
+                    raise _unsafe_member(archive, member.name, why)
         os.makedirs(folder)
         tar.extractall(folder, members=members, **_TAR_FILTER)
 
