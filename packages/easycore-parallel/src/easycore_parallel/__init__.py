@@ -60,6 +60,7 @@ import contextlib
 import copy
 import ctypes
 import difflib
+import functools
 import importlib
 import itertools
 import math
@@ -1377,14 +1378,51 @@ class _Backend(abc.ABC):
         return reply
 
 
+#: Results that cannot change after producer_work returns them: sent as they are.
+_SCALAR_TYPES: Final = frozenset({int, float, complex, bool, str, bytes, type(None)})
+
+
+class _Captured:
+    """One result, pickled when ``producer_work`` returned it."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Captured, (self.data,))
+
+
+class _CapturedResults(list):  # type: ignore[type-arg]
+    """A batch's results, some of them ``_Captured``: the receiver unpickles those."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_CapturedResults, (list(self),))
+
+
+def _release_results(results: list[Any], loads: Callable[[bytes], Any]) -> list[Any]:
+    """Unpickle the captured results of a batch, in order, on the receiving side."""
+    if type(results) is not _CapturedResults:
+        return results
+    return [loads(result.data) if type(result) is _Captured else result for result in results]
+
+
 class _ProducerCore:
     """The hooks of one producer, whatever runs it (a process, a thread, a Ray actor)."""
 
-    def __init__(self, spec: _ProducerSpec, *, local: bool = False) -> None:
+    def __init__(
+        self,
+        spec: _ProducerSpec,
+        *,
+        local: bool = False,
+        dumps: Callable[[Any], bytes] | None = None,
+    ) -> None:
         self.spec = spec
         self.cfg = spec.cfg
         self._local = local  # exceptions stay objects instead of pickled blobs
         self._work = spec.runner_cls.producer_work
+        self._dumps = dumps  # captures each result as it is returned (None: threads)
 
     def init(self) -> _Failure | None:
         spec = self.spec
@@ -1399,7 +1437,39 @@ class _ProducerCore:
         return None
 
     def run(self, items: list[Any]) -> tuple[list[Any], float] | _Failure:
-        """Run ``producer_work`` on a batch; return the results and the seconds it took."""
+        """Run ``producer_work`` on a batch; return the results and the seconds it took.
+
+        Results that cross to another process are pickled the moment ``producer_work``
+        returns them, so a hook that returns a buffer it then reuses sends each state of
+        it (the original easycore sent each result at once). Immutable scalars need no
+        copy, which keeps tiny tasks as fast as before; the list is then a
+        ``_CapturedResults`` if any result was captured (see ``_release_results``).
+        """
+        if self._dumps is None:
+            return self._run_plain(items)
+        work, device, cfg, dumps = self._work, self.spec.device, self.cfg, self._dumps
+        scalars = _SCALAR_TYPES
+        results: list[Any] = []
+        append = results.append
+        captured = 0
+        start = time.perf_counter()
+        for item in items:
+            try:
+                result = work(device, cfg, item)
+            except BaseException as err:
+                return self._failure(err, "producer_work", item=len(results))
+            if type(result) in scalars:
+                append(result)
+                continue
+            try:
+                append(_Captured(dumps(result)))
+            except Exception:
+                return _unpicklable_result_failure(self, [*results, result])
+            captured += 1
+        seconds = time.perf_counter() - start
+        return (_CapturedResults(results) if captured else results), seconds
+
+    def _run_plain(self, items: list[Any]) -> tuple[list[Any], float] | _Failure:
         work, device, cfg = self._work, self.spec.device, self.cfg
         results: list[Any] = []
         append = results.append
@@ -1601,21 +1671,29 @@ class _ProcessBackend(_Backend):
         try:
             message: tuple[Any, ...] = _loads(data)
         except Exception as err:
-            spec = self.specs[index]
-            failure = _Failure(
-                kind="unpicklable",
-                hook="producer_work",
-                device=spec.label,
-                pid=self._processes[index].pid,
-                traceback=f"{type(err).__name__}: {err}",
-                summary=f"a result from the producer for {spec.label!r} cannot be unpickled "
-                f"in the caller ({type(err).__name__}: {err}); its type must be importable "
-                f"here too",
-            )
-            return (_FAILED, -1, -1, failure)
+            return (_FAILED, -1, -1, self._unloadable_result(index, err))
         if message[0] == _RESULT:
-            return (*message, _message_bytes(data))
+            _, call_id, batch_id, results, seconds = message
+            try:
+                # ForkingPickler.loads, not _loads: _message_bytes counts every result.
+                results = _release_results(results, ForkingPickler.loads)
+            except Exception as err:
+                return (_FAILED, -1, -1, self._unloadable_result(index, err))
+            return (_RESULT, call_id, batch_id, results, seconds, _message_bytes(data))
         return message
+
+    def _unloadable_result(self, index: int, err: BaseException) -> _Failure:
+        spec = self.specs[index]
+        return _Failure(
+            kind="unpicklable",
+            hook="producer_work",
+            device=spec.label,
+            pid=self._processes[index].pid,
+            traceback=f"{type(err).__name__}: {err}",
+            summary=f"a result from the producer for {spec.label!r} cannot be unpickled "
+            f"in the caller ({type(err).__name__}: {err}); its type must be importable "
+            f"here too",
+        )
 
     def _died(self, index: int, when: str) -> _Failure:
         process = self._processes[index]
@@ -1824,7 +1902,7 @@ def _producer_main(
     except BaseException as err:
         _send_reply(conn, (_READY, _unloadable_spec_failure(err, label, setup.unloadable_hint)))
         return
-    core = _ProducerCore(spec)
+    core = _ProducerCore(spec, dumps=functools.partial(_dumps_result, spec.runner_cls._pickler))
     failure = core.init()
     _send_reply(conn, (_READY, failure))
     if failure is None:
@@ -1918,6 +1996,11 @@ def _serve(
         elif kind == _STOP:
             _send_reply(conn, (_ENDED, core.end()))
             return
+
+
+def _dumps_result(pickler: type[ForkingPickler], result: Any) -> bytes:
+    # Not _dumps: the bytes sent beside the pipe add up over the batch's results.
+    return bytes(pickler.dumps(result, pickle.HIGHEST_PROTOCOL))
 
 
 def _send_result(
@@ -2137,7 +2220,8 @@ class _RayProducer:
             spec: _ProducerSpec = pickle.loads(payload)
         except BaseException as err:
             return _unloadable_ray_spec_failure(err, label, node), os.getpid(), node
-        self._core = _ProducerCore(spec)
+        dumps = _require("ray.cloudpickle", "ray").dumps
+        self._core = _ProducerCore(spec, dumps=functools.partial(dumps, protocol=-1))
         failure = self._core.init()
         self._ready = failure is None
         return failure, os.getpid(), node
@@ -2322,7 +2406,7 @@ class _RayBackend(_Backend):
         if message[0] == _RESULT:
             _, data, seconds = message
             try:
-                results = pickle.loads(data)
+                results = _release_results(pickle.loads(data), pickle.loads)
             except Exception as err:
                 failed = self._unloadable_result_failure(index, err)
                 return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
