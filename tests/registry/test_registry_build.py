@@ -138,6 +138,30 @@ def test_build_of_a_non_mapping_raises_build_error(models: Registry, spec: Any, 
     assert isinstance(info.value, TypeError)
 
 
+@pytest.mark.timeout(30)
+def test_a_spec_that_contains_itself_is_refused(models: Registry) -> None:
+    heads: list[Any] = [{"type": "Norm", "channels": 1}]
+    heads.append(heads)
+    with pytest.raises(BuildError, match=r"the spec at 'heads\[1\]': it contains itself") as info:
+        models.build({"type": "Model", "backbone": None, "heads": heads}, recursive=True)
+    assert info.value.path == "heads[1]"
+
+
+@pytest.mark.timeout(30)
+def test_a_nested_spec_that_contains_itself_is_refused(models: Registry) -> None:
+    backbone: dict[str, Any] = {"type": "Backbone", "depth": 1}
+    backbone["norm"] = backbone
+    with pytest.raises(BuildError, match=r"the spec at 'backbone.norm': it contains itself"):
+        models.build({"type": "Model", "backbone": backbone}, recursive=True)
+
+
+def test_one_spec_used_twice_is_built_twice(models: Registry) -> None:
+    norm = {"type": "Norm", "channels": 2}
+    model = models.build({"type": "Model", "backbone": norm, "heads": [norm]}, recursive=True)
+    assert model.backbone is not model.heads[0]
+    assert model.heads[0].channels == 2
+
+
 def test_spec_without_type_names_its_keys(models: Registry) -> None:
     with pytest.raises(BuildError, match=r"has no 'type' key \(its keys: 'depth'\)"):
         models.build({"depth": 50})

@@ -454,7 +454,11 @@ class Registry:
                 f"first, or name that module in Registry(..., locations=[...])."
             )
         with self._lock:
-            aliases = [key for key, obj in self._objects.items() if obj in owners.values()]
+            aliases = [
+                key
+                for key, obj in self._objects.items()
+                if any(obj is owner for owner in owners.values())
+            ]
         if aliases:
             return f" It is registered as {', '.join(map(repr, aliases))}."
         modules = ", ".join(sorted(owners)[:3])
@@ -465,7 +469,13 @@ class Registry:
 
     # -- Internals: build ------------------------------------------------------
 
-    def _build_spec(self, spec: Mapping[Any, Any], path: str, recursive: bool) -> Any:
+    def _build_spec(
+        self,
+        spec: Mapping[Any, Any],
+        path: str,
+        recursive: bool,
+        parents: frozenset[int] = frozenset(),
+    ) -> Any:
         kwargs = dict(spec)
         target = kwargs.pop("type", _MISSING)
         if target is _MISSING:
@@ -486,7 +496,11 @@ class Registry:
                 path,
             )
         if recursive:
-            kwargs = {key: self._build_nested(val, _join(path, key)) for key, val in kwargs.items()}
+            inside = parents | {id(spec)}
+            kwargs = {
+                key: self._build_nested(val, _join(path, key), inside)
+                for key, val in kwargs.items()
+            }
         try:
             return factory(**kwargs)
         except TypeError as err:
@@ -526,19 +540,30 @@ class Registry:
             )
         return factory  # type: ignore[no-any-return]
 
-    def _build_nested(self, value: Any, path: str) -> Any:
+    def _build_nested(self, value: Any, path: str, parents: frozenset[int]) -> Any:
+        if not isinstance(value, (Mapping, list, tuple)):
+            return value
+        if id(value) in parents:
+            raise BuildError(
+                f"registry {self._name!r} cannot build {_where(path)}: it contains itself "
+                f"(it is also one of the containers above it). A spec must be a tree.",
+                self._name,
+                path,
+            )
+        inside = parents | {id(value)}
         if isinstance(value, Mapping):
             if "type" in value:
-                return self._build_spec(value, path, recursive=True)
-            built = {key: self._build_nested(item, _join(path, key)) for key, item in value.items()}
+                return self._build_spec(value, path, True, parents)
+            built = {
+                key: self._build_nested(item, _join(path, key), inside)
+                for key, item in value.items()
+            }
             changed = any(built[key] is not item for key, item in value.items())
             return built if changed else value
-        if isinstance(value, (list, tuple)):
-            items = [self._build_nested(item, f"{path}[{i}]") for i, item in enumerate(value)]
-            if all(new is old for new, old in zip(items, value)):
-                return value
-            return tuple(items) if isinstance(value, tuple) else items
-        return value
+        items = [self._build_nested(item, f"{path}[{i}]", inside) for i, item in enumerate(value)]
+        if all(new is old for new, old in zip(items, value)):
+            return value
+        return tuple(items) if isinstance(value, tuple) else items
 
 
 # -- Internals: lazy sources ---------------------------------------------------
