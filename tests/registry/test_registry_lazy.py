@@ -285,6 +285,20 @@ class ResNetForAlias:
     """Defined at module level, so that an imported module defines it."""
 
 
+class _RefusesEquality:
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("the truth value of an array is ambiguous")
+
+    __hash__ = object.__hash__
+
+
+def test_a_miss_never_compares_entries_with_equality() -> None:
+    models = Registry("MODEL")
+    models.register("array", _RefusesEquality())
+    with pytest.raises(NotRegisteredError, match=r"'ResNetForAlias' is defined in "):
+        models.get("ResNetForAlias")
+
+
 @pytest.mark.parametrize(
     ("pattern", "expected"),
     [
