@@ -561,7 +561,7 @@ class Registry:
             changed = any(built[key] is not item for key, item in value.items())
             return built if changed else value
         items = [self._build_nested(item, f"{path}[{i}]", inside) for i, item in enumerate(value)]
-        if all(new is old for new, old in zip(items, value)):
+        if all(items[i] is item for i, item in enumerate(value)):
             return value
         return tuple(items) if isinstance(value, tuple) else items
 
@@ -673,7 +673,7 @@ class _LazySources:
             return self._objects, self._modules
         objects: dict[str, list[importlib.metadata.EntryPoint]] = {}
         modules = []
-        for entry in _entry_points(self._group or ""):
+        for entry in importlib.metadata.entry_points(group=self._group or ""):
             if entry.attr:
                 objects.setdefault(entry.name, []).append(entry)
             else:
@@ -682,12 +682,6 @@ class _LazySources:
             if self._objects is None:
                 self._objects, self._modules = objects, modules
             return self._objects, self._modules
-
-
-def _entry_points(group: str) -> list[importlib.metadata.EntryPoint]:
-    if sys.version_info >= (3, 10):
-        return list(importlib.metadata.entry_points(group=group))
-    return list(importlib.metadata.entry_points().get(group, ()))
 
 
 def _describe(entry: importlib.metadata.EntryPoint) -> str:
