@@ -333,7 +333,10 @@ class BaseRunner:
         """Shut down all producers if this runner is alive (idempotent).
 
         Producers drop queued work, run ``producer_end`` and exit. Producers that are
-        still busy after ``timeout`` seconds are killed.
+        still busy after ``timeout`` seconds are killed. Called from another thread (a
+        watchdog) while a call runs, it stops that call at once, the call raising
+        ``RunnerClosedError``, then closes as above; a consumer hook or ``data_iter``
+        stuck in the calling thread keeps it waiting, since Python cannot stop them.
 
         Args:
             timeout: Seconds to wait for the producers; ``None`` waits for them.
@@ -342,6 +345,10 @@ class BaseRunner:
             Exception: Whatever ``producer_end`` raised (after every producer is gone).
             RunnerError: A producer did not finish within ``timeout`` and was killed.
         """
+        self._refuse_reentry("close()")
+        backend = self._backend
+        if self._owner is not None and backend is not None:  # a call in another thread
+            backend.interrupt("close() was called from another thread")
         with self._exclusive("close()"):
             failures = self._shut_down("closed by close()", timeout=timeout)
         if failures:
@@ -569,6 +576,17 @@ class BaseRunner:
             self._shut_down("closed by an interrupt during a call", timeout=_ABORT_SECONDS)
             raise
 
+    def _refuse_reentry(self, what: str) -> None:
+        backends = (self._backend, self._starting)
+        if self._owner == threading.get_ident() or any(
+            backend is not None and backend.runs_in_this_thread() for backend in backends
+        ):
+            raise RunnerError(
+                f"{what} inside a hook of the same {type(self).__name__} call: a runner "
+                f"runs one call at a time, and its own hooks would wait for it forever; use "
+                f"a second runner instead"
+            )
+
     def _require_backend(self) -> _Backend:
         backend = self._backend
         if backend is None:
@@ -605,15 +623,7 @@ class BaseRunner:
 
     @contextlib.contextmanager
     def _exclusive(self, what: str) -> Iterator[None]:
-        backends = (self._backend, self._starting)
-        if self._owner == threading.get_ident() or any(
-            backend is not None and backend.runs_in_this_thread() for backend in backends
-        ):
-            raise RunnerError(
-                f"{what} inside a hook of the same {type(self).__name__}: a runner runs "
-                f"one call at a time, and its own hooks would wait for it forever; use a "
-                f"second runner instead"
-            )
+        self._refuse_reentry(what)
         with self._lock:
             self._owner = threading.get_ident()
             try:
@@ -668,6 +678,7 @@ _ENDED: Final = 7  # producer -> parent: (_ENDED, failure or None) after produce
 _DIED: Final = 8  # not sent: a reply the parent makes up for a dead producer
 _UNREADABLE: Final = 9  # inside a producer: a batch that could not be unpickled
 _ALIVE: Final = 10  # producer -> parent: (_ALIVE,) once the engine's code runs in it
+_ALARM: Final = 11  # not sent: wakes the caller's wait when close() comes from a thread
 
 
 # -- Internals: arguments and cfg -------------------------------------------------------------
@@ -1186,6 +1197,12 @@ class _Call:
                     return
                 for reply in self._backend.collect():
                     self._handle(reply)
+                if self._backend.interrupted is not None:
+                    raise RunnerClosedError(
+                        f"the call stopped: {self._backend.interrupted}; the runner is "
+                        f"closing (call activate() to start its producers again)",
+                        reason=self._backend.interrupted,
+                    )
         except BaseException:
             self._backend.cancel(self._call_id)
             raise
@@ -1312,6 +1329,16 @@ class _Backend(abc.ABC):
         self.size = len(specs)
         self._pending: list[dict[tuple[int, int], None]] = [{} for _ in specs]
         self._cancelled = -1  # the latest cancelled call id
+        self.interrupted: str | None = None  # why another thread stopped the call
+
+    def interrupt(self, reason: str) -> None:
+        """Make the call that waits in ``collect`` (in another thread) stop at once."""
+        self.interrupted = reason
+        self._wake()
+
+    @abc.abstractmethod
+    def _wake(self) -> None:
+        """Make a ``_receive`` blocked in another thread return, with or without replies."""
 
     @abc.abstractmethod
     def start(self) -> list[_Failure]:
@@ -1327,7 +1354,7 @@ class _Backend(abc.ABC):
 
     @abc.abstractmethod
     def _receive(self) -> list[_Reply]:
-        """Block until at least one reply (or a death) is there; return all there are."""
+        """Block until a reply (or a death) is there, or ``_wake``; return all there are."""
 
     @abc.abstractmethod
     def find_death(self) -> _Failure | None:
@@ -1512,6 +1539,8 @@ class _ProcessBackend(_Backend):
         self._owner: dict[Any, tuple[int, bool]] = {}  # wait() object -> (index, is_conn)
         self._dead: set[int] = set()
         self._tame_openmp = False  # see _limit_inherited_openmp
+        # Written by interrupt() from another thread; _receive waits on it with the pipes.
+        self._alarm, self._alarm_writer = multiprocessing.Pipe(duplex=False)
 
     def start(self) -> list[_Failure]:
         fork = self._method == "fork"
@@ -1519,7 +1548,7 @@ class _ProcessBackend(_Backend):
         # Checked at every start: the parent may have started a thread pool since.
         self._tame_openmp = fork and _has_native_threads()
         with _main_file_hidden_if_missing(fork):
-            for spec, payload in zip(self.specs, payloads):
+            for spec, payload in zip(self.specs, payloads, strict=True):
                 self._start_one(spec, payload)
         alive: set[int] = set()
         ready: set[int] = set()
@@ -1605,9 +1634,13 @@ class _ProcessBackend(_Backend):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._conns[index].send_bytes(data)
 
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # closed: the backend is gone already
+            self._alarm_writer.send_bytes(b"")
+
     def _receive(self) -> list[_Reply]:
         replies: list[_Reply] = []
-        for index, message in self._wait_messages(None, skip=self._dead):
+        for index, message in self._wait_messages(None, skip=self._dead, alarm=True):
             if message is None:
                 when = "while running producer_work" if self._pending[index] else "between calls"
                 death = self._died(index, when)
@@ -1625,19 +1658,24 @@ class _ProcessBackend(_Backend):
         return replies
 
     def _wait_messages(
-        self, timeout: float | None, *, skip: set[int]
+        self, timeout: float | None, *, skip: set[int], alarm: bool = False
     ) -> list[tuple[int, tuple[Any, ...] | None]]:
         """Wait on pipes and sentinels; return messages, ``None`` for a producer now dead.
 
         A producer's messages are read before its death is reported, so nothing it sent
-        before dying is lost.
+        before dying is lost. With ``alarm``, ``_wake`` ends the wait too.
         """
-        objects = [obj for obj, (index, _) in self._owner.items() if index not in skip]
+        objects: list[Any] = [obj for obj, (index, _) in self._owner.items() if index not in skip]
         if not objects:
             return []
+        if alarm:
+            objects.append(self._alarm)
         messages: list[tuple[int, tuple[Any, ...] | None]] = []
         gone: set[int] = set()
         for obj in multiprocessing.connection.wait(objects, timeout):
+            if obj is self._alarm:
+                self._alarm.recv_bytes()
+                continue
             index, is_conn = self._owner[obj]
             if is_conn or index not in gone:
                 messages.extend((index, message) for message in self._drain(index, gone))
@@ -1762,6 +1800,8 @@ class _ProcessBackend(_Backend):
             _PARENT_ENDS.discard(conn)
             conn.close()
         self._dead.update(range(len(self._processes)))
+        self._alarm.close()
+        self._alarm_writer.close()
 
 
 def _explain_spec_pickling(spec: _ProducerSpec) -> str:
@@ -2131,12 +2171,15 @@ class _ThreadBackend(_Backend):
     def _send_cancel(self, call_id: int) -> None:
         self._cancelled_call[0] = call_id
 
+    def _wake(self) -> None:
+        self._outbox.put((-1, (_ALARM,)))
+
     def _receive(self) -> list[_Reply]:
-        replies = [self._to_reply(*self._outbox.get())]
+        messages = [self._outbox.get()]
         with contextlib.suppress(queue.Empty):
             while True:
-                replies.append(self._to_reply(*self._outbox.get_nowait()))
-        return replies
+                messages.append(self._outbox.get_nowait())
+        return [self._to_reply(*message) for message in messages if message[1][0] != _ALARM]
 
     @staticmethod
     def _to_reply(index: int, message: tuple[Any, ...]) -> _Reply:
@@ -2202,6 +2245,7 @@ _PRODUCER_THREAD: Final = threading.local()
 # "control" so that they overtake queued batches. "watch" holds one call per actor that
 # never returns: its reference fails the moment the actor dies, as a process sentinel does.
 _RAY_CONCURRENCY_GROUPS: Final = {"control": 1, "watch": 1}
+_RAY_ALARM_SECONDS: Final = 0.2  # how soon close() from another thread stops a Ray call
 
 
 class _RayProducer:
@@ -2289,7 +2333,7 @@ class _RayBackend(_Backend):
         payloads = [self._pickle_spec(spec) for spec in self.specs]
         remote = ray.remote(concurrency_groups=dict(_RAY_CONCURRENCY_GROUPS))(_RayProducer)
         inits = []
-        for spec, payload in zip(self.specs, payloads):
+        for spec, payload in zip(self.specs, payloads, strict=True):
             options = _ray_resources(spec.label)
             actor = remote.options(**options, max_restarts=0, max_task_retries=0).remote()
             self._actors.append(actor)
@@ -2372,6 +2416,9 @@ class _RayBackend(_Backend):
         self._batches[ref] = (index, call_id, batch_id)
         return len(payload)
 
+    def _wake(self) -> None:
+        pass  # _receive looks for the interrupt every _RAY_ALARM_SECONDS
+
     def _send_cancel(self, call_id: int) -> None:
         for index, actor in enumerate(self._actors):
             if self._pending[index] and index not in self._dead:
@@ -2382,8 +2429,9 @@ class _RayBackend(_Backend):
         if not refs:
             return []
         ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
-        if not ready:
-            ready, _ = self._ray.wait(refs, num_returns=1)
+        while not ready and self.interrupted is None:
+            # Nothing can wake ray.wait from another thread: look for an interrupt often.
+            ready, _ = self._ray.wait(refs, num_returns=1, timeout=_RAY_ALARM_SECONDS)
         replies: list[_Reply] = []
         for ref in ready:
             replies.extend(self._reply(ref))
