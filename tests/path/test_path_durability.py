@@ -79,3 +79,13 @@ def test_file_and_directory_are_synced_before_the_download_counts(
     assert synced_file
     assert synced_file[-1] < renamed  # the bytes are on disk before the name
     assert ("fsync", os.path.realpath(tmp_path)) in events[renamed:]  # and the name too
+
+
+@pytest.mark.skipif(not easycore_path._CAN_START_WRITEBACK, reason="needs posix_fadvise")
+def test_early_writeback_keeps_every_byte(
+    http_site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(easycore_path, "_WRITEBACK_WINDOW", 100_000)  # 40 windows in BODY
+    url = http_site.serve("/w.bin", BODY)
+    path = download_file(url, str(tmp_path), progress=False)
+    assert Path(path).read_bytes() == BODY
