@@ -352,7 +352,7 @@ class Registry:
                 return True
         except TypeError:  # an unhashable name is never registered
             return False
-        return self._find(name) is not _MISSING
+        return not self._lazy.is_exhausted() and self._find(name) is not _MISSING
 
     def __len__(self) -> int:
         return len(self.registered_names())
