@@ -64,6 +64,7 @@ __all__ = [
     "ConfigTypeError",
     "FrozenConfigError",
     "HierarchicalCfgNode",
+    "MissingValueError",
     "UnsafeYAMLError",
 ]
 
@@ -126,6 +127,16 @@ class ConfigKeyError(ConfigError, KeyError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (str(self),), self.__dict__.copy())
+
+
+class MissingValueError(ConfigKeyError, AttributeError):
+    """A value marked ``???`` in a file (it must be set) was read before it was set.
+
+    Also a ``KeyError`` and an ``AttributeError``: ``hasattr(cfg, "X")`` is False
+    and ``getattr(cfg, "X", default)`` gives ``default`` while ``X`` is unset.
+    :meth:`CfgNode.missing_keys` lists every such key at once. ``key``, ``file``
+    and ``line`` say which one and where it was marked.
+    """
 
 
 class ConfigAttributeError(ConfigKeyError, AttributeError):
@@ -210,13 +221,15 @@ class CfgNode(dict[Any, Any]):
         assert cfg["SOLVER"]["BASE_LR"] == 0.1
     """
 
-    __slots__ = ("__dict__", "__weakref__", "_frozen", "_key", "_key_rules", "_parent")
+    __slots__ = ("__dict__", "__weakref__", "_exprs", "_frozen", "_key", "_key_rules", "_parent")
 
     # Keys are mirrored into the instance __dict__, so that reading an
     # attribute is a plain attribute lookup; __getattr__ only runs on a miss.
     _frozen: bool
     _key: tuple[Any, ...]  # where the parent holds this node: (key, list index, ...)
     _key_rules: _KeyRules | None  # renamed and deprecated keys, once one is registered
+    # key -> its ${...} expression or ??? mark, for keys that have one; else None
+    _exprs: dict[Any, _Expr | _Required] | None
     _parent: weakref.ref[CfgNode] | None
     _reserved_names: ClassVar[frozenset[str]] = frozenset()
 
@@ -252,6 +265,8 @@ class CfgNode(dict[Any, Any]):
         value = dict.get(self, name, _MISSING)
         if value is not _MISSING:
             return value
+        if self._exprs is not None and name in self._exprs:
+            return _read_unset(self, name)
         if name in _YACS_SPELLINGS:
             raise _yacs_spelling_error(self, name)
         raise _missing_key_error(self, name, ConfigAttributeError)
@@ -316,9 +331,9 @@ class CfgNode(dict[Any, Any]):
             ConfigTypeError: ``cfg`` is not a mapping.
         """
         _require_mapping(cfg, "merge()")
-        updates: list[tuple[CfgNode, Any, Any]] = []
-        _plan_merge(self, cfg, _node_path(self), None, updates)
-        _apply_updates(updates)
+        _merge_loaded(self, cfg)
+        if _expressions_made:
+            _refresh(self)
 
     def save(self, save_path: _Source, encoding: str = "utf-8") -> None:
         """Write this node as YAML to a file path or an open file.
@@ -368,7 +383,8 @@ class CfgNode(dict[Any, Any]):
             UnsafeYAMLError: The file uses a tag that can run code.
         """
         text, source = _read_text(file, encoding)
-        return _load_config(text, source, cls, allow_unsafe)[0]
+        made = _expressions_made
+        return _resolved(_load_config(text, source, cls, allow_unsafe)[0], made)
 
     @classmethod
     def load(cls: type[_NodeT], yaml_str: str | bytes, *, allow_unsafe: bool = False) -> _NodeT:
@@ -388,7 +404,8 @@ class CfgNode(dict[Any, Any]):
         """
         if isinstance(yaml_str, bytes):
             yaml_str = _decode(yaml_str, "utf-8", "<string>")
-        return _load_config(yaml_str, "<string>", cls, allow_unsafe)[0]
+        made = _expressions_made
+        return _resolved(_load_config(yaml_str, "<string>", cls, allow_unsafe)[0], made)
 
     @classmethod
     def dump(
@@ -448,6 +465,46 @@ class CfgNode(dict[Any, Any]):
         """
         return cast(Dict[Any, Any], _to_plain(self))
 
+    def missing_keys(self) -> list[str]:
+        """Return the key paths below this node that have no value yet.
+
+        Those are keys marked ``???`` in a file and not set since, and keys
+        whose ``${...}`` cannot be resolved now (it refers to one of them, or to
+        a key that is gone). Reading any of them raises the reason.
+
+        Example::
+
+            cfg = CfgNode.load("DATA:\\n  ROOT: ???\\n  TRAIN: ${DATA.ROOT}/train\\n")
+            assert cfg.missing_keys() == ["DATA.ROOT", "DATA.TRAIN"]
+        """
+        return [
+            _join(path, key)
+            for node, path in _walk_nodes(self, _node_path(self))
+            if node._exprs
+            for key in node._exprs
+            if not dict.__contains__(node, key)
+        ]
+
+    def resolve(self: _NodeT) -> _NodeT:
+        """Return a deep copy whose values are plain: no ``${...}`` is kept.
+
+        Values already read as resolved; this copy also dumps and saves the
+        values instead of the ``${...}`` text. Environment variables are read again.
+
+        Raises:
+            MissingValueError: A key has no value yet (see :meth:`missing_keys`).
+            ConfigKeyError: A ``${...}`` refers to a key that does not exist.
+        """
+        _refresh(self)
+        for node, _ in _walk_nodes(self, ""):
+            for key in node._exprs or ():
+                if not dict.__contains__(node, key):
+                    _read_unset(node, key)  # raises why the key has no value
+        copied = deepcopy(self)
+        for node, _ in _walk_nodes(copied, ""):
+            object.__setattr__(node, "_exprs", None)
+        return copied
+
     def __str__(self) -> str:
         return str(self.dict())
 
@@ -496,6 +553,8 @@ class CfgNode(dict[Any, Any]):
         updates: list[tuple[CfgNode, Any, Any]] = []
         _plan_merge(self, other, _node_path(self), origin, updates)
         _apply_updates(updates)
+        if _expressions_made:
+            _refresh(self)
 
     def merge_from_list(self, cfg_list: list[Any] | tuple[Any, ...]) -> None:
         """Merge ``["KEY.PATH", "value", ...]`` pairs or ``"KEY.PATH=value"`` items.
@@ -544,11 +603,13 @@ class CfgNode(dict[Any, Any]):
             ):
                 continue
             parent, key = _find_key(self, key_path)
-            value = _parse_override(raw, dict.__getitem__(parent, key), type(self))
+            value = _parse_override(raw, dict.get(parent, key), type(self))
             _nest(overrides, key_path.split("."), value)
         updates: list[tuple[CfgNode, Any, Any]] = []
         _plan_merge(self, overrides, _node_path(self), origin, updates)
         _apply_updates(updates)
+        if _expressions_made:
+            _refresh(self)
 
     def register_deprecated_key(self, key: str) -> None:
         """Drop ``key`` with a warning when a file or list merged into this node sets it.
@@ -595,17 +656,29 @@ class CfgNode(dict[Any, Any]):
     def __setitem__(self, key: Any, value: Any) -> None:
         if self._frozen:
             raise _frozen_error(self, key, "set")
+        if self._exprs is not None:
+            self._exprs.pop(key, None)  # a value set by hand replaces an expression
         _store(self, key, _convert(value, type(self), False))
+        if _expressions_made:
+            _refresh(self)
 
     def __delitem__(self, key: Any) -> None:
         if self._frozen:
             raise _frozen_error(self, key, "delete")
-        if key not in self:
+        if self._exprs is not None and self._exprs.pop(key, None) is not None:
+            dict.pop(self, key, None)
+            self.__dict__.pop(key, None)
+        elif key not in self:
             raise _missing_key_error(self, key, ConfigKeyError)
-        _remove(self, key)
+        else:
+            _remove(self, key)
+        if _expressions_made:
+            _refresh(self)
 
     def __missing__(self, key: Any) -> Any:
         # dict.__getitem__ calls this for a missing key; hits cost nothing extra.
+        if self._exprs is not None and key in self._exprs:
+            return _read_unset(self, key)
         raise _missing_key_error(self, key, ConfigKeyError)
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
@@ -622,7 +695,11 @@ class CfgNode(dict[Any, Any]):
         pairs.extend(kwargs.items())
         node_class = type(self)
         for key, value in pairs:
+            if self._exprs is not None:
+                self._exprs.pop(key, None)
             _store(self, key, _convert(value, node_class, False))
+        if _expressions_made:
+            _refresh(self)
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         """Return ``self[key]``, first setting it to ``default`` if missing."""
@@ -639,7 +716,12 @@ class CfgNode(dict[Any, Any]):
         if self._frozen:
             raise _frozen_error(self, key, "pop")
         if key in self:
-            return _remove(self, key)
+            value = _remove(self, key)
+            if self._exprs is not None:
+                self._exprs.pop(key, None)
+            if _expressions_made:
+                _refresh(self)
+            return value
         if default:
             return default[0]
         raise _missing_key_error(self, key, ConfigKeyError)
@@ -651,6 +733,10 @@ class CfgNode(dict[Any, Any]):
         key, value = dict.popitem(self)
         if isinstance(key, str):
             self.__dict__.pop(key, None)
+        if self._exprs is not None:
+            self._exprs.pop(key, None)
+        if _expressions_made:
+            _refresh(self)
         return key, value
 
     def clear(self) -> None:
@@ -659,6 +745,9 @@ class CfgNode(dict[Any, Any]):
             raise _frozen_error(self, _NO_KEY, "clear")
         dict.clear(self)
         self.__dict__.clear()
+        object.__setattr__(self, "_exprs", None)
+        if _expressions_made:
+            _refresh(self)
 
     def __ior__(self: _NodeT, other: Any) -> _NodeT:
         self.update(other)
@@ -690,16 +779,18 @@ class CfgNode(dict[Any, Any]):
             _store(new, key, value if type(value) in _ATOMIC_TYPES else deepcopy(value, memo))
         object.__setattr__(new, "_frozen", self._frozen)
         object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
+        _copy_exprs(self, new)
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Items are restored through __setitem__, then the frozen flag as state.
-        state = {"frozen": self._frozen, "key_rules": self._key_rules}
+        state = {"frozen": self._frozen, "key_rules": self._key_rules, "exprs": self._exprs}
         return (type(self), (), state, None, iter(list(dict.items(self))))
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
         object.__setattr__(self, "_frozen", bool(state.get("frozen", False)))
         object.__setattr__(self, "_key_rules", state.get("key_rules"))
+        object.__setattr__(self, "_exprs", state.get("exprs"))
 
 
 CfgNode._reserved_names = frozenset(dir(CfgNode))
@@ -761,7 +852,9 @@ class HierarchicalCfgNode:
                 of paths, the bases form a cycle, or a base lies outside ``base_root``.
             UnsafeYAMLError: A file uses a tag that can run code.
         """
-        return _open_tree(os.fspath(file), encoding, allow_unsafe, CfgNode, base_root=base_root)
+        made = _expressions_made
+        cfg = _open_tree(os.fspath(file), encoding, allow_unsafe, CfgNode, base_root=base_root)
+        return _resolved(cfg, made)
 
     @classmethod
     def save(
@@ -816,6 +909,7 @@ class HierarchicalCfgNode:
         base_path = os.fspath(base_cfg_path)
         chain: set[str] = set()
         base = _open_tree(base_path, encoding, False, CfgNode, files=chain)
+        _resolve_tree(base, strict=False)
         _refuse_overwriting_base(os.fspath(save_path), base_path, chain)
         lost: list[str] = []
         difference = _difference(cfg, base, "", lost)
@@ -837,6 +931,7 @@ _BASE_KEY: Final = "__BASE__"
 
 
 def _init_slots(node: CfgNode) -> None:
+    object.__setattr__(node, "_exprs", None)
     object.__setattr__(node, "_frozen", False)
     object.__setattr__(node, "_key_rules", None)
     object.__setattr__(node, "_parent", None)
@@ -916,10 +1011,12 @@ def _convert(value: Any, node_class: type[CfgNode], copy: bool) -> Any:
         node = _new_node(type(value) if isinstance(value, CfgNode) else node_class)
         for key, item in value.items():
             _store(node, key, _convert(item, node_class, copy))
+        if isinstance(value, CfgNode):
+            _copy_exprs(value, node)
         return node
     if kind is list or kind is tuple:
         items = [_convert(item, node_class, copy) for item in value]
-        if not copy and all(new is old for new, old in zip(items, value)):
+        if not copy and all(new is old for new, old in zip(items, value, strict=True)):
             return value
         return items if kind is list else tuple(items)
     return deepcopy(value) if copy else value
@@ -941,6 +1038,7 @@ def _shallow_copy(node: _NodeT, frozen: bool) -> _NodeT:
         _store(new, key, value)
     object.__setattr__(new, "_frozen", frozen)
     object.__setattr__(new, "_key_rules", copy.copy(node._key_rules))
+    _copy_exprs(node, new)
     return new
 
 
@@ -950,6 +1048,7 @@ def _copy_tree(value: Any) -> Any:
         new = _new_node(type(value))
         for key, item in dict.items(value):
             _store(new, key, _copy_tree(item))
+        _copy_exprs(value, new)
         return new
     if type(value) is list:
         return [_copy_tree(item) for item in value]
@@ -1017,14 +1116,24 @@ def _plan_merge(
             _plan_merge(current, value, key_path, origin, updates)
             continue
         if origin is not None:
-            if current is _MISSING:
+            if current is _MISSING and not _is_unset(target, key):
                 raise _unknown_key_error(target, key, key_path, origin)
-            value = _coerce(current, value, key_path, origin)  # noqa: PLW2901
+            if current is not _MISSING and type(value) not in _PENDING_TYPES:
+                value = _coerce(current, value, key_path, origin)  # noqa: PLW2901
         updates.append((target, key, _convert(value, node_class, True)))
+
+
+def _merge_loaded(target: CfgNode, source: Mapping[Any, Any]) -> None:
+    """Merge as :meth:`CfgNode.merge` does, leaving ``${...}`` values unresolved."""
+    updates: list[tuple[CfgNode, Any, Any]] = []
+    _plan_merge(target, source, _node_path(target), None, updates)
+    _apply_updates(updates)
 
 
 def _apply_updates(updates: list[tuple[CfgNode, Any, Any]]) -> None:
     for node, key, value in updates:
+        if node._exprs is not None:
+            node._exprs.pop(key, None)  # the merged value (maybe an expression) replaces it
         _store(node, key, value)
 
 
@@ -1065,11 +1174,11 @@ def _find_key(root: CfgNode, key_path: Any) -> tuple[CfgNode, Any]:
     root_path = _node_path(root)
     for depth, name in enumerate(names):
         path = _join(root_path, ".".join(names[: depth + 1]))
-        if name not in node:
+        if name not in node and not _is_unset(node, name):
             raise _unknown_key_error(node, name, path, _Origin("merge_from_list", None))
         if depth == len(names) - 1:
             break
-        child = dict.__getitem__(node, name)
+        child = dict.get(node, name)
         if not isinstance(child, CfgNode):
             raise ConfigKeyError(
                 f"unknown key {_join(root_path, key_path)!r} (from merge_from_list):"
@@ -1192,6 +1301,346 @@ def _rules_of(node: CfgNode) -> _KeyRules:
     if node._key_rules is None:
         object.__setattr__(node, "_key_rules", _KeyRules())
     return cast(_KeyRules, node._key_rules)
+
+
+# -- Internals: ${...} interpolations and ??? ------------------------------------
+
+# In a string, "$${" is a literal "${" and "${BODY}" an interpolation (BODY holds no
+# "$", "{" or "}": nesting is not supported, and a stray "${" is an error).
+_DOLLAR: Final = re.compile(r"\$\$\{|\$\{([^${}]*)\}")
+_REQUIRED_TAG: Final = "tag:easycore,2020:required"
+_REQUIRED_PATTERN: Final = re.compile(r"^\?\?\?$")
+_ENV_PREFIX: Final = "env:"
+# How many ${...} and ??? values were read in this process. While it is 0, no
+# config has any and writes skip re-resolving; a load compares it before and after.
+_expressions_made = 0
+
+_Part = Union[str, "tuple[str, str, str | None]"]  # text, or (kind, key path or name, default)
+
+
+class _Expr:
+    """A value with ``${...}`` in it, as written in a file (``text``) and parsed (``parts``)."""
+
+    __slots__ = ("file", "line", "parts", "text")
+
+    def __init__(self, text: str, parts: tuple[_Part, ...], file: str, line: int) -> None:
+        self.text, self.parts, self.file, self.line = text, parts, file, line
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> _Expr:
+        return self  # immutable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Expr, (self.text, self.parts, self.file, self.line))
+
+
+class _Required:
+    """A ``???`` in a file: the key must be set before it is read."""
+
+    __slots__ = ("file", "line")
+
+    def __init__(self, file: str, line: int) -> None:
+        self.file, self.line = file, line
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> _Required:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Required, (self.file, self.line))
+
+
+_PENDING_TYPES: Final = (_Expr, _Required)
+
+
+def _parse_dollars(text: str, source: str, line: int) -> str | _Expr:
+    """Return ``text`` with ``$${`` unescaped, or an ``_Expr`` if it holds ``${...}``."""
+    global _expressions_made
+    parts: list[_Part] = []
+    literal: list[str] = []
+    position = 0
+    for match in _DOLLAR.finditer(text):
+        _refuse_stray_dollar(text[position : match.start()], text, source, line)
+        literal.append(text[position : match.start()])
+        if match.group(1) is None:
+            literal.append("${")
+        else:
+            parts.append("".join(literal))
+            literal = []
+            parts.append(_parse_reference(match.group(1), text, source, line))
+        position = match.end()
+    _refuse_stray_dollar(text[position:], text, source, line)
+    literal.append(text[position:])
+    if not parts:
+        return "".join(literal)
+    parts.append("".join(literal))
+    _expressions_made += 1
+    return _Expr(text, tuple(part for part in parts if part != ""), source, line)
+
+
+def _parse_reference(body: str, text: str, source: str, line: int) -> _Part:
+    body = body.strip()
+    if body.startswith(_ENV_PREFIX):
+        name, comma, default = body[len(_ENV_PREFIX) :].partition(",")
+        if name.strip():
+            return ("env", name.strip(), default.strip() if comma else None)
+    elif ":" not in body and body and all(body.split(".")):
+        return ("key", body, None)
+    raise ConfigError(
+        f"{source}, line {line}: cannot read ${{{body}}} in {text!r}. Write ${{A.B}} for"
+        " the value of key A.B, ${env:VAR} or ${env:VAR,default} for an environment"
+        " variable, and $${ for a literal ${.",
+        file=source,
+        line=line,
+    )
+
+
+def _refuse_stray_dollar(segment: str, text: str, source: str, line: int) -> None:
+    if "${" in segment:
+        raise ConfigError(
+            f"{source}, line {line}: {text!r} has a '${{' that is not closed (or is nested,"
+            " which is not supported). Close it with '}', or write $${ for a literal ${.",
+            file=source,
+            line=line,
+        )
+
+
+def _construct_required(loader: _ConfigConstructor, node: yaml.Node) -> _Required:
+    global _expressions_made
+    _expressions_made += 1
+    return _Required(loader.config_source, node.start_mark.line + 1)
+
+
+def _resolved(cfg: _NodeT, made_before: int) -> _NodeT:
+    """Resolve ``cfg`` after a load, if the load read any ``${...}`` or ``???``."""
+    if _expressions_made != made_before:
+        _resolve_tree(cfg, strict=True)
+    return cfg
+
+
+def _refresh(node: CfgNode) -> None:
+    """Resolve again the expressions of the tree that holds ``node``, after a change."""
+    _resolve_tree(_root_of(node), strict=False)
+
+
+def _root_of(node: CfgNode) -> CfgNode:
+    seen: set[int] = set()
+    while id(node) not in seen:
+        seen.add(id(node))
+        parent = node._parent() if node._parent is not None else None
+        if parent is None or not _holds(parent, node._key, node):
+            break
+        node = parent
+    return node
+
+
+def _resolve_tree(root: CfgNode, strict: bool) -> None:
+    """Set every ``${...}`` key of the tree to its value; leave ``???`` keys unset.
+
+    A key that cannot be resolved now (it refers to a ``???``, or with ``strict``
+    False to a key that is gone) is left unset, and reading it raises the reason.
+    """
+    entries: list[tuple[CfgNode, Any]] = []
+    for node, _ in _walk_nodes(root, ""):
+        for key, value in dict.items(node):
+            if type(value) in _PENDING_TYPES:
+                _exprs_of(node)[key] = value
+        if node._exprs:
+            entries.extend((node, key) for key in node._exprs)
+    resolver = _Resolver(root)  # reads _exprs first, so old values in the dict are never used
+    for node, key in entries:
+        try:
+            value = resolver.value_of(node, key)
+        except MissingValueError:
+            value = _MISSING
+        except ConfigKeyError:
+            if strict:
+                raise
+            value = _MISSING
+        if value is not _MISSING:
+            _store(node, key, value)  # in place: the key keeps its position
+        elif dict.__contains__(node, key):
+            _remove(node, key)
+
+
+def _walk_nodes(root: CfgNode, root_path: str) -> list[tuple[CfgNode, str]]:
+    """Return every node of the tree below ``root`` (included) with its key path."""
+    found: list[tuple[CfgNode, str]] = []
+    stack: list[tuple[Any, str]] = [(root, root_path)]
+    seen: set[int] = set()
+    while stack:
+        value, path = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, CfgNode):
+            found.append((value, path))
+            stack.extend(
+                (item, _join(path, key))
+                for key, item in dict.items(value)
+                if type(item) not in _ATOMIC_TYPES
+            )
+        elif type(value) is list or type(value) is tuple:
+            stack.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
+    return found
+
+
+def _exprs_of(node: CfgNode) -> dict[Any, _Expr | _Required]:
+    if node._exprs is None:
+        object.__setattr__(node, "_exprs", {})
+    return cast(Dict[Any, Union[_Expr, _Required]], node._exprs)
+
+
+def _copy_exprs(source: CfgNode, target: CfgNode) -> None:
+    if source._exprs:
+        object.__setattr__(target, "_exprs", dict(source._exprs))
+
+
+def _is_unset(node: CfgNode, key: Any) -> bool:
+    return node._exprs is not None and key in node._exprs and not dict.__contains__(node, key)
+
+
+def _read_unset(node: CfgNode, key: Any) -> Any:
+    """Read a key that has an expression or ``???`` but no value: raise why, or resolve it."""
+    expr = cast(Dict[Any, Union[_Expr, _Required]], node._exprs)[key]
+    if type(expr) is _Required:
+        raise _missing_value_error(_join(_node_path(node), key), expr, None)
+    return _Resolver(_root_of(node)).value_of(node, key)
+
+
+class _Resolver:
+    """Computes the values of ``${...}`` keys of one tree, each once, refusing cycles."""
+
+    def __init__(self, root: CfgNode) -> None:
+        self.root = root
+        self.done: dict[tuple[int, Any], Any] = {}
+        self.active: list[tuple[tuple[int, Any], str]] = []  # keys being resolved, in order
+
+    def value_of(self, node: CfgNode, key: Any) -> Any:
+        token = (id(node), key)
+        if token in self.done:
+            return self.done[token]
+        expr = cast(Dict[Any, Union[_Expr, _Required]], node._exprs)[key]
+        path = _join(_node_path(node), key)
+        if type(expr) is _Required:
+            raise _missing_value_error(path, expr, None)
+        tokens = [active for active, _ in self.active]
+        if token in tokens:
+            chain = [name for _, name in self.active[tokens.index(token) :]]
+            raise ConfigKeyError(
+                f"{path!r} in {expr.file}, line {expr.line}: interpolations refer to each"
+                f" other in a cycle: {' -> '.join([*chain, path])}. Break the cycle.",
+                key=path,
+                file=expr.file,
+                line=expr.line,
+            )
+        self.active.append((token, path))
+        try:
+            value = self._evaluate(cast(_Expr, expr), path)
+        finally:
+            self.active.pop()
+        self.done[token] = value
+        return value
+
+    def _evaluate(self, expr: _Expr, path: str) -> Any:
+        values = [
+            part if isinstance(part, str) else self._part(part, expr, path) for part in expr.parts
+        ]
+        if len(values) == 1 and not isinstance(expr.parts[0], str):
+            kind = expr.parts[0][0]
+            return _parse_env_value(values[0]) if kind == "env" else values[0]
+        return "".join(
+            value if isinstance(value, str) else str(_to_plain(value)) for value in values
+        )
+
+    def _part(self, part: tuple[str, str, str | None], expr: _Expr, path: str) -> Any:
+        kind, name, default = part
+        if kind == "env":
+            value = os.environ.get(name, default)
+            if value is None:
+                raise ConfigKeyError(
+                    f"{path!r} in {expr.file}, line {expr.line} is {expr.text!r}, but the"
+                    f" environment variable {name} is not set. Set it, or give a default:"
+                    f" ${{env:{name},default}}.",
+                    key=path,
+                    file=expr.file,
+                    line=expr.line,
+                )
+            return value
+        return self._lookup(name, expr, path)
+
+    def _lookup(self, reference: str, expr: _Expr, path: str) -> Any:
+        value: Any = self.root
+        names = reference.split(".")
+        for depth, name in enumerate(names):
+            here = ".".join(names[:depth])
+            if not isinstance(value, CfgNode):
+                raise _bad_reference(expr, path, reference, f"{here!r} is not a node with keys")
+            if value._exprs is not None and name in value._exprs:
+                try:
+                    value = self.value_of(value, name)
+                except MissingValueError as err:
+                    raise _missing_value_error(path, expr, err) from err
+            elif dict.__contains__(value, name):
+                value = dict.__getitem__(value, name)
+            else:
+                where = f"{here!r} has" if here else "the config has"
+                raise _bad_reference(expr, path, reference, f"{where} no key {name!r}")
+        return self._snapshot(value)
+
+    def _snapshot(self, value: Any) -> Any:
+        """Return a copy of ``value`` with the expressions below it resolved, and no ``???``."""
+        if type(value) in _ATOMIC_TYPES:
+            return value
+        if isinstance(value, CfgNode):
+            new = _new_node(type(value))
+            exprs = value._exprs or {}
+            for key in [*dict.keys(value), *(key for key in exprs if key not in value)]:
+                if key in exprs:
+                    _store(new, key, self.value_of(value, key))  # already a snapshot
+                else:
+                    _store(new, key, self._snapshot(dict.__getitem__(value, key)))
+            return new
+        if type(value) is list or type(value) is tuple:
+            return type(value)(self._snapshot(item) for item in value)
+        return deepcopy(value)
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Read an environment variable as YAML, like a command-line value (``"0.1"`` -> 0.1)."""
+    try:
+        value = _parse_yaml(raw, "<environment variable>", CfgNode, False)[0]
+    except ConfigError:
+        return raw
+    return raw if type(value) in _PENDING_TYPES or isinstance(value, Mapping) else value
+
+
+def _bad_reference(expr: _Expr, path: str, reference: str, why: str) -> ConfigKeyError:
+    return ConfigKeyError(
+        f"{path!r} in {expr.file}, line {expr.line} is {expr.text!r}, but {reference!r} does"
+        f" not exist: {why}. References are key paths from the top of the config.",
+        key=path,
+        file=expr.file,
+        line=expr.line,
+    )
+
+
+def _missing_value_error(
+    path: str, mark: _Expr | _Required, cause: MissingValueError | None
+) -> MissingValueError:
+    if cause is None:
+        return MissingValueError(
+            f"{path!r} is ??? in {mark.file}, line {mark.line}: it must be set before it is"
+            f" read. Set it in a file, or with merge_from_list(['{path}=...']).",
+            key=path,
+            file=mark.file,
+            line=mark.line,
+        )
+    return MissingValueError(
+        f"{path!r} in {mark.file}, line {mark.line} refers to {cause.key!r}, which has no"
+        f" value yet: {cause}",
+        key=path,
+        file=mark.file,
+        line=mark.line,
+    )
 
 
 # -- Internals: reading YAML ----------------------------------------------------
@@ -1372,7 +1821,10 @@ def _build(loader: _ConfigConstructor, node: yaml.Node) -> Any:
     kind = type(node)
     if kind is yaml.ScalarNode:
         if tag == _STR_TAG:
-            return node.value
+            text: str = node.value
+            if "${" in text:
+                return _parse_dollars(text, loader.config_source, node.start_mark.line + 1)
+            return text
         try:
             return _build_scalar(loader, node)
         except ValueError as err:  # e.g. an int of more digits than Python converts
@@ -1383,8 +1835,25 @@ def _build(loader: _ConfigConstructor, node: yaml.Node) -> Any:
     if kind is yaml.MappingNode and tag == _MAP_TAG:
         return _construct_node(loader, node)
     if kind is yaml.SequenceNode and tag == _SEQ_TAG:
-        return [_build(loader, child) for child in node.value]
+        return _build_list(loader, node)
     return loader.construct_object(node, deep=True)
+
+
+def _build_list(loader: _ConfigConstructor, node: yaml.Node) -> list[Any]:
+    made = _expressions_made
+    items = [_build(loader, child) for child in node.value]
+    if _expressions_made != made:
+        for item, child in zip(items, node.value, strict=True):
+            if type(item) in _PENDING_TYPES:
+                line = child.start_mark.line + 1
+                raise ConfigError(
+                    f"{loader.config_source}, line {line}: ${{...}} and ??? work in values"
+                    " of keys, not in list items. Give the list item a key of its own, or"
+                    " write $${ for a literal ${.",
+                    file=loader.config_source,
+                    line=line,
+                )
+    return items
 
 
 def _build_scalar(loader: _ConfigConstructor, node: yaml.Node) -> Any:
@@ -1420,6 +1889,8 @@ def _construct_node(loader: _ConfigConstructor, node: yaml.Node) -> CfgNode:
     seen: dict[Any, yaml.Node] = {}
     for index, (key_node, value_node) in enumerate(node.value):
         key = _build(loader, key_node)
+        if type(key) in _PENDING_TYPES:  # keys are names, never expressions
+            key = key_node.value.replace("$${", "${") if type(key) is _Expr else "???"
         try:
             hash(key)
         except TypeError as err:
@@ -1442,7 +1913,7 @@ def _construct_list(loader: _ConfigConstructor, node: yaml.Node) -> list[Any]:
         raise ConstructorError(
             None, None, f"expected a sequence, found {_node_kind(node)}", node.start_mark
         )
-    return [_build(loader, child) for child in node.value]
+    return _build_list(loader, node)
 
 
 def _construct_tuple(loader: _ConfigConstructor, node: yaml.Node) -> tuple[Any, ...]:
@@ -1492,12 +1963,18 @@ def _refuse_python_tag(loader: _ConfigConstructor, suffix: str, node: yaml.Node)
 
 
 def _configure_loader(loader_class: type[_ConfigConstructor], safe: bool) -> None:
-    loader_class.add_constructor(_YAML_TAG_PREFIX + "map", _construct_node)
-    loader_class.add_constructor(_YAML_TAG_PREFIX + "seq", _construct_list)
-    loader_class.add_constructor(_LITERAL_TAG, _construct_literal)
+    ours: dict[str, Any] = {
+        _YAML_TAG_PREFIX + "map": _construct_node,
+        _YAML_TAG_PREFIX + "seq": _construct_list,
+        _LITERAL_TAG: _construct_literal,
+        _REQUIRED_TAG: _construct_required,
+    }
+    for tag, constructor in ours.items():
+        loader_class.add_constructor(tag, constructor)
     cast(Any, loader_class).add_implicit_resolver(
         _LITERAL_TAG, _LITERAL_PATTERN, _LITERAL_FIRST_CHARS
     )
+    cast(Any, loader_class).add_implicit_resolver(_REQUIRED_TAG, _REQUIRED_PATTERN, ["?"])
     if not safe:
         return
     # Tags the original easycore (and PyYAML's default dumper) write, and that
@@ -1573,7 +2050,27 @@ _UNICODE_BREAKS: Final = frozenset("\x85\u2028\u2029")  # NEL, LINE and PARAGRAP
 
 
 def _represent_node(dumper: Any, data: Mapping[Any, Any]) -> yaml.Node:
+    if isinstance(data, CfgNode) and data._exprs:
+        # Write ${...} and ??? as in the file, not the values they gave.
+        exprs = data._exprs
+        shown = {key: exprs.get(key, value) for key, value in dict.items(data)}
+        shown.update((key, expr) for key, expr in exprs.items() if key not in shown)
+        return cast(yaml.Node, dumper.represent_dict(shown))
     return cast(yaml.Node, dumper.represent_dict(data))
+
+
+def _represent_str(dumper: Any, data: str) -> yaml.Node:
+    # A literal "${" is written "$${", so that it does not load as an interpolation.
+    text = data.replace("${", "$${") if "${" in data else data
+    return cast(yaml.Node, dumper.represent_str(text))
+
+
+def _represent_expr(dumper: Any, data: _Expr) -> yaml.Node:
+    return cast(yaml.Node, dumper.represent_str(data.text))
+
+
+def _represent_required(dumper: Any, data: _Required) -> yaml.Node:
+    return cast(yaml.Node, dumper.represent_scalar(_REQUIRED_TAG, "???"))
 
 
 def _represent_complex(dumper: Any, data: complex) -> yaml.Node:
@@ -1618,6 +2115,10 @@ def _configure_dumper(dumper_class: Any) -> None:
     dumper_class.add_multi_representer(dict, _represent_node)
     dumper_class.add_representer(tuple, _represent_tuple)
     dumper_class.add_representer(complex, _represent_complex)
+    dumper_class.add_representer(str, _represent_str)
+    dumper_class.add_representer(_Expr, _represent_expr)
+    dumper_class.add_representer(_Required, _represent_required)
+    dumper_class.add_implicit_resolver(_REQUIRED_TAG, _REQUIRED_PATTERN, ["?"])
     # Strings that would load as literals must be quoted to stay strings.
     dumper_class.add_implicit_resolver(_LITERAL_TAG, _LITERAL_PATTERN, _LITERAL_FIRST_CHARS)
 
@@ -1810,9 +2311,9 @@ class _BaseTree:
                 base_path = _find_base(base, path, source, text)
                 self._check_confined(base_path, source, text)
                 base_cfg, base_lines = self.open(base_path, (*chain, real))
-                merged.merge(base_cfg)
+                _merge_loaded(merged, base_cfg)
                 lines.update(base_lines)
-            merged.merge(cfg)
+            _merge_loaded(merged, cfg)
         if self.want_lines and graph is not None:
             lines.update(_key_lines(graph, source))
         self.opened[real] = (merged, lines)
