@@ -9,6 +9,7 @@ from typing import Callable
 
 import pytest
 
+import easycore_config
 from easycore_config import (
     CfgNode,
     ConfigError,
@@ -231,6 +232,26 @@ def test_copies_and_pickles_keep_the_expressions() -> None:
         clone.DATA.ROOT = "/mnt"
         assert clone.DATA.TRAIN == "/mnt/train"
     assert cfg.DATA.TRAIN == "/datasets/train"
+
+
+def test_changes_to_a_config_without_expressions_resolve_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    CfgNode.load(TEXT)  # expressions exist in this process
+    plain = CfgNode({"A": {"B": 1}})
+    calls: list[CfgNode] = []
+    resolve_tree = easycore_config._resolve_tree
+    monkeypatch.setattr(
+        easycore_config,
+        "_resolve_tree",
+        lambda root, strict: (calls.append(root), resolve_tree(root, strict)),
+    )
+    plain.A.B = 2
+    plain.merge_from_list(["A.B=3"])
+    assert calls == []
+    interpolated = CfgNode.load(TEXT)  # resolved once by the load, once after the change
+    interpolated.DATA.ROOT = "/mnt"
+    assert [id(root) for root in calls] == [id(interpolated)] * 2
 
 
 def test_a_frozen_config_still_reads_its_interpolations() -> None:

@@ -221,7 +221,16 @@ class CfgNode(dict[Any, Any]):
         assert cfg["SOLVER"]["BASE_LR"] == 0.1
     """
 
-    __slots__ = ("__dict__", "__weakref__", "_exprs", "_frozen", "_key", "_key_rules", "_parent")
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_exprs",
+        "_frozen",
+        "_holds_exprs",
+        "_key",
+        "_key_rules",
+        "_parent",
+    )
 
     # Keys are mirrored into the instance __dict__, so that reading an
     # attribute is a plain attribute lookup; __getattr__ only runs on a miss.
@@ -230,6 +239,9 @@ class CfgNode(dict[Any, Any]):
     _key_rules: _KeyRules | None  # renamed and deprecated keys, once one is registered
     # key -> its ${...} expression or ??? mark, for keys that have one; else None
     _exprs: dict[Any, _Expr | _Required] | None
+    # This node or one below has had expressions (so have all its parents): only such
+    # trees are resolved again after a change.
+    _holds_exprs: bool
     _parent: weakref.ref[CfgNode] | None
     _reserved_names: ClassVar[frozenset[str]] = frozenset()
 
@@ -791,6 +803,8 @@ class CfgNode(dict[Any, Any]):
         object.__setattr__(self, "_frozen", bool(state.get("frozen", False)))
         object.__setattr__(self, "_key_rules", state.get("key_rules"))
         object.__setattr__(self, "_exprs", state.get("exprs"))
+        if self._exprs:
+            _mark_holds_exprs(self)
 
 
 CfgNode._reserved_names = frozenset(dir(CfgNode))
@@ -933,6 +947,7 @@ _BASE_KEY: Final = "__BASE__"
 def _init_slots(node: CfgNode) -> None:
     object.__setattr__(node, "_exprs", None)
     object.__setattr__(node, "_frozen", False)
+    object.__setattr__(node, "_holds_exprs", False)
     object.__setattr__(node, "_key_rules", None)
     object.__setattr__(node, "_parent", None)
     object.__setattr__(node, "_key", ())
@@ -966,6 +981,8 @@ def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...]) -> None:
     if isinstance(value, CfgNode):
         object.__setattr__(value, "_parent", weakref.ref(parent))
         object.__setattr__(value, "_key", segment)
+        if value._holds_exprs and not parent._holds_exprs:
+            _mark_holds_exprs(parent)
     elif type(value) is list or type(value) is tuple:
         for index, item in enumerate(value):
             if type(item) not in _ATOMIC_TYPES:
@@ -1135,6 +1152,8 @@ def _apply_updates(updates: list[tuple[CfgNode, Any, Any]]) -> None:
         if node._exprs is not None:
             node._exprs.pop(key, None)  # the merged value (maybe an expression) replaces it
         _store(node, key, value)
+        if type(value) in _PENDING_TYPES:
+            _mark_holds_exprs(node)
 
 
 def _coerce(current: Any, value: Any, path: str, origin: _Origin) -> Any:
@@ -1418,7 +1437,15 @@ def _resolved(cfg: _NodeT, made_before: int) -> _NodeT:
 
 def _refresh(node: CfgNode) -> None:
     """Resolve again the expressions of the tree that holds ``node``, after a change."""
-    _resolve_tree(_root_of(node), strict=False)
+    root = _root_of(node)
+    if root._holds_exprs:
+        _resolve_tree(root, strict=False)
+
+
+def _mark_holds_exprs(node: CfgNode | None) -> None:
+    while node is not None and not node._holds_exprs:
+        object.__setattr__(node, "_holds_exprs", True)
+        node = node._parent() if node._parent is not None else None
 
 
 def _root_of(node: CfgNode) -> CfgNode:
@@ -1486,12 +1513,14 @@ def _walk_nodes(root: CfgNode, root_path: str) -> list[tuple[CfgNode, str]]:
 def _exprs_of(node: CfgNode) -> dict[Any, _Expr | _Required]:
     if node._exprs is None:
         object.__setattr__(node, "_exprs", {})
+        _mark_holds_exprs(node)
     return cast(Dict[Any, Union[_Expr, _Required]], node._exprs)
 
 
 def _copy_exprs(source: CfgNode, target: CfgNode) -> None:
     if source._exprs:
         object.__setattr__(target, "_exprs", dict(source._exprs))
+        _mark_holds_exprs(target)
 
 
 def _is_unset(node: CfgNode, key: Any) -> bool:
