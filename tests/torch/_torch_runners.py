@@ -296,6 +296,12 @@ class Drop(UnorderedRunner):
         return data
 
 
+class EchoOrExit(Collect):
+    """Return each item unchanged; the item ``"exit"`` ends the producer at once."""
+
+    producer_work = Drop.producer_work
+
+
 class KeepAll(CollectUnordered):
     """Keep every result; with ``cfg.collect`` each producer collects garbage per item."""
 
