@@ -14,18 +14,24 @@ paths without a registered prefix are local paths, handled by ``NativePathHandle
 
 Every download (``download_file``, and ``get_local_path`` of a URL) is:
 
-- atomic: bytes go to a unique temporary file next to the target, which is renamed
-  into place only once its size matches Content-Length (and ``sha256`` when given);
-  a cut or failed transfer leaves nothing under the target name;
+- faithful: the file holds the bytes the server sent, never decoded on the way;
+- atomic and durable: bytes go to a hidden partial file, fsynced and renamed into
+  place only once its size matches Content-Length (and its hash ``checksum``); a cut
+  or failed transfer, a full disk or a power loss leaves nothing under the target name;
 - shared: threads and processes asking for the same URL wait on one ``file_lock``,
-  and all but the first find the finished file;
-- retried: connection errors, cut transfers and 5xx answers are retried with backoff;
-  4xx answers fail at once, with the status in the message.
+  and all but the first find the finished file; locks and partial files stay in a
+  hidden ``.easycore-locks`` folder, under names that never collide with yours;
+- retried and resumed: ``_is_retryable`` decides, in one place, which failures get
+  another attempt (cut transfers, timeouts, connection errors, 408, 429, 5xx); an
+  attempt continues a cut transfer with HTTP Range where the server allows it.
 
 Environment variables:
 
 - ``EASYCORE_CACHE``: the cache directory (default ``~/.easycore/cache``).
-- ``REQUESTS_CA_BUNDLE``: read by requests; the CA bundle that https downloads trust.
+- ``EASYCORE_OFFLINE``: ``1`` makes no request at all; only files already there are
+  returned.
+- ``REQUESTS_CA_BUNDLE``, ``NETRC``: read by requests; the CA bundle that https
+  downloads trust, and the netrc file with credentials (default ``~/.netrc``).
 
 The module is self-contained (it needs requests with urllib3 2.2 or later, tqdm and
 filelock 4.3 or later; fsspec only for ``FsspecPathHandler``): copy this file into a
@@ -747,7 +753,8 @@ class HTTPURLHandler(PathHandler):
 
         Raises:
             DownloadError: The server could not be reached or gave an answer that is
-                neither "exists" nor "not found" (such as 403 or 500).
+                neither "exists" nor "not found" (such as 403 or 500), or
+                ``EASYCORE_OFFLINE`` is set and the URL is not cached.
         """
         if os.path.isfile(self._cache_path(path)):
             return True
@@ -1487,9 +1494,10 @@ def _download(job: _Job) -> str:
         elif not os.path.isfile(target) or job.refresh:
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
             with file_lock(target):
-                if job.refresh or not os.path.isfile(target):  # not made while we waited
-                    _fetch_from_any(job)
-                    return target
+                # Another caller may have made it while we waited.
+                must_fetch = job.refresh or not os.path.isfile(target)
+                if must_fetch and _fetch_from_any(job):
+                    return target  # checked as it arrived
         if job.checksum is not None:  # a file we did not check ourselves
             _check_existing_checksum(job.urls[0], target, job.checksum)
     except PathError:
@@ -1512,14 +1520,16 @@ def _check_cached_for_offline(job: _Job) -> None:
         )
 
 
-def _fetch_from_any(job: _Job) -> None:
-    """Download ``job.target`` from its URL or, when that fails, from each mirror in turn."""
+def _fetch_from_any(job: _Job) -> bool:
+    """Download ``job.target`` from its URL or, when that fails, from each mirror in turn.
+
+    Returns False when a refresh found the file current (nothing was downloaded).
+    """
     failures: list[DownloadError] = []
     for url in job.urls:
         partial = _PartialFile(job.target, url)
         try:
-            _fetch_with_retries(url, job, partial)
-            return
+            return _fetch_with_retries(url, job, partial)
         except DownloadError as err:
             partial.discard()
             failures.append(err)
@@ -1532,11 +1542,10 @@ def _fetch_from_any(job: _Job) -> None:
     raise last
 
 
-def _fetch_with_retries(url: str, job: _Job, partial: _PartialFile) -> None:
+def _fetch_with_retries(url: str, job: _Job, partial: _PartialFile) -> bool:
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            _fetch(url, job, partial)
-            return
+            return _fetch(url, job, partial)
         except DownloadError as err:
             if not _is_retryable(err) or attempt == _ATTEMPTS:
                 if attempt > 1:  # say so, instead of hiding the retries in the log
@@ -1545,6 +1554,7 @@ def _fetch_with_retries(url: str, job: _Job, partial: _PartialFile) -> None:
             delay = _retry_delay(err, attempt)
             _logger.warning(f"{err} Retrying in {delay:g} s (attempt {attempt + 1}).")
             time.sleep(delay)
+    raise AssertionError("the last attempt returns or raises")
 
 
 def _is_retryable(error: DownloadError) -> bool:
@@ -1584,18 +1594,20 @@ def _retry_delay(error: DownloadError, attempt: int) -> float:
     return float(_BACKOFF * 2 ** (attempt - 1))
 
 
-def _fetch(url: str, job: _Job, partial: _PartialFile) -> None:
-    """Make one attempt to download ``url`` into ``partial``; on success, rename it into place."""
+def _fetch(url: str, job: _Job, partial: _PartialFile) -> bool:
+    """Make one attempt to download ``url`` into ``partial``; on success, rename it into place.
+
+    Returns False when a refresh found the file current (nothing was downloaded).
+    """
     label = os.path.basename(job.target)
     with _Sink(url, partial.path, label, job.progress, job.checksum) as sink:
         if url[:6].lower() == "ftp://":
             _fetch_ftp(url, sink)
         elif not _fetch_http(url, job, partial, sink):
-            return  # refresh: the cached file is current
+            return False
         _check_size(url, sink)
         sink.finish()
     if job.checksum is not None and sink.hexdigest() != job.checksum[1]:
-        partial.discard()  # the same bytes would never match: start afresh next time
         algorithm, expected = job.checksum
         raise ChecksumMismatchError(
             f"{url} has {algorithm} {sink.hexdigest()}, expected {expected} ({sink.received} "
@@ -1606,6 +1618,7 @@ def _fetch(url: str, job: _Job, partial: _PartialFile) -> None:
             sink.hexdigest(),
         )
     partial.commit(job.target)
+    return True
 
 
 class _Sink:
@@ -1686,9 +1699,7 @@ class _Sink:
 
     def finish(self) -> None:
         """Flush the file to disk: only then may it take the final name."""
-        if self._file is None:  # an empty FTP file: nothing was ever written
-            self.begin(self.expected)
-        assert self._file is not None
+        assert self._file is not None, "begin() opens the file"
         try:
             self._file.flush()
             os.fsync(self._file.fileno())
@@ -1720,6 +1731,7 @@ class _PartialFile:
 
     def request_headers(self, refresh_of: str | None) -> dict[str, str]:
         """Return the headers that resume the partial file, or revalidate ``refresh_of``."""
+        self.offset = 0
         validators = _read_note(self._note, self._url)
         if validators and os.path.isfile(self.path):
             if_range = validators.get("etag") or validators.get("last_modified")
@@ -1735,17 +1747,12 @@ class _PartialFile:
         return {}
 
     def start(self, response: requests.Response) -> int:
-        """Return the offset the body of ``response`` starts at, and note its validators."""
+        """Return the offset the body of ``response`` starts at, and note its validators.
+
+        A 206 continues the partial file (``_resumes_at`` checked its range); any other
+        answer is the whole file.
+        """
         if response.status_code == 206 and self.offset:
-            start, _, total = _content_range(response)
-            if start != self.offset:
-                self.offset = 0
-                raise DownloadError(
-                    f"{self._url} answered a request for bytes {self.offset}- with bytes "
-                    f"{start}-{total}; starting the download afresh.",
-                    self._url,
-                    206,
-                )
             return self.offset
         self.offset = 0
         _write_note(
@@ -1767,6 +1774,7 @@ class _PartialFile:
 
     def discard(self) -> None:
         """Remove the partial file and its note."""
+        self.offset = 0
         _remove_quietly(self.path)
         _remove_quietly(self._note)
 
