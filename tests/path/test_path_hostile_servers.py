@@ -146,3 +146,11 @@ def test_a_growing_redirect_is_still_a_loop() -> None:
     PathManager.register(RedirectPathHandler("grow://", "grow://more/"))
     with pytest.raises(easycore_path.RedirectLoopError, match=re.escape("grow://more/more/")):
         PathManager.exists("grow://x")
+
+
+def test_a_part_of_the_file_sent_as_the_whole_is_refused(http_site: Site, tmp_path: Path) -> None:
+    url = http_site.add("/part.bin", http_site.Route(status=206, body=BODY[:1000]))
+    with pytest.raises(DownloadError, match="answered 206") as info:
+        download_file(url, str(tmp_path), progress=False)
+    assert info.value.status == 206
+    assert not (tmp_path / "part.bin").exists()

@@ -1883,6 +1883,13 @@ def _fetch_http(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool
                 partial.discard()  # 416, or another range than asked: ask for all of it
                 return _fetch_http(url, job, partial, sink)
             _check_status(url, response)
+            if response.status_code == 206 and not partial.offset:
+                raise DownloadError(
+                    f"{url} answered 206 (a part of the file) to a request for all of it. "
+                    f"Nothing was saved: the server is misconfigured.",
+                    url,
+                    206,
+                )
             offset = partial.start(response)
             sink.begin(_announced_size(response, offset), offset)
             _copy_body(url, response, sink, deadline)
