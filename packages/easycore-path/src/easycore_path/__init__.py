@@ -1530,15 +1530,17 @@ def _fetch_from_any(job: _Job) -> bool:
         partial = _PartialFile(job.target, url)
         try:
             return _fetch_with_retries(url, job, partial)
-        except DownloadError as err:
+        except OSError as err:
             partial.discard()
+            if not isinstance(err, DownloadError):  # our disk, not the server: stop here
+                raise _local_failure(url, job.target, err) from err
             failures.append(err)
             if url != job.urls[-1]:
                 _logger.warning(f"{err} Trying the next mirror.")
     last = failures[-1]
     if len(failures) > 1:
         reasons = "; ".join(str(failure) for failure in failures[:-1])
-        last.args = (f"{last.args[0]} Every mirror failed too: {reasons}",)
+        last.args = (f"{last.args[0]} The URLs tried before failed too: {reasons}",)
     raise last
 
 
