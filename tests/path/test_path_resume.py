@@ -40,6 +40,17 @@ def test_cut_transfer_resumes_with_a_range_request(http_site: Site, tmp_path: Pa
     assert not [name for name in _work_files(tmp_path) if name.endswith(".part")]
 
 
+def test_weak_etag_resumes_with_last_modified(http_site: Site, tmp_path: Path) -> None:
+    modified = {"Last-Modified": "Tue, 01 Dec 2026 10:00:00 GMT"}
+    url = http_site.add(
+        "/big.bin",
+        http_site.Route(body=BODY, etag='W/"v1"', headers=modified, ranges=True, cut_after=HALF),
+        http_site.Route(body=BODY, headers=modified),
+    )
+    assert Path(download_file(url, str(tmp_path), progress=False)).read_bytes() == BODY
+    assert http_site.request_headers[1]["If-Range"] == modified["Last-Modified"]
+
+
 def test_server_without_ranges_sends_everything_again(http_site: Site, tmp_path: Path) -> None:
     url = http_site.add(
         "/big.bin",

@@ -1736,9 +1736,12 @@ class _PartialFile:
         self.offset = 0
         validators = _read_note(self._note, self._url)
         if validators and os.path.isfile(self.path):
-            if_range = validators.get("etag") or validators.get("last_modified")
+            etag = validators.get("etag", "")
+            # If-Range takes a strong ETag only (RFC 9110 13.1.5); else the date.
+            strong = etag and not etag.startswith("W/")
+            if_range = etag if strong else validators.get("last_modified", "")
             size = os.path.getsize(self.path)
-            if if_range and not if_range.startswith("W/") and size:
+            if if_range and size:
                 self.offset = size
                 return {"Range": f"bytes={size}-", "If-Range": if_range}
         if refresh_of is not None and os.path.isfile(refresh_of):
