@@ -58,9 +58,11 @@ import abc
 import collections.abc
 import contextlib
 import copy
+import ctypes
 import difflib
 import functools
 import importlib
+import io
 import itertools
 import math
 import multiprocessing
@@ -284,6 +286,7 @@ class BaseRunner:
         self._lock = threading.Lock()
         self._owner: int | None = None
         self._backend: _Backend | None = None
+        self._starting: _Backend | None = None  # during activate(), for _exclusive
         self._finalizer: multiprocessing.util.Finalize[None] | None = None
         self._closed_reason = "closed by close()"
         self._next_call_id = 0
@@ -373,7 +376,10 @@ class BaseRunner:
         """Shut down all producers if this runner is alive (idempotent).
 
         Producers drop queued work, run ``producer_end`` and exit. Producers that are
-        still busy after ``timeout`` seconds are killed.
+        still busy after ``timeout`` seconds are killed. Called from another thread (a
+        watchdog) while a call runs, it stops that call at once, the call raising
+        ``RunnerClosedError``, then closes as above; a consumer hook or ``data_iter``
+        stuck in the calling thread keeps it waiting, since Python cannot stop them.
 
         Args:
             timeout: Seconds to wait for the producers; ``None`` waits for them.
@@ -382,6 +388,10 @@ class BaseRunner:
             Exception: Whatever ``producer_end`` raised (after every producer is gone).
             RunnerError: A producer did not finish within ``timeout`` and was killed.
         """
+        self._refuse_reentry("close()")
+        backend = self._backend
+        if self._owner is not None and backend is not None:  # a call in another thread
+            backend.interrupt("close() was called from another thread")
         with self._exclusive("close()"):
             self._open_iterator = None  # it raises RunnerClosedError if resumed
             failures = self._shut_down("closed by close()", timeout=timeout)
@@ -401,12 +411,14 @@ class BaseRunner:
         with self._exclusive("activate()"):
             if self._backend is not None:
                 return
-            backend = self._create_backend()
+            backend = self._starting = self._create_backend()
             try:
                 failures = backend.start()
             except BaseException:
                 backend.kill()
                 raise
+            finally:
+                self._starting = None
             if failures:
                 # The first failure is what the caller must see; the survivors' own
                 # producer_end errors, if any, would only hide it.
@@ -682,6 +694,17 @@ class BaseRunner:
                 f"or call its close() first; or use a second runner."
             )
 
+    def _refuse_reentry(self, what: str) -> None:
+        backends = (self._backend, self._starting)
+        if self._owner == threading.get_ident() or any(
+            backend is not None and backend.runs_in_this_thread() for backend in backends
+        ):
+            raise RunnerError(
+                f"{what} inside a hook of the same {type(self).__name__} call: a runner "
+                f"runs one call at a time, and its own hooks would wait for it forever; use "
+                f"a second runner instead"
+            )
+
     def _require_backend(self) -> _Backend:
         backend = self._backend
         if backend is None:
@@ -720,11 +743,7 @@ class BaseRunner:
 
     @contextlib.contextmanager
     def _exclusive(self, what: str) -> Iterator[None]:
-        if self._owner == threading.get_ident():
-            raise RunnerError(
-                f"{what} inside a hook of the same {type(self).__name__} call: a runner "
-                f"runs one call at a time; use a second runner instead"
-            )
+        self._refuse_reentry(what)
         with self._lock:
             self._owner = threading.get_ident()
             try:
@@ -897,6 +916,8 @@ _SKIPPED: Final = 6  # producer -> parent: (_SKIPPED, call_id, batch_id)
 _ENDED: Final = 7  # producer -> parent: (_ENDED, failure or None) after producer_end
 _DIED: Final = 8  # not sent: a reply the parent makes up for a dead producer
 _UNREADABLE: Final = 9  # inside a producer: a batch that could not be unpickled
+_ALIVE: Final = 10  # producer -> parent: (_ALIVE,) once the engine's code runs in it
+_ALARM: Final = 11  # not sent: wakes the caller's wait when close() comes from a thread
 
 
 # -- Internals: arguments and cfg -------------------------------------------------------------
@@ -1002,7 +1023,7 @@ def _to_cfg(cfg: Mapping[str, Any] | None) -> Any:
         )
     try:
         if isinstance(cfg, dict) and type(cfg) is not dict:
-            return copy.deepcopy(cfg)  # a CfgNode stays a CfgNode
+            return _thaw(copy.deepcopy(cfg))  # a CfgNode stays a CfgNode
         return _to_attr_dict(cfg)
     except Exception as err:
         key = next((k for k in cfg if not _is_copyable(cfg[k])), None)
@@ -1012,6 +1033,24 @@ def _to_cfg(cfg: Mapping[str, Any] | None) -> Any:
             f"call gets its own copy of cfg. Keep cfg to plain data and build objects such "
             f"as locks, files or models in producer_init."
         ) from err
+
+
+def _thaw(cfg: Any) -> Any:
+    """Unfreeze our private copy of a frozen config, so every hook's copy is writable.
+
+    Hooks store their state on cfg (``cfg.model = Net()``), and freezing a config before
+    handing it out is good practice; the caller's object is never touched. Works with
+    easycore's ``CfgNode`` (``freeze(False)``) and yacs/fvcore's (``defrost()``).
+    """
+    kind = type(cfg)
+    is_frozen = getattr(kind, "is_frozen", None)
+    if not callable(is_frozen) or not is_frozen(cfg):
+        return cfg
+    if callable(getattr(kind, "defrost", None)):
+        cfg.defrost()
+    else:
+        cfg.freeze(False)
+    return cfg
 
 
 def _is_copyable(value: Any) -> bool:
@@ -1157,6 +1196,7 @@ class _Failure(NamedTuple):
     summary: str = ""  # "ValueError: bad item"
     item: int | None = None  # position in the batch, or in the input once known
     exitcode: int | None = None
+    hint: str | None = None  # for a death: what to do, instead of the exit code's hint
 
     def describe(self) -> str:
         where = f"producer for {self.device!r}" + (f" (pid {self.pid})" if self.pid else "")
@@ -1212,9 +1252,22 @@ def _failure_from_exception(
         traceback=text,
         error_blob=blob,
         error=err if local else None,
-        summary=f"{type(err).__name__}: {err}",
+        summary=_summarize_exception(err),
         item=item,
     )
+
+
+def _summarize_exception(err: BaseException) -> str:
+    """Return ``"ValueError: bad item"``, even for an exception whose ``__str__`` raises."""
+    name = type(err).__name__
+    try:
+        return f"{name}: {err}"
+    except Exception:
+        pass
+    try:
+        return f"{name} (its str() failed; repr: {err!r})"
+    except Exception:
+        return f"{name} (its str() and repr() failed)"
 
 
 def _failure_to_exception(failure: _Failure) -> BaseException:
@@ -1247,6 +1300,14 @@ def _failure_to_exception(failure: _Failure) -> BaseException:
             device=failure.device,
             pid=failure.pid,
         )
+    elif not isinstance(error, Exception):
+        # SystemExit or KeyboardInterrupt from a hook would end the caller's program,
+        # silently when uncaught (sys.exit(0) even with success): the call fails instead.
+        error = RunnerError(
+            f"{failure.hook} in {where} raised {failure.summary}. A producer hook cannot "
+            f"end or interrupt the caller's program: this call stopped, and the runner "
+            f"stays usable. Raise an ordinary exception to fail a call."
+        )
     error.__cause__ = remote
     error.__suppress_context__ = True
     return error
@@ -1271,6 +1332,8 @@ def _death_error(failure: _Failure) -> ProducerDiedError:
     else:
         how = f"exited with code {code}"
         hint = " A hook called os._exit(), or native code ended the process."
+    if failure.hint is not None:
+        hint = f" {failure.hint}"
     lost = f"; {failure.summary}" if failure.summary else ""
     return ProducerDiedError(
         f"producer for {failure.device!r} (pid {failure.pid}) {how} {failure.hook}{lost}."
@@ -1374,6 +1437,12 @@ class _Call:
                     return
                 for reply in self._backend.collect():
                     yield from self._handle(reply)
+                if self._backend.interrupted is not None:
+                    raise RunnerClosedError(
+                        f"the call stopped: {self._backend.interrupted}; the runner is "
+                        f"closing (call activate() to start its producers again)",
+                        reason=self._backend.interrupted,
+                    )
         except BaseException:
             self._backend.cancel(self._call_id)
             raise
@@ -1515,6 +1584,16 @@ class _Backend(abc.ABC):
         self.size = len(specs)
         self._pending: list[dict[tuple[int, int], None]] = [{} for _ in specs]
         self._cancelled = -1  # the latest cancelled call id
+        self.interrupted: str | None = None  # why another thread stopped the call
+
+    def interrupt(self, reason: str) -> None:
+        """Make the call that waits in ``collect`` (in another thread) stop at once."""
+        self.interrupted = reason
+        self._wake()
+
+    @abc.abstractmethod
+    def _wake(self) -> None:
+        """Make a ``_receive`` blocked in another thread return, with or without replies."""
 
     @abc.abstractmethod
     def start(self) -> list[_Failure]:
@@ -1530,7 +1609,7 @@ class _Backend(abc.ABC):
 
     @abc.abstractmethod
     def _receive(self) -> list[_Reply]:
-        """Block until at least one reply (or a death) is there; return all there are."""
+        """Block until a reply (or a death) is there, or ``_wake``; return all there are."""
 
     @abc.abstractmethod
     def find_death(self) -> _Failure | None:
@@ -1543,6 +1622,10 @@ class _Backend(abc.ABC):
     @abc.abstractmethod
     def kill(self) -> None:
         """End every producer now, without ``producer_end``."""
+
+    def runs_in_this_thread(self) -> bool:
+        """Tell whether the calling thread is one of these producers (a hook calls back)."""
+        return False
 
     def least_loaded(self, limit: int) -> int | None:
         """Return the producer with the fewest pending batches, if it has fewer than limit."""
@@ -1577,6 +1660,90 @@ class _Backend(abc.ABC):
         return reply
 
 
+#: Results that cannot change after producer_work returns them: sent as they are.
+_SCALAR_TYPES: Final = frozenset({int, float, complex, bool, str, bytes, type(None)})
+
+
+class _CapturedMark:
+    """Stands in a batch's results for one result pickled into its capture stream."""
+
+    def __reduce__(self) -> str:
+        return "_CAPTURED"  # by reference: the receiver gets its own _CAPTURED
+
+
+_CAPTURED: Final = _CapturedMark()
+
+
+class _ResultCapture:
+    """Pickle a batch's non-scalar results one by one, the moment each is returned.
+
+    The engine's own pickler writes them all into one buffer, clearing its memo after
+    each, so no result refers to the state of another (about 0.3 us per small result).
+    A subclass's pickler (easycore-torch) keeps per-message state in its ``dumps``, so
+    each result becomes a message of its own. ``dumps`` overrides both (Ray's cloudpickle).
+    """
+
+    def __init__(
+        self, pickler: type[ForkingPickler], dumps: Callable[[Any], bytes] | None = None
+    ) -> None:
+        self._dumps = dumps
+        self._chunks: list[bytes] = []
+        self._buffer: io.BytesIO | None = None
+        self._pickler: pickle.Pickler | None = None
+        if dumps is None and pickler is ForkingPickler:
+            self._buffer = io.BytesIO()
+            self._pickler = pickler(self._buffer, pickle.HIGHEST_PROTOCOL)
+        elif dumps is None:
+            self._dumps = functools.partial(_dumps_one, pickler)
+        self.count = 0
+
+    def add(self, result: Any) -> None:
+        if self._pickler is not None:
+            self._pickler.dump(result)
+            self._pickler.clear_memo()
+        else:
+            assert self._dumps is not None
+            self._chunks.append(self._dumps(result))
+        self.count += 1
+
+    def chunks(self) -> list[bytes]:
+        if self._buffer is not None:
+            return [self._buffer.getvalue()]
+        return self._chunks
+
+
+def _dumps_one(pickler: type[ForkingPickler], result: Any) -> bytes:
+    # Not _dumps: the bytes a batch moves beside the pipe add up over its results.
+    return bytes(pickler.dumps(result, pickle.HIGHEST_PROTOCOL))
+
+
+class _CapturedResults(list):  # type: ignore[type-arg]
+    """A batch's results where ``_CAPTURED`` marks those in ``chunks`` (in order)."""
+
+    def __init__(self, results: list[Any], chunks: list[bytes]) -> None:
+        super().__init__(results)
+        self.chunks = chunks
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_CapturedResults, (list(self), self.chunks))
+
+
+def _release_results(results: list[Any]) -> list[Any]:
+    """Unpickle the captured results of a batch, in order, on the receiving side."""
+    if type(results) is not _CapturedResults:
+        return results
+    captured = _read_captured(results.chunks)
+    return [next(captured) if result is _CAPTURED else result for result in results]
+
+
+def _read_captured(chunks: list[bytes]) -> Iterator[Any]:
+    for chunk in chunks:
+        stream = io.BytesIO(chunk)
+        unpickler = pickle.Unpickler(stream)
+        while stream.tell() < len(chunk):
+            yield unpickler.load()
+
+
 class _ProducerCore:
     """The hooks of one producer, whatever runs it (a process, a thread, a Ray actor).
 
@@ -1584,7 +1751,13 @@ class _ProducerCore:
     ``producer_init`` and its ``fn`` for ``producer_work``.
     """
 
-    def __init__(self, spec: _ProducerSpec, *, local: bool = False) -> None:
+    def __init__(
+        self,
+        spec: _ProducerSpec,
+        *,
+        local: bool = False,
+        capture: Callable[[], _ResultCapture] | None = None,
+    ) -> None:
         self.spec = spec
         self.cfg = spec.cfg
         self._local = local  # exceptions stay objects instead of pickled blobs
@@ -1595,6 +1768,7 @@ class _ProducerCore:
             else task.fn
         )
         self._work_name = "producer_work" if task is None else "fn"
+        self._capture = capture  # makes a batch's _ResultCapture (None: threads)
 
     def init(self) -> _Failure | None:
         spec, task = self.spec, self.spec.task
@@ -1614,8 +1788,42 @@ class _ProducerCore:
     def run(self, items: list[Any]) -> _Outcome:
         """Run the work on a batch: its results, the seconds it took, and a failure if any.
 
-        On a failure the results are those of the items before the failed one.
+        On a failure the results are those of the items before the failed one. Results
+        that cross to another process are pickled the moment the work returns them, so a
+        hook that returns a buffer it then reuses sends each state of it (the original
+        easycore sent each result at once). Immutable scalars need no copy, which keeps
+        tiny tasks as fast as before; the list is a ``_CapturedResults`` if any result
+        was captured (see ``_release_results``).
         """
+        if self._capture is None:
+            return self._run_plain(items)
+        work, capture = self._work, self._capture()
+        scalars, mark = _SCALAR_TYPES, _CAPTURED
+        results: list[Any] = []
+        append = results.append
+        failure: _Failure | None = None
+        start = time.perf_counter()
+        for item in items:
+            try:
+                result = work(item)
+            except BaseException as err:
+                failure = self._failure(err, self._work_name, item=len(results))
+                break
+            if type(result) in scalars:
+                append(result)
+                continue
+            try:
+                capture.add(result)
+            except Exception:
+                failure = _unpicklable_result_failure(self, [*results, result])
+                break
+            append(mark)
+        seconds = time.perf_counter() - start
+        if capture.count:  # the receiver reads as many captured results as marks
+            return _Outcome(_CapturedResults(results, capture.chunks()), seconds, failure)
+        return _Outcome(results, seconds, failure)
+
+    def _run_plain(self, items: list[Any]) -> _Outcome:
         work = self._work
         results: list[Any] = []
         append = results.append
@@ -1658,19 +1866,31 @@ class _ProcessBackend(_Backend):
         self._conns: list[Connection] = []
         self._owner: dict[Any, tuple[int, bool]] = {}  # wait() object -> (index, is_conn)
         self._dead: set[int] = set()
+        self._tame_openmp = False  # see _limit_inherited_openmp
+        # Written by interrupt() from another thread; _receive waits on it with the pipes.
+        self._alarm, self._alarm_writer = multiprocessing.Pipe(duplex=False)
 
     def start(self) -> list[_Failure]:
         fork = self._method == "fork"
         payloads = [spec if fork else self._pickle_spec(spec) for spec in self.specs]
-        for spec, payload in zip(self.specs, payloads):
-            self._start_one(spec, payload)
+        # Checked at every start: the parent may have started a thread pool since.
+        self._tame_openmp = fork and _has_native_threads()
+        with _main_file_hidden_if_missing(fork):
+            for spec, payload in zip(self.specs, payloads, strict=True):
+                self._start_one(spec, payload)
+        alive: set[int] = set()
         ready: set[int] = set()
         failures: list[_Failure] = []
         while len(ready | self._dead) < self.size:
             for index, message in self._wait_messages(None, skip=ready | self._dead):
-                if message is None and index not in ready:
-                    failures.append(self._died(index, "while starting (in producer_init)"))
-                elif message is not None and message[0] == _READY:
+                if message is None:
+                    if index not in alive:
+                        failures.append(self._died_unprepared(index))
+                    elif index not in ready:
+                        failures.append(self._died(index, "while starting (in producer_init)"))
+                elif message[0] == _ALIVE:
+                    alive.add(index)
+                elif message[0] == _READY:
                     ready.add(index)
                     if message[1] is not None:
                         failures.append(message[1])
@@ -1682,7 +1902,7 @@ class _ProcessBackend(_Backend):
         inherited = [*_PARENT_ENDS, parent_end] if self._method == "fork" else []
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_producer_main,
-            args=(child_end, payload, inherited, spec.label),
+            args=(child_end, payload, inherited, spec.label, self._child_setup()),
             name=f"easycore-producer-{spec.producer}-{spec.label}",
         )
         process.start()
@@ -1695,7 +1915,7 @@ class _ProcessBackend(_Backend):
 
     def _pickle_spec(self, spec: _ProducerSpec) -> bytes:
         try:
-            return bytes(_dumps(spec))
+            return _dumps_spec(spec)
         except Exception as err:
             raise NotPicklableError(
                 f"{_explain_spec_pickling(spec)} cannot be pickled to start producers with "
@@ -1703,6 +1923,25 @@ class _ProcessBackend(_Backend):
                 f"runner class at module level of an importable module, keep cfg to plain "
                 f"data, or use start_method='fork' where it is safe."
             ) from err
+
+    def _child_setup(self) -> _ChildSetup:
+        return _ChildSetup(_unloadable_main_hint(), tame_openmp=self._tame_openmp)
+
+    def _died_unprepared(self, index: int) -> _Failure:
+        """Describe a producer that died before the engine's code ran in it."""
+        main = sys.modules.get("__main__")
+        path = getattr(main, "__file__", None)
+        rerun = (
+            f" and re-runs the main module {path} in it (guard the script's work with "
+            f"`if __name__ == '__main__':`)"
+            if path is not None and self._method != "fork"
+            else ""
+        )
+        return self._died(index, "while starting, before the runner's code ran in it")._replace(
+            hint=f"Python's multiprocessing ({self._method}) could not prepare the process: it "
+            f"imports the modules your runner needs{rerun}; the producer's own error is "
+            f"above, on this process's stderr."
+        )
 
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         try:
@@ -1725,9 +1964,13 @@ class _ProcessBackend(_Backend):
         with contextlib.suppress(OSError):
             self._conns[index].send_bytes(data)
 
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # closed: the backend is gone already
+            self._alarm_writer.send_bytes(b"")
+
     def _receive(self) -> list[_Reply]:
         replies: list[_Reply] = []
-        for index, message in self._wait_messages(None, skip=self._dead):
+        for index, message in self._wait_messages(None, skip=self._dead, alarm=True):
             if message is None:
                 when = "while running producer_work" if self._pending[index] else "between calls"
                 death = self._died(index, when)
@@ -1746,19 +1989,24 @@ class _ProcessBackend(_Backend):
         return replies
 
     def _wait_messages(
-        self, timeout: float | None, *, skip: set[int]
+        self, timeout: float | None, *, skip: set[int], alarm: bool = False
     ) -> list[tuple[int, tuple[Any, ...] | None]]:
         """Wait on pipes and sentinels; return messages, ``None`` for a producer now dead.
 
         A producer's messages are read before its death is reported, so nothing it sent
-        before dying is lost.
+        before dying is lost. With ``alarm``, ``_wake`` ends the wait too.
         """
-        objects = [obj for obj, (index, _) in self._owner.items() if index not in skip]
+        objects: list[Any] = [obj for obj, (index, _) in self._owner.items() if index not in skip]
         if not objects:
             return []
+        if alarm:
+            objects.append(self._alarm)
         messages: list[tuple[int, tuple[Any, ...] | None]] = []
         gone: set[int] = set()
         for obj in multiprocessing.connection.wait(objects, timeout):
+            if obj is self._alarm:
+                self._alarm.recv_bytes()
+                continue
             index, is_conn = self._owner[obj]
             if is_conn or index not in gone:
                 messages.extend((index, message) for message in self._drain(index, gone))
@@ -1792,21 +2040,34 @@ class _ProcessBackend(_Backend):
         try:
             message: tuple[Any, ...] = _loads(data)
         except Exception as err:
-            spec = self.specs[index]
-            failure = _Failure(
-                kind="unpicklable",
-                hook="producer_work",
-                device=spec.label,
-                pid=self._processes[index].pid,
-                traceback=f"{type(err).__name__}: {err}",
-                summary=f"a result from the producer for {spec.label!r} cannot be unpickled "
-                f"in the caller ({type(err).__name__}: {err}); its type must be importable "
-                f"here too",
-            )
-            return (_FAILED, -1, -1, failure)
+            return (_FAILED, -1, -1, self._unloadable_result(index, err))
         if message[0] == _RESULT:
-            return (*message, _message_bytes(data))
+            _, call_id, batch_id, results, seconds = message
+            try:
+                # Not _loads: _message_bytes counts what every result moved beside the pipe.
+                results = _release_results(results)
+            except Exception as err:
+                return (_FAILED, -1, -1, self._unloadable_result(index, err))
+            return (_RESULT, call_id, batch_id, results, seconds, _message_bytes(data))
+        if message[0] == _FAILED and len(message) > 4:  # with the results before it
+            try:
+                return (*message[:4], _release_results(message[4]))
+            except Exception as err:
+                return (_FAILED, -1, -1, self._unloadable_result(index, err))
         return message
+
+    def _unloadable_result(self, index: int, err: BaseException) -> _Failure:
+        spec = self.specs[index]
+        return _Failure(
+            kind="unpicklable",
+            hook="producer_work",
+            device=spec.label,
+            pid=self._processes[index].pid,
+            traceback=f"{type(err).__name__}: {err}",
+            summary=f"a result from the producer for {spec.label!r} cannot be unpickled "
+            f"in the caller ({type(err).__name__}: {err}); its type must be importable "
+            f"here too",
+        )
 
     def _died(self, index: int, when: str) -> _Failure:
         process = self._processes[index]
@@ -1875,11 +2136,13 @@ class _ProcessBackend(_Backend):
             _PARENT_ENDS.discard(conn)
             conn.close()
         self._dead.update(range(len(self._processes)))
+        self._alarm.close()
+        self._alarm_writer.close()
 
 
 def _explain_spec_pickling(spec: _ProducerSpec) -> str:
     try:
-        _dumps(spec.runner_cls)
+        _dumps_spec(spec.runner_cls)
     except Exception:
         cls = spec.runner_cls
         return f"the runner class {cls.__module__}.{cls.__qualname__}"
@@ -1890,11 +2153,89 @@ def _explain_spec_pickling(spec: _ProducerSpec) -> str:
             module = getattr(function, "__module__", "?")
             return f"imap()'s {name} {module}.{getattr(function, '__qualname__', function)}"
     if isinstance(spec.cfg, Mapping):
-        keys = list(spec.cfg)
-        position, _ = _find_unpicklable([spec.cfg[key] for key in keys])
-        if position >= 0:
-            return f"cfg[{keys[position]!r}] ({_describe_value(spec.cfg[keys[position]])})"
+        for key, value in spec.cfg.items():
+            try:
+                _dumps_spec(value)
+            except Exception:
+                return f"cfg[{key!r}] ({_describe_value(value)})"
     return "the producer options" if spec.options else "cfg"
+
+
+def _dumps_spec(obj: object) -> bytes:
+    """Pickle what producers need to start (the runner class, cfg) for spawn or forkserver.
+
+    When ``__main__`` has no file that producers could re-run (a notebook, ``python -c``,
+    a script read from stdin, the REPL), its classes and functions travel by value with
+    cloudpickle (a dependency of easycore-parallel; a copied module uses it when it is
+    installed). Otherwise everything travels by name, as with ``pickle``: producers
+    re-run a script file as ``__mp_main__``, so its globals are the script's own.
+    """
+    if _is_main_importable():
+        return bytes(_dumps(obj))
+    try:
+        cloudpickle = importlib.import_module("cloudpickle")
+    except ImportError:
+        return bytes(_dumps(obj))
+    return bytes(cloudpickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+
+
+def _is_main_importable() -> bool:
+    """Tell whether spawn and forkserver children can import ``__main__`` again."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        return True  # none, or run with python -m: imported by name
+    path = getattr(main, "__file__", None)
+    start_dir = getattr(multiprocessing.process, "ORIGINAL_DIR", None) or os.getcwd()
+    return isinstance(path, str) and os.path.isfile(os.path.join(start_dir, path))
+
+
+@contextlib.contextmanager
+def _main_file_hidden_if_missing(fork: bool) -> Iterator[None]:
+    """Keep spawn and forkserver from re-running a main module that has no file.
+
+    ``python - < script.py`` names its main module ``<stdin>``; a child started by spawn
+    or forkserver tries to run that path again and dies before any of our code runs.
+    Producers do not need it: the runner class reaches them by value (cloudpickle).
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if fork or main is None or path is None or _is_main_importable():
+        yield
+        return
+    del main.__file__  # read by multiprocessing.spawn.get_preparation_data only
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
+def _unloadable_main_hint() -> str:
+    """Say how to run a runner class defined where producers cannot import it from."""
+    if _is_main_importable():
+        return (
+            "producers import the module that defines the runner: it must be importable "
+            "from sys.path, and the script must guard its work with "
+            "`if __name__ == '__main__':`"
+        )
+    where = _interactive_main_name()
+    return (
+        f"the runner is defined in {where}, which producers cannot import: "
+        f"`pip install cloudpickle` sends such classes by value (easycore-parallel "
+        f"depends on it; a copied easycore_parallel.py needs it installed), or move the "
+        f"runner class into a .py file next to it and import it from there"
+    )
+
+
+def _interactive_main_name() -> str:
+    """Name what ``__main__`` is when it is not a script file."""
+    main = sys.modules.get("__main__")
+    if "IPython" in sys.modules or "ipykernel" in sys.modules:
+        return "a notebook or IPython cell"
+    if getattr(main, "__file__", None) == "<stdin>":
+        return "a script read from stdin (python - < file)"
+    if sys.argv[:1] == ["-c"]:
+        return "a `python -c` command"
+    return "the interactive interpreter"
 
 
 def _finalize_backend(backend: _Backend, description: str) -> None:
@@ -1911,10 +2252,22 @@ def _finalize_backend(backend: _Backend, description: str) -> None:
 # -- Internals: inside a producer process -------------------------------------------------------
 
 
-def _producer_main(conn: Connection, payload: Any, inherited: list[Connection], label: str) -> None:
+class _ChildSetup(NamedTuple):
+    """What the parent tells a producer process about itself before it starts."""
+
+    unloadable_hint: str  # what to do when the runner class cannot be loaded here
+    tame_openmp: bool  # forked from a parent that ran native threads
+
+
+def _producer_main(
+    conn: Connection, payload: Any, inherited: list[Connection], label: str, setup: _ChildSetup
+) -> None:
     """Run one producer process: start, serve batches, end."""
+    _send_reply(conn, (_ALIVE,))
     for other in inherited:
         other.close()
+    if setup.tame_openmp:
+        _limit_inherited_openmp()
     # Ctrl-C reaches the whole process group: the caller decides what stops and when.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -1929,13 +2282,41 @@ def _producer_main(conn: Connection, payload: Any, inherited: list[Connection], 
     try:
         spec: _ProducerSpec = _loads(payload) if isinstance(payload, bytes) else payload
     except BaseException as err:
-        _send_reply(conn, (_READY, _unloadable_spec_failure(err, label)))
+        _send_reply(conn, (_READY, _unloadable_spec_failure(err, label, setup.unloadable_hint)))
         return
-    core = _ProducerCore(spec)
+    core = _ProducerCore(spec, capture=functools.partial(_ResultCapture, spec.runner_cls._pickler))
     failure = core.init()
     _send_reply(conn, (_READY, failure))
     if failure is None:
         _serve(conn, core, inbox, cancelled)
+
+
+def _limit_inherited_openmp() -> None:
+    """Make the OpenMP runtimes this forked producer inherited run one thread.
+
+    The parent ran native threads when it forked us; if they were an OpenMP pool (torch's
+    intra-op pool, or any library built with OpenMP), we inherited that pool as memory
+    without its threads, and our first parallel region would wait for them forever. With
+    one thread, OpenMP runs each region inline and never touches the pool. The producers
+    are the parallelism here; a runner that needs more threads per producer can use
+    forkserver or spawn.
+    """
+    for path in _loaded_openmp_runtimes():
+        with contextlib.suppress(OSError, AttributeError):  # not loadable, or no such symbol
+            ctypes.CDLL(path).omp_set_num_threads(1)
+
+
+_OPENMP_RUNTIMES: Final = ("libgomp", "libiomp", "libomp")  # GNU, Intel, LLVM
+
+
+def _loaded_openmp_runtimes() -> list[str]:
+    """Return the paths of the OpenMP runtimes mapped into this process (Linux only)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {line.split(None, 5)[-1].strip() for line in maps if ".so" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if os.path.basename(p).startswith(_OPENMP_RUNTIMES))
 
 
 def _read_inbox(
@@ -2040,7 +2421,7 @@ def _send_bytes_or_exit(conn: Connection, data: bytes | memoryview) -> None:
         os._exit(_EXIT_PARENT_GONE)
 
 
-def _unloadable_spec_failure(err: BaseException, label: str) -> _Failure:
+def _unloadable_spec_failure(err: BaseException, label: str, hint: str) -> _Failure:
     return _Failure(
         kind="unpicklable",
         hook="producer start-up",
@@ -2048,10 +2429,7 @@ def _unloadable_spec_failure(err: BaseException, label: str) -> _Failure:
         pid=os.getpid(),
         traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
         summary=f"the producer for {label!r} (pid {os.getpid()}) could not load the runner "
-        f"class and cfg "
-        f"({type(err).__name__}: {err}). With spawn or forkserver, producers import the "
-        f"module that defines the runner: it must be importable from sys.path, and the "
-        f"script must guard its work with `if __name__ == '__main__':`.",
+        f"class and cfg ({type(err).__name__}: {err}). With spawn or forkserver, {hint}.",
     )
 
 
@@ -2104,6 +2482,7 @@ class _ThreadBackend(_Backend):
         return failures
 
     def _serve(self, core: _ProducerCore, inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:
+        _PRODUCER_THREAD.backend = self
         index, outbox = core.spec.producer, self._outbox
         failure = core.init()
         outbox.put((index, (_READY, failure)))
@@ -2131,12 +2510,15 @@ class _ThreadBackend(_Backend):
     def _send_cancel(self, call_id: int) -> None:
         self._cancelled_call[0] = call_id
 
+    def _wake(self) -> None:
+        self._outbox.put((-1, (_ALARM,)))
+
     def _receive(self) -> list[_Reply]:
-        replies = [self._to_reply(*self._outbox.get())]
+        messages = [self._outbox.get()]
         with contextlib.suppress(queue.Empty):
             while True:
-                replies.append(self._to_reply(*self._outbox.get_nowait()))
-        return replies
+                messages.append(self._outbox.get_nowait())
+        return [self._to_reply(*message) for message in messages if message[1][0] != _ALARM]
 
     @staticmethod
     def _to_reply(index: int, message: tuple[Any, ...]) -> _Reply:
@@ -2149,6 +2531,9 @@ class _ThreadBackend(_Backend):
 
     def find_death(self) -> _Failure | None:
         return None  # a thread cannot die alone: os._exit ends the whole process
+
+    def runs_in_this_thread(self) -> bool:
+        return getattr(_PRODUCER_THREAD, "backend", None) is self
 
     def stop(self, timeout: float | None) -> list[_Failure]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -2188,6 +2573,10 @@ class _ThreadBackend(_Backend):
         self.stop(0.0)
 
 
+#: In a producer thread, the backend that runs it (so a hook calling its own runner fails).
+_PRODUCER_THREAD: Final = threading.local()
+
+
 # -- Internals: the Ray backend -----------------------------------------------------------------
 
 # An actor runs the calls of each concurrency group in that group's own threads. Batches,
@@ -2196,6 +2585,7 @@ class _ThreadBackend(_Backend):
 # "control" so that they overtake queued batches. "watch" holds one call per actor that
 # never returns: its reference fails the moment the actor dies, as a process sentinel does.
 _RAY_CONCURRENCY_GROUPS: Final = {"control": 1, "watch": 1}
+_RAY_ALARM_SECONDS: Final = 0.2  # how soon close() from another thread stops a Ray call
 
 
 class _RayProducer:
@@ -2214,7 +2604,9 @@ class _RayProducer:
             spec: _ProducerSpec = pickle.loads(payload)
         except BaseException as err:
             return _unloadable_ray_spec_failure(err, label, node), os.getpid(), node
-        self._core = _ProducerCore(spec)
+        dumps = functools.partial(_require("ray.cloudpickle", "ray").dumps, protocol=-1)
+        capture = functools.partial(_ResultCapture, ForkingPickler, dumps)
+        self._core = _ProducerCore(spec, capture=capture)
         failure = self._core.init()
         self._ready = failure is None
         return failure, os.getpid(), node
@@ -2281,7 +2673,7 @@ class _RayBackend(_Backend):
         payloads = [self._pickle_spec(spec) for spec in self.specs]
         remote = ray.remote(concurrency_groups=dict(_RAY_CONCURRENCY_GROUPS))(_RayProducer)
         inits = []
-        for spec, payload in zip(self.specs, payloads):
+        for spec, payload in zip(self.specs, payloads, strict=True):
             options = _ray_resources(spec.label)
             actor = remote.options(**options, max_restarts=0, max_task_retries=0).remote()
             self._actors.append(actor)
@@ -2364,6 +2756,9 @@ class _RayBackend(_Backend):
         self._batches[ref] = (index, call_id, batch_id)
         return len(payload)
 
+    def _wake(self) -> None:
+        pass  # _receive looks for the interrupt every _RAY_ALARM_SECONDS
+
     def _send_cancel(self, call_id: int) -> None:
         for index, actor in enumerate(self._actors):
             if self._pending[index] and index not in self._dead:
@@ -2374,8 +2769,9 @@ class _RayBackend(_Backend):
         if not refs:
             return []
         ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
-        if not ready:
-            ready, _ = self._ray.wait(refs, num_returns=1)
+        while not ready and self.interrupted is None:
+            # Nothing can wake ray.wait from another thread: look for an interrupt often.
+            ready, _ = self._ray.wait(refs, num_returns=1, timeout=_RAY_ALARM_SECONDS)
         replies: list[_Reply] = []
         for ref in ready:
             replies.extend(self._reply(ref))
@@ -2402,7 +2798,7 @@ class _RayBackend(_Backend):
         # (_RESULT, results, seconds), or (_FAILED, failure, the results before it)
         data = message[1] if kind == _RESULT else message[2]
         try:
-            results = pickle.loads(data)
+            results = _release_results(pickle.loads(data))
         except Exception as err:
             failed = self._unloadable_result_failure(index, err)
             return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
@@ -2441,7 +2837,7 @@ class _RayBackend(_Backend):
             pid=self._where[index][0],
             traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
             error=err,  # raised in this process: it needs no pickling
-            summary=f"{type(err).__name__}: {err}",
+            summary=_summarize_exception(err),
         )
 
     def _unloadable_result_failure(self, index: int, err: BaseException) -> _Failure:
