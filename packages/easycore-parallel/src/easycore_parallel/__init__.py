@@ -793,8 +793,9 @@ def imap(
     device, and stop when the iterator ends. Results stream back as they come, in input
     order unless ``ordered=False``. With ``init``, each producer first runs
     ``state = init(device, cfg)`` once (load a model onto its device, say) and then calls
-    ``fn(state, item)``. ``fn`` and ``init`` may be lambdas or closures wherever the
-    runner class could be (the start method's rules), and must be picklable elsewhere::
+    ``fn(state, item)``. ``fn`` and ``init`` may be lambdas or closures: producers that
+    are not forked get them by value (cloudpickle, when installed), so only what they
+    capture must pickle::
 
         from easycore_parallel import imap
 
@@ -1539,6 +1540,20 @@ class _Task(NamedTuple):
     fn: Callable[..., Any]  # fn(item), or fn(state, item) with state = init(device, cfg)
     init: Callable[[str, Any], Any] | None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # imap's functions are often lambdas and closures, which pickle cannot send by
+        # name: cloudpickle sends them by value (and importable functions by name), as
+        # loky and Ray do. A copied module without cloudpickle sends them by name.
+        try:
+            cloudpickle = importlib.import_module("cloudpickle")
+        except ImportError:
+            return (_Task, tuple(self))
+        return (_load_task, (cloudpickle.dumps(tuple(self), pickle.HIGHEST_PROTOCOL),))
+
+
+def _load_task(data: bytes) -> _Task:
+    return _Task(*pickle.loads(data))
+
 
 class _Outcome(NamedTuple):
     """What a producer made of one batch."""
@@ -1917,11 +1932,16 @@ class _ProcessBackend(_Backend):
         try:
             return _dumps_spec(spec)
         except Exception as err:
+            fix = (
+                "Define the runner class at module level of an importable module"
+                if spec.task is None
+                else "Let fn and init capture only picklable objects (make locks, files "
+                "or models in init)"
+            )
             raise NotPicklableError(
                 f"{_explain_spec_pickling(spec)} cannot be pickled to start producers with "
-                f"start_method={self._method!r} ({type(err).__name__}: {err}). Define the "
-                f"runner class at module level of an importable module, keep cfg to plain "
-                f"data, or use start_method='fork' where it is safe."
+                f"start_method={self._method!r} ({type(err).__name__}: {err}). {fix}, keep "
+                f"cfg to plain data, or use start_method='fork' where it is safe."
             ) from err
 
     def _child_setup(self) -> _ChildSetup:
@@ -2147,8 +2167,10 @@ def _explain_spec_pickling(spec: _ProducerSpec) -> str:
         cls = spec.runner_cls
         return f"the runner class {cls.__module__}.{cls.__qualname__}"
     for name, function in zip(("fn", "init"), spec.task or ()):
+        if function is None:
+            continue
         try:
-            _dumps(function)
+            _dumps_spec(_Task(function, None))
         except Exception:
             module = getattr(function, "__module__", "?")
             return f"imap()'s {name} {module}.{getattr(function, '__qualname__', function)}"

@@ -353,7 +353,8 @@ def imap(
             outputs = list(imap(predict, batches, ["cpu", "cpu"], init=load))
 
     Under the default start methods (``forkserver`` for CPU devices, ``spawn`` for CUDA)
-    ``fn`` and ``init`` are pickled: define them at module level of an importable module.
+    ``fn`` and ``init`` travel by value (cloudpickle), so lambdas and closures work; what
+    they capture must pickle too.
 
     Args:
         fn: Called on each item in a producer: ``fn(item)``, or ``fn(state, item)``.
