@@ -389,6 +389,38 @@ def test_close_ends_an_open_runner_imap(leftovers):
     leftovers.assert_none()
 
 
+class Sleepy(OrderedRunner):
+    @staticmethod
+    def producer_work(device, cfg, data):
+        return nap(data)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", ["process", "thread"])
+def test_close_from_another_thread_stops_a_waiting_imap(backend, leftovers):
+    runner = Sleepy(2, backend=backend)
+    results = runner.imap([0.0, 0.0, 30.0, 30.0, 0.0])
+    assert next(results) == 0.0
+    close_errors: list[RunnerError] = []
+
+    def close_from_a_watchdog() -> None:
+        try:
+            runner.close(timeout=1.0)
+        except RunnerError as err:  # the producers busy in a 30 s item were stopped
+            close_errors.append(err)
+
+    watchdog = threading.Timer(0.5, close_from_a_watchdog)
+    watchdog.start()
+    with pytest.raises(RunnerClosedError):
+        list(results)  # waits on the 30 s items until the watchdog closes the runner
+    watchdog.join(10)
+    assert not watchdog.is_alive()
+    assert not runner.is_activate
+    assert [str(err) for err in close_errors if "within 1.0 s" not in str(err)] == []
+    if backend == "process":
+        leftovers.assert_none()
+
+
 def test_imap_of_a_closed_runner_raises_at_once():
     runner = SumOfSquares(1, start_method="fork")
     runner.close()
