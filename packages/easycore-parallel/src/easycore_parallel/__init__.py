@@ -28,6 +28,10 @@ results with ``consumer_work``; ``__call__`` returns what ``consumer_end`` retur
         with SumOfSquares(devices=2) as runner:
             print(runner(range(100)))  # 328350
 
+For a plain function, ``imap(fn, items)`` is the same engine as an iterator of results
+(``sum(imap(square, range(100)))``); ``runner.imap(items)`` streams a runner's
+``producer_work`` results the same way.
+
 Who sends what (``backend="process"``; one duplex pipe per producer)::
 
     caller's thread (the consumer)                 producer process (one per device)

@@ -32,6 +32,9 @@ one process per device, may take and return tensors::
         with Doubler(devices=["cpu", "cpu"]) as runner:  # or ["cuda:0", "cuda:1"]
             print(runner(range(4)))  # tensor([0., 2., 4., 6.])
 
+``imap(fn, items, devices, init=load_model)`` is the function-first form: an iterator
+of ``fn(model, item)`` with the model loaded once per producer by ``init(device, cfg)``.
+
 What this module adds to the easycore_parallel engine, which it subclasses:
 
 - Tensors: their data never goes through the pipe unless they are small. A CPU tensor of
