@@ -7,7 +7,11 @@ Rows (each measured in the same run; the machine is shared, so only ratios mean 
 - tiny tasks: ``x * x`` over 200k items on 2 producers, summed in the consumer, process
   start included, against ``Pool(2).imap(f, it, chunksize=64)`` (>= 1.0x) and mpire's
   default ``WorkerPool(2).imap`` (>= 5x);
-- ~1 ms CPU-bound tasks on 2 producers against a serial loop (>= 1.85x);
+- the same with ``sum(imap(square, items))``, the function-first API: against
+  ``Pool.imap`` (>= 2.3x), mpire (>= 5x) and ``joblib.Parallel(n_jobs=2)`` (>= 1.5x; joblib
+  and mpire run in a child interpreter each, process start included there too);
+- ~1 ms CPU-bound tasks on 2 producers against a serial loop (>= 1.85x), for a runner
+  and for ``imap``;
 - per-call start-up of an activated runner (< 5 ms);
 - throughput against task size (no target; data points for a plot).
 
@@ -21,6 +25,7 @@ keeps a whole one, so the 1 ms row then reads about 1.3-1.4x whatever the engine
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import statistics
 import subprocess
@@ -28,12 +33,14 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 # benchmarks/ holds the tasks shared with the other runner benchmarks.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn, print_rows, row
+
+from easycore_parallel import imap
 
 WORKERS = 2
 TINY_ITEMS = 200_000
@@ -41,6 +48,12 @@ TINY_ITEMS = 200_000
 
 def square(x: int) -> int:
     return x * x
+
+
+# x * x for imap, as a builtin: producers started by forkserver or spawn (the default once
+# numpy's or torch's threads run here) unpickle it by reference, which a function of this
+# script, imported under another name by the report, would not allow.
+square_builtin = functools.partial(pow, exp=2)
 
 
 def time_ours_tiny(n: int) -> tuple[float, str]:
@@ -53,10 +66,18 @@ def time_ours_tiny(n: int) -> tuple[float, str]:
     return elapsed, method
 
 
-def time_pool_tiny(n: int) -> float:
+def time_imap_tiny(n: int) -> float:
+    start = time.perf_counter()
+    total = sum(imap(square_builtin, range(n), WORKERS))
+    elapsed = time.perf_counter() - start
+    check(total, sum(x * x for x in range(n)), "easycore-parallel imap tiny tasks")
+    return elapsed
+
+
+def time_pool_tiny(n: int, function: Callable[[int], int] = square) -> float:
     start = time.perf_counter()
     with multiprocessing.Pool(WORKERS) as pool:
-        total = sum(pool.imap(square, range(n), chunksize=64))
+        total = sum(pool.imap(function, range(n), chunksize=64))
     elapsed = time.perf_counter() - start
     check(total, sum(x * x for x in range(n)), "Pool.imap tiny tasks")
     return elapsed
@@ -80,10 +101,37 @@ if __name__ == "__main__":
 """
 
 
+JOBLIB_TINY = """
+import sys, time
+from joblib import Parallel, delayed
+
+def square(x):
+    return x * x
+
+if __name__ == "__main__":
+    n = int(sys.argv[1])
+    start = time.perf_counter()
+    total = sum(Parallel(n_jobs={workers})(delayed(square)(x) for x in range(n)))
+    elapsed = time.perf_counter() - start
+    assert total == sum(x * x for x in range(n)), total
+    print(elapsed)
+"""
+
+
 def time_mpire_tiny(n: int) -> float | None:
     """Time mpire in a child interpreter: it imports numpy, whose BLAS threads would
     change how this process may start producers (see the start-method docs)."""
-    code = textwrap.dedent(MPIRE_TINY.format(workers=WORKERS))
+    return time_peer_script("mpire", MPIRE_TINY, n)
+
+
+def time_joblib_tiny(n: int) -> float | None:
+    """Time joblib in a child interpreter, for the same reason as mpire."""
+    return time_peer_script("joblib", JOBLIB_TINY, n)
+
+
+def time_peer_script(peer: str, source: str, n: int) -> float | None:
+    """Run a peer's timing script; ``None`` when the peer is not installed."""
+    code = textwrap.dedent(source.format(workers=WORKERS))
     result = subprocess.run(
         [sys.executable, "-c", code, str(n)],
         capture_output=True,
@@ -92,9 +140,9 @@ def time_mpire_tiny(n: int) -> float | None:
         check=False,
     )
     if result.returncode != 0:
-        if "No module named 'mpire'" in result.stderr:
+        if f"No module named '{peer}'" in result.stderr:
             return None
-        raise RuntimeError(f"mpire run failed:\n{result.stderr}")
+        raise RuntimeError(f"{peer} run failed:\n{result.stderr}")
     return float(result.stdout.strip().splitlines()[-1])
 
 
@@ -123,6 +171,14 @@ def time_pool_burn(pool: Any, tasks: list[int]) -> float:
     total = sum(pool.imap_unordered(burn, tasks, chunksize=8))
     elapsed = time.perf_counter() - start
     check(total, len(tasks) * burn(tasks[0]), "Pool 1 ms tasks")
+    return elapsed
+
+
+def time_imap_burn(tasks: list[int]) -> float:
+    start = time.perf_counter()
+    total = sum(imap(burn, tasks, WORKERS, ordered=False))
+    elapsed = time.perf_counter() - start
+    check(total, len(tasks) * burn(tasks[0]), "easycore-parallel imap 1 ms tasks")
     return elapsed
 
 
@@ -187,6 +243,8 @@ def run(quick: bool) -> list[dict[str, Any]]:
             )
         )
 
+    rows.extend(imap_tiny_rows(repeats, mpire_times))
+
     n_1ms = calibrate_burn(0.001)
     tasks = [n_1ms] * (600 if quick else 1500)
     with SumBurn(WORKERS) as runner:
@@ -198,6 +256,20 @@ def run(quick: bool) -> list[dict[str, Any]]:
         row(
             "~1 ms CPU-bound tasks vs serial loop",
             ours_1ms,
+            serial,
+            unit="s",
+            higher_is_better=False,
+            min_ratio=1.85,
+        )
+    )
+
+    imap_1ms, serial = best_of_pairs(
+        repeats, lambda: time_imap_burn(tasks), lambda: time_serial(tasks)
+    )
+    rows.append(
+        row(
+            "imap: ~1 ms CPU-bound tasks vs serial loop, process start included",
+            imap_1ms,
             serial,
             unit="s",
             higher_is_better=False,
@@ -235,6 +307,49 @@ def run(quick: bool) -> list[dict[str, Any]]:
     )
 
     rows.extend(throughput_curve(quick))
+    return rows
+
+
+def imap_tiny_rows(repeats: int, mpire_times: list[float]) -> list[dict[str, Any]]:
+    """imap on tiny tasks against Pool.imap, mpire (its times from the runner's row) and joblib."""
+    ours, pool = best_of_pairs(
+        repeats,
+        lambda: time_imap_tiny(TINY_ITEMS),
+        lambda: time_pool_tiny(TINY_ITEMS, square_builtin),
+    )
+    rows = [
+        row(
+            "imap: tiny x*x, 200k items, vs Pool.imap(chunksize=64)",
+            ours,
+            pool,
+            unit="s",
+            higher_is_better=False,
+            min_ratio=2.3,
+        )
+    ]
+    if mpire_times:
+        rows.append(
+            row(
+                "imap: tiny x*x, 200k items, vs mpire WorkerPool.imap",
+                ours,
+                min(mpire_times),
+                unit="s",
+                higher_is_better=False,
+                min_ratio=5.0,
+            )
+        )
+    joblib_times = [t for t in (time_joblib_tiny(TINY_ITEMS) for _ in range(repeats)) if t]
+    if joblib_times:  # empty when joblib is not installed (outside the bench environment)
+        rows.append(
+            row(
+                "imap: tiny x*x, 200k items, vs joblib.Parallel(n_jobs=2)",
+                ours,
+                min(joblib_times),
+                unit="s",
+                higher_is_better=False,
+                min_ratio=1.5,
+            )
+        )
     return rows
 
 

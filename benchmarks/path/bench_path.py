@@ -1,14 +1,20 @@
 """easycore_path.download_file against requests and urllib, measured side by side in one run.
 
 A local HTTP server (a separate process, sending the file with sendfile so that it is
-never the bottleneck) serves one file of 200 MB; each line compares the throughput of
-``download_file`` with a peer's and prints the ratio ours / peer (above 1 means we are
-faster):
+never the bottleneck, and counting the bytes it sends) serves one file of 200 MB; each
+line compares the throughput of ``download_file`` with a peer's and prints the ratio
+ours / peer (above 1 means we are faster):
 
-    requests    a bare ``requests.get(stream=True)`` loop writing 1 MiB chunks
-    urlretrieve ``urllib.request.urlretrieve``
+    requests    a bare ``requests.get(stream=True)`` loop writing 1 MiB chunks and then
+                fsyncing the file, as download_file does (same durability)
+    urlretrieve ``urllib.request.urlretrieve``, then an fsync of the file
 
-Targets (issue 5): at least 0.9 x the requests loop and 2 x urlretrieve. The machine is
+A last line cuts the connection at 50% of the file and reports the share of the file
+the server sends again until the download is complete (Range resume; counted by the
+server).
+
+Targets: at least 1.0 x the fsyncing requests loop (issue 16), 2 x urlretrieve (issue
+5), and at most 55% of the file sent again after the cut (issue 16). The machine is
 shared, so only ratios taken in the same run mean anything: the three downloads run in
 alternation, and the best round of each counts.
 
@@ -36,22 +42,47 @@ from easycore_path import download_file
 
 CHUNK = 1 << 20  # the peer loop's chunk size, as the issue asks
 
-# Serves one file at /blob.bin with sendfile(2); prints its port, then serves forever.
+# Serves one file with sendfile(2) at any path, honouring "Range: bytes=N-"; the first
+# request for a path starting with /cut gets half the file, then a closed connection.
+# GET /sent answers the body bytes sent so far. Prints its port, then serves forever.
 _SERVER = textwrap.dedent(
     """
-    import http.server, os, sys
+    import http.server, os, re, sys, threading
 
     PATH = sys.argv[1]
     SIZE = os.path.getsize(PATH)
+    lock = threading.Lock()
+    sent = 0
+    cut_paths = set()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(SIZE))
-            self.send_header("Content-Type", "application/octet-stream")
+            global sent
+            if self.path == "/sent":
+                body = str(sent).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            asked = re.fullmatch(r"bytes=(\\d+)-", self.headers.get("Range", ""))
+            start = int(asked.group(1)) if asked else 0
+            with lock:
+                cut = self.path.startswith("/cut") and self.path not in cut_paths
+                cut_paths.add(self.path)
+            self.send_response(206 if start else 200)
+            self.send_header("Content-Length", str(SIZE - start))
+            self.send_header("ETag", '"v1"')
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{SIZE - 1}/{SIZE}")
             self.end_headers()
+            count = SIZE // 2 if cut else SIZE - start
             with open(PATH, "rb") as f:
-                self.connection.sendfile(f)
+                done = self.connection.sendfile(f, offset=start, count=count)
+            with lock:
+                sent += done
+            if cut:
+                self.close_connection = True
 
         def log_message(self, *args):
             pass
@@ -73,6 +104,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
         server, url = _start_server(blob)
         try:
             speeds = _measure(url, size, rounds, os.path.join(workdir, "out"))
+            resent = _share_sent_again_after_a_cut(url, size, os.path.join(workdir, "cut"))
         finally:
             server.kill()
             server.wait()
@@ -81,7 +113,10 @@ def run(quick: bool) -> list[dict[str, Any]]:
     ours = max(speeds["easycore download_file"])
     label = f"{size // 1_000_000} MB"
     rows = []
-    for peer, target in [("requests loop (1 MiB chunks)", 0.9), ("urllib urlretrieve", 2.0)]:
+    for peer, target in [
+        ("requests loop + fsync (1 MiB chunks)", 1.0),
+        ("urllib urlretrieve + fsync", 2.0),
+    ]:
         theirs = max(speeds[peer])
         ratio = ours / theirs
         rows.append(
@@ -94,14 +129,39 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 "ok": ratio >= target,
             }
         )
+    rows.append(
+        {
+            "name": f"resume after a cut at 50% of {label}: share of the file sent again",
+            "ours": round(resent, 3),
+            "peer": None,
+            "ratio": None,
+            "unit": "of the file",
+            "target": "<= 0.55",
+            "ok": resent <= 0.55,
+        }
+    )
     return rows
+
+
+def _share_sent_again_after_a_cut(url: str, size: int, folder: str) -> float:
+    """Download a file whose first transfer is cut at 50%; return the share sent after."""
+    base = url.rsplit("/", 1)[0]
+    before = _bytes_sent(base)
+    download_file(f"{base}/cut/blob.bin", folder, progress=False)
+    if os.path.getsize(os.path.join(folder, "blob.bin")) != size:
+        raise RuntimeError("the resumed download has the wrong size")
+    return (_bytes_sent(base) - before - size // 2) / size
+
+
+def _bytes_sent(base: str) -> int:
+    return int(requests.get(f"{base}/sent", timeout=60).text)
 
 
 def _measure(url: str, size: int, rounds: int, out_dir: str) -> dict[str, list[float]]:
     contenders: dict[str, Callable[[str], None]] = {
         "easycore download_file": lambda folder: _ours(url, folder),
-        "requests loop (1 MiB chunks)": lambda folder: _requests_loop(url, folder),
-        "urllib urlretrieve": lambda folder: _urlretrieve(url, folder),
+        "requests loop + fsync (1 MiB chunks)": lambda folder: _requests_loop(url, folder),
+        "urllib urlretrieve + fsync": lambda folder: _urlretrieve(url, folder),
     }
     speeds: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
@@ -131,10 +191,15 @@ def _requests_loop(url: str, folder: str) -> None:
         with open(os.path.join(folder, "blob.bin"), "wb") as f:
             for chunk in response.iter_content(CHUNK):
                 f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())  # the durability download_file gives
 
 
 def _urlretrieve(url: str, folder: str) -> None:
-    urllib.request.urlretrieve(url, os.path.join(folder, "blob.bin"))
+    path = os.path.join(folder, "blob.bin")
+    urllib.request.urlretrieve(url, path)
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())  # the durability download_file gives
 
 
 def _write_random_file(path: str, size: int) -> None:
@@ -159,10 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for row in run(quick=args.quick):
         verdict = "ok" if row["ok"] else "MISSED"
-        print(
-            f"{row['name']}: ours {row['ours']} vs {row['peer']} -> "
-            f"{row['ratio']:.2f}x (target {row['target']}) {verdict}"
-        )
+        if row["ratio"] is None:
+            measured = f"{row['ours']} {row['unit']}"
+        else:
+            measured = f"ours {row['ours']} vs {row['peer']} -> {row['ratio']:.2f}x"
+        print(f"{row['name']}: {measured} (target {row['target']}) {verdict}")
     return 0
 
 

@@ -194,15 +194,36 @@ def test_save_without_a_base_leaves_key_paths_in_errors_alone(tmp_path: Path) ->
         cfg.SOLVER.LR  # noqa: B018
 
 
-def test_save_refuses_a_config_that_lacks_keys_of_the_base(base: Path, tmp_path: Path) -> None:
+def test_save_of_a_config_lacking_base_keys_saves_the_difference_and_warns(
+    base: Path, tmp_path: Path
+) -> None:
+    cfg = CfgNode({"SOLVER": {"BASE_LR": 0.5}})  # built from scratch, as code for the original does
+    path = tmp_path / "configs" / "exp.yaml"
+    with pytest.warns(UserWarning, match=r"'MODEL', 'SOLVER.STEPS': cfg lacks them.*come back"):
+        HierarchicalCfgNode.save(cfg, path, base_cfg_path=base)
+    assert path.read_text(encoding="utf-8") == "__BASE__: base.yaml\nSOLVER:\n  BASE_LR: 0.5\n"
+    back = HierarchicalCfgNode.open(path)
+    assert back.SOLVER == {"BASE_LR": 0.5, "STEPS": [1, 2]}
+    assert back.MODEL.NAME == "resnet"
+
+
+def test_save_strict_refuses_a_config_that_lacks_keys_of_the_base(
+    base: Path, tmp_path: Path
+) -> None:
     cfg = HierarchicalCfgNode.open(base)
     del cfg.SOLVER.STEPS
     with pytest.raises(
         ConfigKeyError, match=r"it has 'SOLVER.STEPS', which cfg lacks.*cannot delete keys"
     ) as info:
-        HierarchicalCfgNode.save(cfg, tmp_path / "exp.yaml", base_cfg_path=base)
+        HierarchicalCfgNode.save(cfg, tmp_path / "exp.yaml", base_cfg_path=base, strict=True)
     assert info.value.key == "SOLVER.STEPS"
     assert not (tmp_path / "exp.yaml").exists()
+
+
+def test_the_base_tag_is_a_class_attribute_as_in_the_original(example: Path) -> None:
+    assert HierarchicalCfgNode.__BASE__ == "__BASE__"
+    assert HierarchicalCfgNode.__BASE__ in CfgNode.open(example)
+    assert HierarchicalCfgNode.__BASE__ not in HierarchicalCfgNode.open(example)
 
 
 def test_save_refuses_a_config_with_its_own_base_key(base: Path, tmp_path: Path) -> None:

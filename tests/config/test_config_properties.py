@@ -20,6 +20,7 @@ TRICKY_STRINGS = [
     "0x1F", "017", "1_000", "12:30", ".inf", "-.5", "1.2.3", "", " ", " lead", "trail ", "#x",
     "a #b", "a: b", "- a", "[1]", "{a: 1}", "'q'", '"q"', "!tag", "&a", "*a", "|", ">", "%x",
     "@x", "`x", "multi\nline", "tab\there", "caf\xe9", "\x85", "a\u2028b", "\u2029", "=", "<<",
+    "${A}", "x${A.B}y", "$${A}", "${", "$", "$$", "$$${", "${env:HOME}", "???", "'???'", "?",
 ]  # fmt: skip
 
 strings = st.one_of(
@@ -68,7 +69,9 @@ def same(left: Any, right: Any, ordered: bool = True) -> bool:
     if type(left) is not type(right):
         return False
     if isinstance(left, (list, tuple)):
-        return len(left) == len(right) and all(same(a, b, ordered) for a, b in zip(left, right))
+        return len(left) == len(right) and all(
+            same(a, b, ordered) for a, b in zip(left, right, strict=True)
+        )
     return bool(left == right)
 
 
@@ -141,3 +144,46 @@ def test_dict_form_has_no_nodes_left(cfg: CfgNode) -> None:
     plain = cfg.dict()
     assert not has_node(plain)
     assert plain == cfg
+
+
+identifier_keys = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
+# Text around a reference: a "$" right before "${" would read as the escape "$${".
+around = strings.filter(lambda text: not text.endswith("$"))
+
+
+@st.composite
+def interpolated(draw: st.DrawFn) -> tuple[CfgNode, str, list[tuple[str, str, str]]]:
+    """Return a config, its YAML text with reference lines added, and the references."""
+    cfg = draw(st.dictionaries(identifier_keys, values, min_size=1, max_size=5).map(CfgNode))
+    references = draw(
+        st.lists(st.tuples(st.sampled_from(sorted(cfg)), around, around), min_size=1, max_size=4)
+    )
+    lines = []
+    for index, (key, before, after) in enumerate(references):
+        lines.append(f"WHOLE-{index}: ${{{key}}}")
+        text = before.replace("${", "$${") + f"${{{key}}}" + after.replace("${", "$${")
+        # PyYAML's own dumper, double-quoted: it writes the text as is, any character escaped.
+        lines.append(yaml.safe_dump({f"TEXT-{index}": text}, default_style='"', width=10**6))
+    return cfg, str(CfgNode.dump(cfg)) + "".join(f"{line.rstrip()}\n" for line in lines), references
+
+
+@pytest.mark.parametrize("backend_name", ["libyaml", "python"])
+@PROPERTY_SETTINGS
+@given(case=interpolated())
+def test_interpolations_resolve_and_dump_load_keeps_them(
+    backend_name: str, case: tuple[CfgNode, str, list[tuple[str, str, str]]]
+) -> None:
+    use_backend(backend_name)
+    cfg, text, references = case
+    loaded = CfgNode.load(text)
+    for index, (key, before, after) in enumerate(references):
+        assert same(loaded[f"WHOLE-{index}"], cfg[key]), text
+        if before or after:
+            shown = cfg[key] if isinstance(cfg[key], str) else str(cfg.dict()[key])
+            assert loaded[f"TEXT-{index}"] == before + shown + after, text
+        else:  # nothing around it: a whole-value reference
+            assert same(loaded[f"TEXT-{index}"], cfg[key]), text
+    dumped = CfgNode.dump(loaded)
+    back = CfgNode.load(dumped)
+    assert same(back, loaded), dumped
+    assert CfgNode.dump(back) == dumped

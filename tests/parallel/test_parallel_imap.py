@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import weakref
 
 import pytest
@@ -229,30 +230,36 @@ def test_imap_takes_every_option_of_the_runners():
 
 
 @pytest.mark.timeout(60)
-def test_lambdas_and_closures_run_under_fork():
+def test_lambdas_and_closures_run_under_every_start_method(start_method):
     offset = 7
     results = imap(lambda state, x: state + x + offset, range(100), init=lambda d, c: 1,
-                   start_method="fork")  # fmt: skip
+                   start_method=start_method)  # fmt: skip
     assert list(results) == [x + 8 for x in range(100)]
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_closure_over_something_unpicklable_names_fn(method, leftovers):
+    lock = threading.Lock()
+    with pytest.raises(
+        NotPicklableError, match=r"imap\(\)'s fn .*<lambda>.*_thread.lock.*capture only picklable"
+    ):
+        imap(lambda x: (x, lock), range(3), start_method=method)
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(60)
 def test_thread_backend_runs_lambdas_with_nothing_pickled():
-    lock = __import__("threading").Lock()  # cannot be pickled: proves nothing is
+    lock = threading.Lock()  # cannot be pickled: proves nothing is
     assert list(imap(lambda x: (x, lock.locked()), range(50), 4, backend="thread")) == [
         (x, False) for x in range(50)
     ]
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("method", ["spawn", "forkserver"])
-def test_lambda_of_an_imported_module_under_spawn_names_fn(method):
-    with pytest.raises(NotPicklableError, match=r"imap\(\)'s fn .*<lambda>"):
-        imap(lambda x: x, range(3), start_method=method)
-
-
 SCRIPT_WITH_LAMBDAS = """
 import sys
+if sys.argv[1] == "numpy":
+    import numpy  # its BLAS threads make the default start method forkserver
 from easycore_parallel import imap
 
 if __name__ == "__main__":
@@ -269,10 +276,11 @@ if __name__ == "__main__":
 
 
 @pytest.mark.timeout(60)
-def test_lambdas_and_closures_of_a_script_run_by_default(tmp_path):
+@pytest.mark.parametrize("imported", ["nothing", "numpy"])
+def test_lambdas_and_closures_of_a_script_run_by_default(tmp_path, imported):
     script = write_script(tmp_path, SCRIPT_WITH_LAMBDAS)
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=50, check=False)  # fmt: skip
+    result = subprocess.run([sys.executable, str(script), imported], capture_output=True,
+                            text=True, timeout=50, check=False)  # fmt: skip
     assert (result.returncode, result.stdout.strip()) == (0, "ok"), result.stderr
 
 
@@ -379,6 +387,38 @@ def test_close_ends_an_open_runner_imap(leftovers):
     assert runner(range(100)) == 328350
     runner.close()
     leftovers.assert_none()
+
+
+class Sleepy(OrderedRunner):
+    @staticmethod
+    def producer_work(device, cfg, data):
+        return nap(data)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", ["process", "thread"])
+def test_close_from_another_thread_stops_a_waiting_imap(backend, leftovers):
+    runner = Sleepy(2, backend=backend)
+    results = runner.imap([0.0, 0.0, 30.0, 30.0, 0.0])
+    assert next(results) == 0.0
+    close_errors: list[RunnerError] = []
+
+    def close_from_a_watchdog() -> None:
+        try:
+            runner.close(timeout=1.0)
+        except RunnerError as err:  # the producers busy in a 30 s item were stopped
+            close_errors.append(err)
+
+    watchdog = threading.Timer(0.5, close_from_a_watchdog)
+    watchdog.start()
+    with pytest.raises(RunnerClosedError):
+        list(results)  # waits on the 30 s items until the watchdog closes the runner
+    watchdog.join(10)
+    assert not watchdog.is_alive()
+    assert not runner.is_activate
+    assert [str(err) for err in close_errors if "within 1.0 s" not in str(err)] == []
+    if backend == "process":
+        leftovers.assert_none()
 
 
 def test_imap_of_a_closed_runner_raises_at_once():

@@ -10,6 +10,7 @@ import dataclasses
 import http.server
 import logging
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -38,16 +39,26 @@ class Route:
         status: The HTTP status.
         content_length: The Content-Length header; by default the true ``len(body)``.
         cut_after: Send only this many body bytes, then drop the connection.
+        stall_after: Send only this many body bytes, then go silent (until the test ends).
         delay: Seconds to wait before the status line (a slow server).
-        block_delay: Seconds to wait between 64 KiB blocks of the body.
+        block_delay: Seconds to wait between blocks of the body.
+        block_size: Bytes per block of the body (64 KiB by default).
+        headers: Extra response headers, such as ``{"Content-Encoding": "gzip"}``.
+        etag: The ETag to send; a GET with a matching If-None-Match gets 304.
+        ranges: Honour ``Range: bytes=N-`` (206) when If-Range, if sent, is ``etag``.
     """
 
     body: bytes = b""
     status: int = 200
     content_length: int | None = None
     cut_after: int | None = None
+    stall_after: int | None = None
     delay: float = 0.0
     block_delay: float = 0.0
+    block_size: int = _SEND_BLOCK
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    etag: str | None = None
+    ranges: bool = False
 
 
 class Site:
@@ -60,6 +71,10 @@ class Site:
         self.port = 0
         self.requests: list[tuple[str, str]] = []  # (method, raw path with query)
         self.echo_unknown = False  # serve b"echo:<path>" for paths without a route
+        self.bytes_sent = 0  # body bytes written to clients, all requests together
+        self.arrivals: list[float] = []  # time.monotonic() of each request
+        self.request_headers: list[dict[str, str]] = []  # of each request, in order
+        self.release = threading.Event()  # ends the silence of stall_after routes
         self._routes: dict[str, list[Route]] = {}
         self._lock = threading.Lock()
 
@@ -85,10 +100,18 @@ class Site:
                 if seen_method == method and urllib.parse.urlsplit(raw).path == path
             )
 
-    def next_route(self, method: str, raw_path: str) -> Route | None:
+    def count_sent(self, size: int) -> None:
+        with self._lock:
+            self.bytes_sent += size
+
+    def next_route(
+        self, method: str, raw_path: str, headers: dict[str, str] | None = None
+    ) -> Route | None:
         path = urllib.parse.urlsplit(raw_path).path
         with self._lock:
             self.requests.append((method, raw_path))
+            self.arrivals.append(time.monotonic())
+            self.request_headers.append(headers or {})
             responses = self._routes.get(path)
             if responses is None:
                 if self.echo_unknown:
@@ -110,27 +133,58 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _answer(self, send_body: bool) -> None:
-        route = self.server.site.next_route(self.command, self.path)
+        site = self.server.site
+        route = site.next_route(self.command, self.path, dict(self.headers.items()))
         if route is None:
             route = Route(body=b"not found", status=404)
         time.sleep(route.delay)
-        self.send_response(route.status)
-        length = len(route.body) if route.content_length is None else route.content_length
+        if route.etag is not None and self.headers.get("If-None-Match") == route.etag:
+            self.send_response(304)
+            self.send_header("ETag", route.etag)
+            self.end_headers()
+            return
+        status, headers, body = self._ranged(route)
+        self.send_response(status)
+        length = len(body) if route.content_length is None else route.content_length
         self.send_header("Content-Length", str(length))
         self.send_header("Content-Type", "application/octet-stream")
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
         if not send_body:
             return
-        body = route.body if route.cut_after is None else route.body[: route.cut_after]
+        if route.cut_after is not None:
+            body = body[: route.cut_after]
+        if route.stall_after is not None:
+            body = body[: route.stall_after]
         try:
-            for start in range(0, len(body), _SEND_BLOCK):
-                self.wfile.write(body[start : start + _SEND_BLOCK])
+            for start in range(0, len(body), route.block_size):
+                block = body[start : start + route.block_size]
+                self.wfile.write(block)
+                self.wfile.flush()
+                site.count_sent(len(block))
                 time.sleep(route.block_delay)
-            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             return  # the client gave up: fine for a test server
+        if route.stall_after is not None:
+            site.release.wait(60)
         if route.cut_after is not None:
             self._drop_connection()
+
+    def _ranged(self, route: Route) -> tuple[int, dict[str, str], bytes]:
+        """Return the status, extra headers and body, honouring Range when the route does."""
+        headers = dict(route.headers)
+        if route.etag is not None:
+            headers["ETag"] = route.etag
+        asked = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+        if_range = self.headers.get("If-Range", route.etag)
+        if not (route.ranges and asked and if_range == route.etag):
+            return route.status, headers, route.body
+        start = int(asked.group(1))
+        if start >= len(route.body):
+            return 416, {"Content-Range": f"bytes */{len(route.body)}"}, b""
+        headers["Content-Range"] = f"bytes {start}-{len(route.body) - 1}/{len(route.body)}"
+        return 206, headers, route.body[start:]
 
     def _drop_connection(self) -> None:
         self.close_connection = True
@@ -163,6 +217,7 @@ def http_site() -> Iterator[Site]:
     site = Site("http")
     server = _start_server(site)
     yield site
+    site.release.set()
     server.shutdown()
     server.server_close()
 
@@ -187,6 +242,7 @@ def https_site(test_ca: Any) -> Iterator[Site]:
     site = Site("https")
     server = _start_server(site, tls=context)
     yield site
+    site.release.set()
     server.shutdown()
     server.server_close()
 

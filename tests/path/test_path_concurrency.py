@@ -167,7 +167,7 @@ def test_lock_of_a_killed_process_does_not_block(tmp_path: Path) -> None:
     _wait_for_line(holder, "locked")
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
-    assert os.path.exists(target + ".lock")  # the stale file is still there...
+    assert _lock_files(tmp_path)  # the stale file is still there...
     with file_lock(target, timeout=10):  # ...and does not block
         pass
 
@@ -229,16 +229,21 @@ def test_held_lock_times_out_with_lock_timeout_error(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait(timeout=30)
-    assert info.value.lock_file == target + ".lock"
+    assert info.value.lock_file in map(str, _lock_files(tmp_path))
     assert info.value.timeout == 0.2
     assert isinstance(info.value, TimeoutError)
 
 
-def test_file_lock_creates_path_dot_lock_and_its_directory(tmp_path: Path) -> None:
+def test_file_lock_creates_a_hidden_lock_file_and_its_directory(tmp_path: Path) -> None:
     target = tmp_path / "not" / "yet" / "there.bin"
     with file_lock(str(target)):
-        assert (tmp_path / "not" / "yet" / "there.bin.lock").exists()
-    assert not target.exists()
+        [lock] = _lock_files(target.parent)
+        assert lock.name.startswith("there.bin-")
+    assert os.listdir(target.parent) == [".easycore-locks"]
+
+
+def _lock_files(folder: Path) -> list[Path]:
+    return sorted((folder / ".easycore-locks").glob("*.lock"))
 
 
 @pytest.mark.timeout(60)

@@ -23,7 +23,7 @@ def test_download_file_creates_dir_and_returns_path(http_site: Site, tmp_path: P
     path = download_file(url, str(target_dir), progress=False)
     assert path == str(target_dir / "model.pth")
     assert Path(path).read_bytes() == BODY
-    assert set(os.listdir(target_dir)) <= {"model.pth", "model.pth.lock"}
+    assert set(os.listdir(target_dir)) == {"model.pth", ".easycore-locks"}
 
 
 def test_download_file_leaves_no_temporary_files(http_site: Site, tmp_path: Path) -> None:

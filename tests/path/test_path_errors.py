@@ -17,6 +17,7 @@ from easycore_path import (
     RemoteFileNotFoundError,
     TruncatedDownloadError,
     UnknownProtocolError,
+    UnsafeArchiveError,
     UnsupportedOperationError,
 )
 
@@ -47,6 +48,11 @@ ERRORS: list[tuple[PathError, tuple[type[BaseException], ...], dict[str, Any]]] 
         ChecksumMismatchError("bad hash", URL, "/tmp/m.pth", "a" * 64, "b" * 64),
         (OSError,),
         {"url": URL, "path": "/tmp/m.pth", "expected": "a" * 64, "actual": "b" * 64},
+    ),
+    (
+        UnsafeArchiveError("escapes", "/tmp/w.tar", "../evil"),
+        (ValueError,),
+        {"path": "/tmp/w.tar", "member": "../evil"},
     ),
     (
         LockTimeoutError("busy", "/tmp/x.lock", 1800.0),

@@ -81,7 +81,8 @@ def test_ftp_short_transfer_raises_truncated_and_saves_nothing(
     with pytest.raises(TruncatedDownloadError, match=f"of {len(BODY) + 1000} bytes") as info:
         download_file(ftp_site.url("short.bin"), str(out), progress=False)
     assert info.value.received == len(BODY)
-    assert [p.name for p in out.iterdir()] == ["short.bin.lock"]
+    assert [p.name for p in out.iterdir()] == [".easycore-locks"]
+    assert [p.suffix for p in (out / ".easycore-locks").iterdir()] == [".lock"]
     assert ftp_site.retrievals > 1  # a short transfer is retried
 
 

@@ -6,6 +6,7 @@ so ``import _torch_runners`` works in every producer.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -274,3 +275,72 @@ class MillisecondCopy(Collect):
     def producer_work(device, cfg, data):
         time.sleep(0.001)
         return data.clone()
+
+
+# -- Garbage collection, descriptors and races ------------------------------------------------
+
+
+class Drop(UnorderedRunner):
+    """Only producer_work, as the crash was found: results are dropped on arrival.
+
+    With ``cfg.collect`` each producer runs the cyclic garbage collector on every item;
+    the item ``"exit"`` ends the producer at once (``os._exit(3)``).
+    """
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        if isinstance(data, str) and data == "exit":
+            os._exit(3)
+        if cfg.get("collect"):
+            gc.collect()
+        return data
+
+
+class EchoOrExit(Collect):
+    """Return each item unchanged; the item ``"exit"`` ends the producer at once."""
+
+    producer_work = Drop.producer_work
+
+
+class KeepAll(CollectUnordered):
+    """Keep every result; with ``cfg.collect`` each producer collects garbage per item."""
+
+    producer_work = Drop.producer_work
+
+
+class Full(Collect):
+    """Return ``torch.full((cfg.numel,), item)``: with 262144 elements, 1 MiB each."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        return torch.full((cfg.numel,), float(data))
+
+
+class Shared(Collect):
+    """Return a new tensor already in shared memory: torch's way, whatever its size."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        return torch.full((4,), float(data)).share_memory_()
+
+
+class Total(Collect):
+    """Return the sum of each input tensor."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        return float(data.sum())
+
+
+class Layout(Collect):
+    """Report how inputs arrived: strides, memory format, and whether views share memory."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        first, second = data
+        return {
+            "channels_last": first.is_contiguous(memory_format=torch.channels_last),
+            "stride": first.stride(),
+            "shared_storage": first.untyped_storage().data_ptr()
+            == second.untyped_storage().data_ptr(),
+        }

@@ -6,6 +6,7 @@ import inspect
 import pickle
 
 import pytest
+import torch
 from _torch_runners import Collect
 from _torch_support import FORK
 
@@ -181,4 +182,23 @@ def test_bad_arguments_fail_before_any_process_starts(kwargs, error, message, le
     arguments = {"devices": 2, **kwargs}
     with pytest.raises(error, match=message):
         Collect(**arguments)
+    assert not leftovers.running()
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has mps")
+@pytest.mark.parametrize(
+    ("device", "why"),
+    [
+        ("mps", r"torch\.mps\.is_available\(\) is False"),
+        ("xpu:0", r"torch\.xpu\.is_available\(\) is False"),
+        ("meta", "torch has no 'meta' backend that runs producers"),
+    ],
+    ids=["mps", "xpu", "meta"],
+)
+@pytest.mark.parametrize("backend", ["process", "thread"])
+def test_device_type_torch_cannot_run_here_fails_fast_naming_it(device, why, backend, leftovers):
+    if device.startswith("xpu") and torch.xpu.is_available():
+        pytest.skip("this machine has an xpu")
+    with pytest.raises(ValueError, match=rf"device '{device}' cannot run here: {why}"):
+        Collect(["cpu", device], backend=backend)
     assert not leftovers.running()

@@ -85,6 +85,13 @@ def test_thread_backend_imap_with_tensors():
 
 
 @pytest.mark.timeout(120)
+def test_lambdas_and_closures_run_under_the_default_start_method():
+    scale = torch.tensor(3.0)
+    results = imap(lambda t: t * scale, tensors(10, 5), 2)  # forkserver: sent by value
+    assert all(map(torch.equal, results, (t * 3 for t in tensors(10, 5))))
+
+
+@pytest.mark.timeout(120)
 def test_lambdas_run_under_fork_with_one_thread_per_producer():
     scale = torch.tensor(3.0)
     results = imap(lambda t: t * scale, tensors(10, 5), 2, start_method="fork",

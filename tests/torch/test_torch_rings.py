@@ -6,9 +6,11 @@ is reused once the reader freed the oldest records, in any order they are freed.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import pickle
 import threading
+import types
 
 import pytest
 import torch
@@ -37,12 +39,27 @@ def put(ring, tensor: torch.Tensor) -> int | None:
     return ring.put(tensor.data_ptr(), tensor.numel() * tensor.element_size())
 
 
+def take(ring, offset: int, nbytes: int) -> torch.Tensor:
+    """Copy a record of float32 values out of ``ring``."""
+    return torch.empty(0).set_(ring.take(offset, nbytes))
+
+
+@contextlib.contextmanager
+def sending_through(ring):
+    """Make ``ring`` the inputs ring of what this thread pickles, as a runner's call does."""
+    easycore_torch._SENDING.runner = types.SimpleNamespace(_rings=easycore_torch._Rings(ring, []))
+    try:
+        yield
+    finally:
+        easycore_torch._SENDING.runner = None
+
+
 def test_ring_returns_what_was_put_in_and_frees_it() -> None:
     ring = new_ring()
     tensor = torch.randn(MEDIUM)
     offset = put(ring, tensor)
     assert offset == 0
-    copy = ring.take(offset, tensor.nbytes, tensor.dtype, tensor.shape)
+    copy = take(ring, offset, tensor.nbytes)
     assert torch.equal(copy, tensor)
     assert copy.data_ptr() != tensor.data_ptr()
     assert put(ring, tensor) == 0  # freed and empty: the next record starts over
@@ -70,14 +87,14 @@ def test_ring_wraps_around_and_never_overwrites_unread_records() -> None:
         if offset is None:
             # Read the oldest two (in order) and go on: space comes back at the start.
             for oldest in sorted(live, key=live.get)[:2]:
-                got = ring.take(oldest, MEDIUM * 4, torch.float32, (MEDIUM,))
+                got = take(ring, oldest, MEDIUM * 4)
                 assert bool((got == live.pop(oldest)).all())
             continue
         assert offset not in live
         live[offset] = value
         written += 1
     for offset, value in live.items():
-        got = ring.take(offset, MEDIUM * 4, torch.float32, (MEDIUM,))
+        got = take(ring, offset, MEDIUM * 4)
         assert bool((got == value).all())
     assert written > 3 * RECORDS_PER_RING
 
@@ -85,11 +102,8 @@ def test_ring_wraps_around_and_never_overwrites_unread_records() -> None:
 def test_message_through_a_ring_carries_no_tensor_data() -> None:
     ring = new_ring()
     tensor = torch.randn(MEDIUM)
-    easycore_torch._SENDING.ring = ring
-    try:
+    with sending_through(ring):
         message = easycore_torch._TensorPickler.dumps([tensor], pickle.HIGHEST_PROTOCOL)
-    finally:
-        easycore_torch._SENDING.ring = None
     assert len(message) < 1024 < tensor.nbytes
     [copy] = pickle.loads(message)
     assert torch.equal(copy, tensor)
@@ -98,21 +112,18 @@ def test_message_through_a_ring_carries_no_tensor_data() -> None:
 
 def test_failed_pickling_frees_the_records_it_took() -> None:
     ring = new_ring()
-    easycore_torch._SENDING.ring = ring
-    try:
+    with sending_through(ring):
         for _ in range(3 * RECORDS_PER_RING):
             with pytest.raises(TypeError):
                 easycore_torch._TensorPickler.dumps(
                     [torch.randn(MEDIUM), threading.Lock()], pickle.HIGHEST_PROTOCOL
                 )
-        assert put(ring, torch.randn(MEDIUM)) is not None, "failed messages leaked records"
-    finally:
-        easycore_torch._SENDING.ring = None
+    assert put(ring, torch.randn(MEDIUM)) is not None, "failed messages leaked records"
 
 
 def test_tensor_from_a_ring_this_process_lacks_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match=r"shared ring 'gone-1'.*runner that is closed"):
-        easycore_torch._rebuild_from_ring("gone-1", 0, 4, torch.float32, torch.Size([1]))
+        easycore_torch._rebuild_storage_from_ring("gone-1", 0, 4)
 
 
 METHODS = [

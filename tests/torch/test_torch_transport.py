@@ -12,7 +12,7 @@ import pickle
 
 import pytest
 import torch
-from _torch_runners import Describe, Echo, Faulty, KeepsBuffer, MakeTensor
+from _torch_runners import Describe, Echo, Faulty, KeepsBuffer, Layout, MakeTensor
 from _torch_support import FORK, open_fds
 
 import easycore_torch
@@ -162,3 +162,61 @@ def test_result_that_torch_refuses_to_share_is_a_clear_error(leftovers) -> None:
         assert runner.is_activate
         assert runner(range(2)).shape == (2, 2)
     leftovers.assert_none()
+
+
+SIZES = pytest.mark.parametrize(
+    "numel", [SMALL, 32 * 1024], ids=["small-by-value", "medium-through-a-ring"]
+)
+
+
+@pytest.mark.timeout(60)
+@SIZES
+def test_memory_format_survives_both_ways(numel, leftovers) -> None:
+    images = torch.randn(2, numel // 32, 4, 4).contiguous(memory_format=torch.channels_last)
+    with Layout(["cpu"], **FORK) as runner:
+        [seen] = runner([(images, images)])
+    assert seen["channels_last"]
+    assert seen["stride"] == images.stride()
+    with Echo(["cpu"], **FORK) as runner:
+        [back] = runner([images])
+    assert back.stride() == images.stride()
+    assert torch.equal(back, images)
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(60)
+@SIZES
+def test_views_of_one_storage_share_it_on_arrival(numel, leftovers) -> None:
+    whole = torch.arange(numel, dtype=torch.float32)
+    halves = (whole[: numel // 2], whole[numel // 2 :])
+    with Layout(["cpu"], **FORK) as runner:
+        [seen] = runner([halves])
+    assert seen["shared_storage"]
+    with Echo(["cpu"], **FORK) as runner:
+        [(first, second)] = runner([halves])
+    assert torch.equal(first, halves[0])
+    assert torch.equal(second, halves[1])
+    assert first.untyped_storage().data_ptr() == second.untyped_storage().data_ptr()
+    torch.empty(0).set_(first.untyped_storage())[-1] = -1.0  # through the first view's storage
+    assert float(second[-1]) == -1.0
+    leftovers.assert_none()
+
+
+def test_small_view_of_a_large_storage_travels_alone_with_its_layout() -> None:
+    storage = torch.randn(64, 64, 64)  # 1 MiB
+    view = storage[3, 2:6].t()  # 256 bytes, transposed
+    message = easycore_torch._TensorPickler.dumps([view], pickle.HIGHEST_PROTOCOL)
+    assert len(message) < 2048, "only the view's elements travel, not its whole storage"
+    [copy] = pickle.loads(message)
+    assert torch.equal(copy, view)
+    assert copy.stride() == view.stride()
+    assert copy.untyped_storage().nbytes() == view.numel() * 4
+
+
+def test_expanded_tensor_travels_as_its_one_element() -> None:
+    expanded = torch.tensor([2.5]).expand(100_000)  # 400 KB to read, 4 bytes of storage
+    message = easycore_torch._TensorPickler.dumps([expanded], pickle.HIGHEST_PROTOCOL)
+    assert len(message) < 1024
+    [copy] = pickle.loads(message)
+    assert copy.stride() == (0,)
+    assert torch.equal(copy, expanded)

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
+import copy
 import difflib
 import errno
 import io
@@ -41,6 +43,9 @@ import math
 import os
 import re
 import reprlib
+import secrets
+import stat
+import warnings
 import weakref
 from collections.abc import Mapping
 from copy import deepcopy
@@ -59,6 +64,7 @@ __all__ = [
     "ConfigTypeError",
     "FrozenConfigError",
     "HierarchicalCfgNode",
+    "MissingValueError",
     "UnsafeYAMLError",
 ]
 
@@ -121,6 +127,16 @@ class ConfigKeyError(ConfigError, KeyError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (str(self),), self.__dict__.copy())
+
+
+class MissingValueError(ConfigKeyError, AttributeError):
+    """A value marked ``???`` in a file (it must be set) was read before it was set.
+
+    Also a ``KeyError`` and an ``AttributeError``: ``hasattr(cfg, "X")`` is False
+    and ``getattr(cfg, "X", default)`` gives ``default`` while ``X`` is unset.
+    :meth:`CfgNode.missing_keys` lists every such key at once. ``key``, ``file``
+    and ``line`` say which one and where it was marked.
+    """
 
 
 class ConfigAttributeError(ConfigKeyError, AttributeError):
@@ -205,12 +221,27 @@ class CfgNode(dict[Any, Any]):
         assert cfg["SOLVER"]["BASE_LR"] == 0.1
     """
 
-    __slots__ = ("__dict__", "__weakref__", "_frozen", "_key", "_parent")
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_exprs",
+        "_frozen",
+        "_holds_exprs",
+        "_key",
+        "_key_rules",
+        "_parent",
+    )
 
     # Keys are mirrored into the instance __dict__, so that reading an
     # attribute is a plain attribute lookup; __getattr__ only runs on a miss.
     _frozen: bool
     _key: tuple[Any, ...]  # where the parent holds this node: (key, list index, ...)
+    _key_rules: _KeyRules | None  # renamed and deprecated keys, once one is registered
+    # key -> its ${...} expression or ??? mark, for keys that have one; else None
+    _exprs: dict[Any, _Expr | _Required] | None
+    # This node or one below has had expressions (so have all its parents): only such
+    # trees are resolved again after a change.
+    _holds_exprs: bool
     _parent: weakref.ref[CfgNode] | None
     _reserved_names: ClassVar[frozenset[str]] = frozenset()
 
@@ -246,6 +277,10 @@ class CfgNode(dict[Any, Any]):
         value = dict.get(self, name, _MISSING)
         if value is not _MISSING:
             return value
+        if self._exprs is not None and name in self._exprs:
+            return _read_unset(self, name)
+        if name in _YACS_SPELLINGS:
+            raise _yacs_spelling_error(self, name)
         raise _missing_key_error(self, name, ConfigAttributeError)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -308,12 +343,16 @@ class CfgNode(dict[Any, Any]):
             ConfigTypeError: ``cfg`` is not a mapping.
         """
         _require_mapping(cfg, "merge()")
-        updates: list[tuple[CfgNode, Any, Any]] = []
-        _plan_merge(self, cfg, _node_path(self), None, updates)
-        _apply_updates(updates)
+        _merge_loaded(self, cfg)
+        if _expressions_made:
+            _refresh(self)
 
     def save(self, save_path: _Source, encoding: str = "utf-8") -> None:
         """Write this node as YAML to a file path or an open file.
+
+        A path is replaced atomically: the text goes to a temporary file in the
+        same folder, is flushed to disk, then renamed over ``save_path``. A full
+        disk or a crash leaves the old file (or none), never a truncated one.
 
         Args:
             save_path: Path to write (replaced if it exists), or a text or
@@ -323,8 +362,7 @@ class CfgNode(dict[Any, Any]):
         if isinstance(save_path, (str, os.PathLike)):
             # Dump before opening: a value YAML cannot hold must not empty the existing file.
             text = cast(str, type(self).dump(self))
-            with open(os.fspath(save_path), "w", encoding=encoding) as stream:
-                stream.write(text)
+            _write_atomically(os.fspath(save_path), text.encode(encoding))
             return
         type(self).dump(self, save_path, encoding=encoding if _is_binary(save_path) else None)
 
@@ -357,7 +395,8 @@ class CfgNode(dict[Any, Any]):
             UnsafeYAMLError: The file uses a tag that can run code.
         """
         text, source = _read_text(file, encoding)
-        return _load_config(text, source, cls, allow_unsafe)[0]
+        made = _expressions_made
+        return _resolved(_load_config(text, source, cls, allow_unsafe)[0], made)
 
     @classmethod
     def load(cls: type[_NodeT], yaml_str: str | bytes, *, allow_unsafe: bool = False) -> _NodeT:
@@ -371,12 +410,14 @@ class CfgNode(dict[Any, Any]):
             The loaded node.
 
         Raises:
-            ConfigError: The text is not valid YAML or its top level is not a mapping.
+            ConfigError: The text is not valid YAML (or bytes not valid utf-8), or
+                its top level is not a mapping.
             UnsafeYAMLError: The text uses a tag that can run code.
         """
         if isinstance(yaml_str, bytes):
-            yaml_str = yaml_str.decode("utf-8")
-        return _load_config(yaml_str, "<string>", cls, allow_unsafe)[0]
+            yaml_str = _decode(yaml_str, "utf-8", "<string>")
+        made = _expressions_made
+        return _resolved(_load_config(yaml_str, "<string>", cls, allow_unsafe)[0], made)
 
     @classmethod
     def dump(
@@ -407,7 +448,8 @@ class CfgNode(dict[Any, Any]):
             The YAML text if ``stream`` is None, otherwise None.
 
         Raises:
-            ConfigTypeError: A value is not a YAML type (the error names its key).
+            ConfigTypeError: A value is not a YAML type, or a string holds a lone
+                surrogate (not valid Unicode); the error names its key.
         """
         options: dict[str, Any] = {"default_flow_style": False, "sort_keys": False, **kwargs}
         plain_tuples = (
@@ -420,6 +462,8 @@ class CfgNode(dict[Any, Any]):
             text = cast(str, yaml.dump(cfg, None, Dumper=dumper, **options))
         except yaml.representer.RepresenterError as err:
             raise _unrepresentable_error(cfg, err) from err
+        except (UnicodeEncodeError, _SurrogateError) as err:  # libyaml, Python emitter
+            raise _surrogate_error(cfg, err.object) from err
         if stream is None:
             return text
         # Encoding here, not in PyYAML: its two emitters disagree on UTF-16 BOMs.
@@ -432,6 +476,46 @@ class CfgNode(dict[Any, Any]):
         Leaves are not copied.
         """
         return cast(Dict[Any, Any], _to_plain(self))
+
+    def missing_keys(self) -> list[str]:
+        """Return the key paths below this node that have no value yet.
+
+        Those are keys marked ``???`` in a file and not set since, and keys
+        whose ``${...}`` cannot be resolved now (it refers to one of them, or to
+        a key that is gone). Reading any of them raises the reason.
+
+        Example::
+
+            cfg = CfgNode.load("DATA:\\n  ROOT: ???\\n  TRAIN: ${DATA.ROOT}/train\\n")
+            assert cfg.missing_keys() == ["DATA.ROOT", "DATA.TRAIN"]
+        """
+        return [
+            _join(path, key)
+            for node, path in _walk_nodes(self, _node_path(self))
+            if node._exprs
+            for key in node._exprs
+            if not dict.__contains__(node, key)
+        ]
+
+    def resolve(self: _NodeT) -> _NodeT:
+        """Return a deep copy whose values are plain: no ``${...}`` is kept.
+
+        Values already read as resolved; this copy also dumps and saves the
+        values instead of the ``${...}`` text. Environment variables are read again.
+
+        Raises:
+            MissingValueError: A key has no value yet (see :meth:`missing_keys`).
+            ConfigKeyError: A ``${...}`` refers to a key that does not exist.
+        """
+        _refresh(self)
+        for node, _ in _walk_nodes(self, ""):
+            for key in node._exprs or ():
+                if not dict.__contains__(node, key):
+                    _read_unset(node, key)  # raises why the key has no value
+        copied = deepcopy(self)
+        for node, _ in _walk_nodes(copied, ""):
+            object.__setattr__(node, "_exprs", None)
+        return copied
 
     def __str__(self) -> str:
         return str(self.dict())
@@ -447,6 +531,7 @@ class CfgNode(dict[Any, Any]):
         encoding: str = "utf-8",
         *,
         allow_unsafe: bool = False,
+        base_root: str | os.PathLike[str] | None = None,
     ) -> None:
         """Merge a YAML file into this node, accepting only keys it already has.
 
@@ -459,9 +544,11 @@ class CfgNode(dict[Any, Any]):
             file: Path of the YAML file.
             encoding: Text encoding of the file.
             allow_unsafe: As in :meth:`open`.
+            base_root: As in :meth:`HierarchicalCfgNode.open`.
 
         Raises:
-            ConfigKeyError: The file has a key this node lacks (names file and line).
+            ConfigKeyError: The file has a key this node lacks, or a key registered
+                with :meth:`register_renamed_key` (names file and line).
             ConfigTypeError: A value has the wrong type (names file and line).
             FrozenConfigError: This node is frozen.
         """
@@ -469,60 +556,141 @@ class CfgNode(dict[Any, Any]):
             raise _frozen_error(self, _NO_KEY, "merge a file into")
         locations: dict[str, tuple[str, int]] = {}
         path = os.fspath(file)
-        other = _open_tree(path, encoding, allow_unsafe, type(self), locations=locations)
+        other = _open_tree(
+            path, encoding, allow_unsafe, type(self), base_root=base_root, locations=locations
+        )
+        origin = _Origin(path, locations)
+        if self._key_rules is not None:
+            self._key_rules.apply_to_tree(other, _node_path(self), origin)
         updates: list[tuple[CfgNode, Any, Any]] = []
-        _plan_merge(self, other, _node_path(self), _Origin(path, locations), updates)
+        _plan_merge(self, other, _node_path(self), origin, updates)
         _apply_updates(updates)
+        if _expressions_made:
+            _refresh(self)
 
     def merge_from_list(self, cfg_list: list[Any] | tuple[Any, ...]) -> None:
-        """Merge ``["KEY.PATH", "value", ...]`` pairs, e.g. from the command line.
+        """Merge ``["KEY.PATH", "value", ...]`` pairs or ``"KEY.PATH=value"`` items.
+
+        Both styles mix freely: yacs's pairs (``"SOLVER.BASE_LR", "0.1"``) and
+        the dotlist items of OmegaConf and Hydra (``"SOLVER.BASE_LR=0.1"``). An
+        item that starts an override and holds ``=`` is a ``KEY=VALUE`` item
+        (split at the first ``=``); any other takes the next item as its value.
 
         Keys must exist. A string value is read as YAML (``"0.1"``, ``"true"``,
         ``"(224, 224)"``, ``"[1, 2]"``) unless the current value is a string,
         which then takes the string as given. Types are checked as in
         :meth:`merge_from_file`. Nothing changes if an error is raised.
 
+        Example::
+
+            parser.add_argument("overrides", nargs="*")       # SOLVER.BASE_LR=0.1 ...
+            cfg.merge_from_list(parser.parse_args().overrides)
+
         Args:
-            cfg_list: Alternating dotted key paths and values.
+            cfg_list: Dotted key paths and values, as pairs or ``KEY=VALUE`` items.
 
         Raises:
-            ConfigError: The list has an odd length.
-            ConfigKeyError: A key path does not exist (close matches suggested).
-            ConfigTypeError: A value has the wrong type.
+            ConfigError: A key has no value.
+            ConfigKeyError: A key path does not exist (close matches suggested),
+                or was registered with :meth:`register_renamed_key`.
+            ConfigTypeError: ``cfg_list`` is not a list, or a value has the wrong type.
             FrozenConfigError: This node is frozen.
         """
-        if len(cfg_list) % 2:
-            raise ConfigError(
-                f"merge_from_list() takes KEY, VALUE pairs, got {len(cfg_list)} items: "
-                f"{cfg_list[-1]!r} has no value."
+        if not isinstance(cfg_list, (list, tuple)):
+            raise ConfigTypeError(
+                "merge_from_list() takes a list like ['SOLVER.BASE_LR=0.1'] or"
+                f" ['SOLVER.BASE_LR', '0.1'], got {_describe(cfg_list)}. For a mapping use"
+                " merge().",
+                expected="list",
+                actual=type(cfg_list).__name__,
             )
         if self._frozen:
             raise _frozen_error(self, _NO_KEY, "merge a list into")
+        origin = _Origin("merge_from_list", None)
+        root_path = _node_path(self)
         overrides: dict[Any, Any] = {}
-        for key_path, raw in zip(cfg_list[0::2], cfg_list[1::2]):
+        for key_path, raw in _override_pairs(cfg_list):
+            if self._key_rules is not None and self._key_rules.drops(
+                key_path, root_path, origin, 3
+            ):
+                continue
             parent, key = _find_key(self, key_path)
-            value = _parse_override(raw, dict.__getitem__(parent, key), type(self))
+            value = _parse_override(raw, dict.get(parent, key), type(self))
             _nest(overrides, key_path.split("."), value)
         updates: list[tuple[CfgNode, Any, Any]] = []
-        _plan_merge(self, overrides, _node_path(self), _Origin("merge_from_list", None), updates)
+        _plan_merge(self, overrides, _node_path(self), origin, updates)
         _apply_updates(updates)
+        if _expressions_made:
+            _refresh(self)
+
+    def register_deprecated_key(self, key: str) -> None:
+        """Drop ``key`` with a warning when a file or list merged into this node sets it.
+
+        As in yacs: a key that no longer exists but that old files still set.
+
+        Example::
+
+            cfg.register_deprecated_key("MODEL.USE_FP16")
+            cfg.merge_from_list(["MODEL.USE_FP16=true"])   # warns, changes nothing
+
+        Args:
+            key: Dotted key path, relative to this node.
+
+        Raises:
+            ConfigKeyError: ``key`` is already registered as renamed or deprecated.
+        """
+        _rules_of(self).add(key, None)
+
+    def register_renamed_key(
+        self, old_name: str, new_name: str, message: str | None = None
+    ) -> None:
+        """Refuse ``old_name`` in merged files and lists, naming ``new_name`` in the error.
+
+        As in yacs: :meth:`merge_from_file` and :meth:`merge_from_list` raise
+        :class:`ConfigKeyError` for the old key, so old files fail with the fix.
+
+        Example::
+
+            cfg.register_renamed_key("SOLVER.LR", "SOLVER.BASE_LR", "LR is now BASE_LR")
+
+        Args:
+            old_name: Dotted key path that is no longer valid, relative to this node.
+            new_name: Dotted key path to use instead.
+            message: More advice for the error message.
+
+        Raises:
+            ConfigKeyError: ``old_name`` is already registered as renamed or deprecated.
+        """
+        _rules_of(self).add(old_name, (new_name, message))
 
     # -- dict methods, all refusing to change a frozen node --
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if self._frozen:
             raise _frozen_error(self, key, "set")
+        if self._exprs is not None:
+            self._exprs.pop(key, None)  # a value set by hand replaces an expression
         _store(self, key, _convert(value, type(self), False))
+        if _expressions_made:
+            _refresh(self)
 
     def __delitem__(self, key: Any) -> None:
         if self._frozen:
             raise _frozen_error(self, key, "delete")
-        if key not in self:
+        if self._exprs is not None and self._exprs.pop(key, None) is not None:
+            dict.pop(self, key, None)
+            self.__dict__.pop(key, None)
+        elif key not in self:
             raise _missing_key_error(self, key, ConfigKeyError)
-        _remove(self, key)
+        else:
+            _remove(self, key)
+        if _expressions_made:
+            _refresh(self)
 
     def __missing__(self, key: Any) -> Any:
         # dict.__getitem__ calls this for a missing key; hits cost nothing extra.
+        if self._exprs is not None and key in self._exprs:
+            return _read_unset(self, key)
         raise _missing_key_error(self, key, ConfigKeyError)
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
@@ -539,7 +707,11 @@ class CfgNode(dict[Any, Any]):
         pairs.extend(kwargs.items())
         node_class = type(self)
         for key, value in pairs:
+            if self._exprs is not None:
+                self._exprs.pop(key, None)
             _store(self, key, _convert(value, node_class, False))
+        if _expressions_made:
+            _refresh(self)
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         """Return ``self[key]``, first setting it to ``default`` if missing."""
@@ -556,7 +728,12 @@ class CfgNode(dict[Any, Any]):
         if self._frozen:
             raise _frozen_error(self, key, "pop")
         if key in self:
-            return _remove(self, key)
+            value = _remove(self, key)
+            if self._exprs is not None:
+                self._exprs.pop(key, None)
+            if _expressions_made:
+                _refresh(self)
+            return value
         if default:
             return default[0]
         raise _missing_key_error(self, key, ConfigKeyError)
@@ -568,6 +745,10 @@ class CfgNode(dict[Any, Any]):
         key, value = dict.popitem(self)
         if isinstance(key, str):
             self.__dict__.pop(key, None)
+        if self._exprs is not None:
+            self._exprs.pop(key, None)
+        if _expressions_made:
+            _refresh(self)
         return key, value
 
     def clear(self) -> None:
@@ -576,6 +757,9 @@ class CfgNode(dict[Any, Any]):
             raise _frozen_error(self, _NO_KEY, "clear")
         dict.clear(self)
         self.__dict__.clear()
+        object.__setattr__(self, "_exprs", None)
+        if _expressions_made:
+            _refresh(self)
 
     def __ior__(self: _NodeT, other: Any) -> _NodeT:
         self.update(other)
@@ -606,14 +790,21 @@ class CfgNode(dict[Any, Any]):
         for key, value in dict.items(self):
             _store(new, key, value if type(value) in _ATOMIC_TYPES else deepcopy(value, memo))
         object.__setattr__(new, "_frozen", self._frozen)
+        object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
+        _copy_exprs(self, new)
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Items are restored through __setitem__, then the frozen flag as state.
-        return (type(self), (), {"frozen": self._frozen}, None, iter(list(dict.items(self))))
+        state = {"frozen": self._frozen, "key_rules": self._key_rules, "exprs": self._exprs}
+        return (type(self), (), state, None, iter(list(dict.items(self))))
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
         object.__setattr__(self, "_frozen", bool(state.get("frozen", False)))
+        object.__setattr__(self, "_key_rules", state.get("key_rules"))
+        object.__setattr__(self, "_exprs", state.get("exprs"))
+        if self._exprs:
+            _mark_holds_exprs(self)
 
 
 CfgNode._reserved_names = frozenset(dir(CfgNode))
@@ -641,7 +832,10 @@ class HierarchicalCfgNode:
     win). A relative path is looked up next to the including file first, then
     as given (relative to the working directory); absolute paths work. Bases
     may have bases; a cycle raises :class:`ConfigError` showing the chain.
+    ``HierarchicalCfgNode.__BASE__`` is the key's name, as in the original.
     """
+
+    __BASE__: ClassVar[str] = "__BASE__"
 
     @classmethod
     def open(
@@ -650,13 +844,18 @@ class HierarchicalCfgNode:
         encoding: str = "utf-8",
         *,
         allow_unsafe: bool = False,
+        base_root: str | os.PathLike[str] | None = None,
     ) -> CfgNode:
         """Load a ``CfgNode`` from a file, merging it over its ``__BASE__`` files.
+
+        Each file is read once, however many files name it as a base.
 
         Args:
             file: Path to the YAML file.
             encoding: Text encoding of the files.
             allow_unsafe: As in :meth:`CfgNode.open`, for every file read.
+            base_root: If given, every ``__BASE__`` file (after symlinks) must lie
+                in this folder; use it when the files come from someone else.
 
         Returns:
             The merged config, without the ``__BASE__`` key.
@@ -664,10 +863,12 @@ class HierarchicalCfgNode:
         Raises:
             FileNotFoundError: The file or one of its bases does not exist.
             ConfigError: A file is invalid, ``__BASE__`` is not a path or a list
-                of paths, or the bases form a cycle.
+                of paths, the bases form a cycle, or a base lies outside ``base_root``.
             UnsafeYAMLError: A file uses a tag that can run code.
         """
-        return _open_tree(os.fspath(file), encoding, allow_unsafe, CfgNode)
+        made = _expressions_made
+        cfg = _open_tree(os.fspath(file), encoding, allow_unsafe, CfgNode, base_root=base_root)
+        return _resolved(cfg, made)
 
     @classmethod
     def save(
@@ -677,23 +878,36 @@ class HierarchicalCfgNode:
         base_cfg_path: str | os.PathLike[str] | None = None,
         base_path_relative: bool = True,
         encoding: str = "utf-8",
+        *,
+        strict: bool = False,
     ) -> None:
         """Save ``cfg`` as a file holding ``__BASE__`` and only what differs from it.
 
-        Opening the saved file with :meth:`open` gives back ``cfg``.
+        Keys of the base that ``cfg`` lacks cannot be written as missing: as in
+        the original easycore they are left out with a ``UserWarning`` naming
+        them, and they come back from the base when the file is opened. Pass
+        ``strict=True`` to refuse such a ``cfg`` instead; otherwise opening the
+        saved file with :meth:`open` gives back ``cfg``.
+
+        Example::
+
+            HierarchicalCfgNode.save(cfg, "exp/lr.yaml", "configs/base.yaml")
 
         Args:
             cfg: The config to save (a ``CfgNode`` or any mapping).
-            save_path: Path of the file to write.
+            save_path: Path of the file to write; it is replaced atomically.
             base_cfg_path: Path of the base file (opened with its own bases); if
                 None, this is ``cfg.save(save_path, encoding)``.
             base_path_relative: Write the base path relative to the directory of
                 ``save_path`` (else absolute).
             encoding: Text encoding of the files.
+            strict: Raise instead of warning when ``cfg`` lacks keys of the base.
 
         Raises:
-            ConfigKeyError: The base has a key that ``cfg`` lacks (a derived
-                file cannot delete keys), or ``cfg`` has a ``__BASE__`` key.
+            ConfigKeyError: ``strict`` is True and the base has a key that ``cfg``
+                lacks, or ``cfg`` has a ``__BASE__`` key.
+            ConfigError: ``save_path`` is the base file or one of its bases, which
+                the save would destroy.
         """
         if base_cfg_path is None:
             # A node saves itself: wrapping it would make the wrapper the parent of its
@@ -707,10 +921,17 @@ class HierarchicalCfgNode:
                 key=_BASE_KEY,
             )
         base_path = os.fspath(base_cfg_path)
-        base = cls.open(base_path, encoding)
+        chain: set[str] = set()
+        base = _open_tree(base_path, encoding, False, CfgNode, files=chain)
+        _resolve_tree(base, strict=False)
+        _refuse_overwriting_base(os.fspath(save_path), base_path, chain)
+        lost: list[str] = []
+        difference = _difference(cfg, base, "", lost)
+        if lost:
+            _report_lost_keys(lost, base_path, strict)
         reference = _base_reference(base_path, os.fspath(save_path), base_path_relative)
         out = CfgNode({_BASE_KEY: reference})
-        for key, value in _difference(cfg, base, "", base_path).items():
+        for key, value in difference.items():
             _store(out, key, value)
         out.save(save_path, encoding)
 
@@ -724,7 +945,10 @@ _BASE_KEY: Final = "__BASE__"
 
 
 def _init_slots(node: CfgNode) -> None:
+    object.__setattr__(node, "_exprs", None)
     object.__setattr__(node, "_frozen", False)
+    object.__setattr__(node, "_holds_exprs", False)
+    object.__setattr__(node, "_key_rules", None)
     object.__setattr__(node, "_parent", None)
     object.__setattr__(node, "_key", ())
 
@@ -757,6 +981,8 @@ def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...]) -> None:
     if isinstance(value, CfgNode):
         object.__setattr__(value, "_parent", weakref.ref(parent))
         object.__setattr__(value, "_key", segment)
+        if value._holds_exprs and not parent._holds_exprs:
+            _mark_holds_exprs(parent)
     elif type(value) is list or type(value) is tuple:
         for index, item in enumerate(value):
             if type(item) not in _ATOMIC_TYPES:
@@ -802,10 +1028,12 @@ def _convert(value: Any, node_class: type[CfgNode], copy: bool) -> Any:
         node = _new_node(type(value) if isinstance(value, CfgNode) else node_class)
         for key, item in value.items():
             _store(node, key, _convert(item, node_class, copy))
+        if isinstance(value, CfgNode):
+            _copy_exprs(value, node)
         return node
     if kind is list or kind is tuple:
         items = [_convert(item, node_class, copy) for item in value]
-        if not copy and all(new is old for new, old in zip(items, value)):
+        if not copy and all(new is old for new, old in zip(items, value, strict=True)):
             return value
         return items if kind is list else tuple(items)
     return deepcopy(value) if copy else value
@@ -826,6 +1054,8 @@ def _shallow_copy(node: _NodeT, frozen: bool) -> _NodeT:
     for key, value in dict.items(node):
         _store(new, key, value)
     object.__setattr__(new, "_frozen", frozen)
+    object.__setattr__(new, "_key_rules", copy.copy(node._key_rules))
+    _copy_exprs(node, new)
     return new
 
 
@@ -835,6 +1065,7 @@ def _copy_tree(value: Any) -> Any:
         new = _new_node(type(value))
         for key, item in dict.items(value):
             _store(new, key, _copy_tree(item))
+        _copy_exprs(value, new)
         return new
     if type(value) is list:
         return [_copy_tree(item) for item in value]
@@ -902,15 +1133,27 @@ def _plan_merge(
             _plan_merge(current, value, key_path, origin, updates)
             continue
         if origin is not None:
-            if current is _MISSING:
+            if current is _MISSING and not _is_unset(target, key):
                 raise _unknown_key_error(target, key, key_path, origin)
-            value = _coerce(current, value, key_path, origin)  # noqa: PLW2901
+            if current is not _MISSING and type(value) not in _PENDING_TYPES:
+                value = _coerce(current, value, key_path, origin)  # noqa: PLW2901
         updates.append((target, key, _convert(value, node_class, True)))
+
+
+def _merge_loaded(target: CfgNode, source: Mapping[Any, Any]) -> None:
+    """Merge as :meth:`CfgNode.merge` does, leaving ``${...}`` values unresolved."""
+    updates: list[tuple[CfgNode, Any, Any]] = []
+    _plan_merge(target, source, _node_path(target), None, updates)
+    _apply_updates(updates)
 
 
 def _apply_updates(updates: list[tuple[CfgNode, Any, Any]]) -> None:
     for node, key, value in updates:
+        if node._exprs is not None:
+            node._exprs.pop(key, None)  # the merged value (maybe an expression) replaces it
         _store(node, key, value)
+        if type(value) in _PENDING_TYPES:
+            _mark_holds_exprs(node)
 
 
 def _coerce(current: Any, value: Any, path: str, origin: _Origin) -> Any:
@@ -950,11 +1193,11 @@ def _find_key(root: CfgNode, key_path: Any) -> tuple[CfgNode, Any]:
     root_path = _node_path(root)
     for depth, name in enumerate(names):
         path = _join(root_path, ".".join(names[: depth + 1]))
-        if name not in node:
+        if name not in node and not _is_unset(node, name):
             raise _unknown_key_error(node, name, path, _Origin("merge_from_list", None))
         if depth == len(names) - 1:
             break
-        child = dict.__getitem__(node, name)
+        child = dict.get(node, name)
         if not isinstance(child, CfgNode):
             raise ConfigKeyError(
                 f"unknown key {_join(root_path, key_path)!r} (from merge_from_list):"
@@ -986,6 +1229,449 @@ def _parse_override(raw: Any, current: Any, node_class: type[CfgNode]) -> Any:
         return raw  # not YAML: the type check then says what was expected
 
 
+def _override_pairs(cfg_list: list[Any] | tuple[Any, ...]) -> list[tuple[Any, Any]]:
+    """Split ``merge_from_list`` items into ``(key path, raw value)`` pairs."""
+    pairs: list[tuple[Any, Any]] = []
+    index = 0
+    while index < len(cfg_list):
+        item = cfg_list[index]
+        if isinstance(item, str) and "=" in item:
+            key_path, _, raw = item.partition("=")
+            pairs.append((key_path, raw))
+            index += 1
+        elif index + 1 < len(cfg_list):
+            pairs.append((item, cfg_list[index + 1]))
+            index += 2
+        else:
+            raise ConfigError(
+                f"merge_from_list(): {item!r} (item {index}) has no value. Give KEY VALUE"
+                " pairs or KEY=VALUE items."
+            )
+    return pairs
+
+
+class _KeyRules:
+    """The renamed and deprecated keys of a node, as dotted paths relative to it."""
+
+    def __init__(self) -> None:
+        # key path -> None (deprecated) or (new key path, advice or None) (renamed)
+        self.rules: dict[str, tuple[str, str | None] | None] = {}
+
+    def __copy__(self) -> _KeyRules:
+        new = _KeyRules()
+        new.rules = dict(self.rules)
+        return new
+
+    def add(self, key: str, renamed_to: tuple[str, str | None] | None) -> None:
+        if not isinstance(key, str) or not key:
+            raise ConfigKeyError(f"a key to register is a dotted path, got {key!r}.", key=str(key))
+        if key in self.rules:
+            raise ConfigKeyError(
+                f"{key!r} is already registered as {self._describe(key)}; register a key once.",
+                key=key,
+            )
+        self.rules[key] = renamed_to
+
+    def drops(self, key_path: str, root_path: str, origin: _Origin, stacklevel: int) -> bool:
+        """Return True for a deprecated key (after warning); raise for a renamed one.
+
+        ``stacklevel`` is that of the user's call, as seen from here.
+        """
+        if key_path not in self.rules:
+            return False
+        rule = self.rules[key_path]
+        path = _join(root_path, key_path)
+        where = origin.describe(key_path)  # a file's key lines are relative to the merged node
+        if rule is None:
+            warnings.warn(
+                f"ignored the deprecated key {path!r}{where}; remove it.",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+            return True
+        new_name, advice = rule
+        file, line = origin.locate(key_path)
+        raise ConfigKeyError(
+            f"the key {path!r}{where} was renamed to"
+            f" {_join(root_path, new_name)!r}. Use the new name."
+            + (f" Note: {advice}" if advice else ""),
+            key=path,
+            file=file,
+            line=line,
+        )
+
+    def apply_to_tree(self, tree: CfgNode, root_path: str, origin: _Origin) -> None:
+        """Check ``tree`` (to be merged) for registered keys, dropping deprecated ones."""
+        for key_path in self.rules:
+            parent: Any = tree
+            *parents, last = key_path.split(".")
+            for name in parents:
+                parent = dict.get(parent, name) if isinstance(parent, CfgNode) else None
+            found = isinstance(parent, CfgNode) and last in parent
+            if found and self.drops(key_path, root_path, origin, stacklevel=4):
+                _remove(parent, last)
+
+    def _describe(self, key: str) -> str:
+        rule = self.rules[key]
+        return "deprecated" if rule is None else f"renamed to {rule[0]!r}"
+
+
+def _rules_of(node: CfgNode) -> _KeyRules:
+    if node._key_rules is None:
+        object.__setattr__(node, "_key_rules", _KeyRules())
+    return cast(_KeyRules, node._key_rules)
+
+
+# -- Internals: ${...} interpolations and ??? ------------------------------------
+
+# In a string, "$${" is a literal "${" and "${BODY}" an interpolation (BODY holds no
+# "$", "{" or "}": nesting is not supported, and a stray "${" is an error).
+_DOLLAR: Final = re.compile(r"\$\$\{|\$\{([^${}]*)\}")
+_REQUIRED_TAG: Final = "tag:easycore,2020:required"
+_REQUIRED_PATTERN: Final = re.compile(r"^\?\?\?$")
+_ENV_PREFIX: Final = "env:"
+# How many ${...} and ??? values were read in this process. While it is 0, no
+# config has any and writes skip re-resolving; a load compares it before and after.
+_expressions_made = 0
+
+_Part = Union[str, "tuple[str, str, str | None]"]  # text, or (kind, key path or name, default)
+
+
+class _Expr:
+    """A value with ``${...}`` in it, as written in a file (``text``) and parsed (``parts``)."""
+
+    __slots__ = ("file", "line", "parts", "text")
+
+    def __init__(self, text: str, parts: tuple[_Part, ...], file: str, line: int) -> None:
+        self.text, self.parts, self.file, self.line = text, parts, file, line
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> _Expr:
+        return self  # immutable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Expr, (self.text, self.parts, self.file, self.line))
+
+
+class _Required:
+    """A ``???`` in a file: the key must be set before it is read."""
+
+    __slots__ = ("file", "line")
+
+    def __init__(self, file: str, line: int) -> None:
+        self.file, self.line = file, line
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> _Required:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Required, (self.file, self.line))
+
+
+_PENDING_TYPES: Final = (_Expr, _Required)
+
+
+def _parse_dollars(text: str, source: str, line: int) -> str | _Expr:
+    """Return ``text`` with ``$${`` unescaped, or an ``_Expr`` if it holds ``${...}``."""
+    global _expressions_made
+    parts: list[_Part] = []
+    literal: list[str] = []
+    position = 0
+    for match in _DOLLAR.finditer(text):
+        _refuse_stray_dollar(text[position : match.start()], text, source, line)
+        literal.append(text[position : match.start()])
+        if match.group(1) is None:
+            literal.append("${")
+        else:
+            parts.append("".join(literal))
+            literal = []
+            parts.append(_parse_reference(match.group(1), text, source, line))
+        position = match.end()
+    _refuse_stray_dollar(text[position:], text, source, line)
+    literal.append(text[position:])
+    if not parts:
+        return "".join(literal)
+    parts.append("".join(literal))
+    _expressions_made += 1
+    return _Expr(text, tuple(part for part in parts if part != ""), source, line)
+
+
+def _parse_reference(body: str, text: str, source: str, line: int) -> _Part:
+    body = body.strip()
+    if body.startswith(_ENV_PREFIX):
+        name, comma, default = body[len(_ENV_PREFIX) :].partition(",")
+        if name.strip():
+            return ("env", name.strip(), default.strip() if comma else None)
+    elif ":" not in body and body and all(body.split(".")):
+        return ("key", body, None)
+    raise ConfigError(
+        f"{source}, line {line}: cannot read ${{{body}}} in {text!r}. Write ${{A.B}} for"
+        " the value of key A.B, ${env:VAR} or ${env:VAR,default} for an environment"
+        " variable, and $${ for a literal ${.",
+        file=source,
+        line=line,
+    )
+
+
+def _refuse_stray_dollar(segment: str, text: str, source: str, line: int) -> None:
+    if "${" in segment:
+        raise ConfigError(
+            f"{source}, line {line}: {text!r} has a '${{' that is not closed (or is nested,"
+            " which is not supported). Close it with '}', or write $${ for a literal ${.",
+            file=source,
+            line=line,
+        )
+
+
+def _construct_required(loader: _ConfigConstructor, node: yaml.Node) -> _Required:
+    global _expressions_made
+    _expressions_made += 1
+    return _Required(loader.config_source, node.start_mark.line + 1)
+
+
+def _resolved(cfg: _NodeT, made_before: int) -> _NodeT:
+    """Resolve ``cfg`` after a load, if the load read any ``${...}`` or ``???``."""
+    if _expressions_made != made_before:
+        _resolve_tree(cfg, strict=True)
+    return cfg
+
+
+def _refresh(node: CfgNode) -> None:
+    """Resolve again the expressions of the tree that holds ``node``, after a change."""
+    root = _root_of(node)
+    if root._holds_exprs:
+        _resolve_tree(root, strict=False)
+
+
+def _mark_holds_exprs(node: CfgNode | None) -> None:
+    while node is not None and not node._holds_exprs:
+        object.__setattr__(node, "_holds_exprs", True)
+        node = node._parent() if node._parent is not None else None
+
+
+def _root_of(node: CfgNode) -> CfgNode:
+    seen: set[int] = set()
+    while id(node) not in seen:
+        seen.add(id(node))
+        parent = node._parent() if node._parent is not None else None
+        if parent is None or not _holds(parent, node._key, node):
+            break
+        node = parent
+    return node
+
+
+def _resolve_tree(root: CfgNode, strict: bool) -> None:
+    """Set every ``${...}`` key of the tree to its value; leave ``???`` keys unset.
+
+    A key that cannot be resolved now (it refers to a ``???``, or with ``strict``
+    False to a key that is gone) is left unset, and reading it raises the reason.
+    """
+    entries: list[tuple[CfgNode, Any]] = []
+    for node, _ in _walk_nodes(root, ""):
+        for key, value in dict.items(node):
+            if type(value) in _PENDING_TYPES:
+                _exprs_of(node)[key] = value
+        if node._exprs:
+            entries.extend((node, key) for key in node._exprs)
+    resolver = _Resolver(root)  # reads _exprs first, so old values in the dict are never used
+    for node, key in entries:
+        try:
+            value = resolver.value_of(node, key)
+        except MissingValueError:
+            value = _MISSING
+        except ConfigKeyError:
+            if strict:
+                raise
+            value = _MISSING
+        if value is not _MISSING:
+            _store(node, key, value)  # in place: the key keeps its position
+        elif dict.__contains__(node, key):
+            _remove(node, key)
+
+
+def _walk_nodes(root: CfgNode, root_path: str) -> list[tuple[CfgNode, str]]:
+    """Return every node of the tree below ``root`` (included) with its key path."""
+    found: list[tuple[CfgNode, str]] = []
+    stack: list[tuple[Any, str]] = [(root, root_path)]
+    seen: set[int] = set()
+    while stack:
+        value, path = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, CfgNode):
+            found.append((value, path))
+            stack.extend(
+                (item, _join(path, key))
+                for key, item in dict.items(value)
+                if type(item) not in _ATOMIC_TYPES
+            )
+        elif type(value) is list or type(value) is tuple:
+            stack.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
+    return found
+
+
+def _exprs_of(node: CfgNode) -> dict[Any, _Expr | _Required]:
+    if node._exprs is None:
+        object.__setattr__(node, "_exprs", {})
+        _mark_holds_exprs(node)
+    return cast(Dict[Any, Union[_Expr, _Required]], node._exprs)
+
+
+def _copy_exprs(source: CfgNode, target: CfgNode) -> None:
+    if source._exprs:
+        object.__setattr__(target, "_exprs", dict(source._exprs))
+        _mark_holds_exprs(target)
+
+
+def _is_unset(node: CfgNode, key: Any) -> bool:
+    return node._exprs is not None and key in node._exprs and not dict.__contains__(node, key)
+
+
+def _read_unset(node: CfgNode, key: Any) -> Any:
+    """Read a key that has an expression or ``???`` but no value: raise why, or resolve it."""
+    expr = cast(Dict[Any, Union[_Expr, _Required]], node._exprs)[key]
+    if type(expr) is _Required:
+        raise _missing_value_error(_join(_node_path(node), key), expr, None)
+    return _Resolver(_root_of(node)).value_of(node, key)
+
+
+class _Resolver:
+    """Computes the values of ``${...}`` keys of one tree, each once, refusing cycles."""
+
+    def __init__(self, root: CfgNode) -> None:
+        self.root = root
+        self.done: dict[tuple[int, Any], Any] = {}
+        self.active: list[tuple[tuple[int, Any], str]] = []  # keys being resolved, in order
+
+    def value_of(self, node: CfgNode, key: Any) -> Any:
+        token = (id(node), key)
+        if token in self.done:
+            return self.done[token]
+        expr = cast(Dict[Any, Union[_Expr, _Required]], node._exprs)[key]
+        path = _join(_node_path(node), key)
+        if type(expr) is _Required:
+            raise _missing_value_error(path, expr, None)
+        tokens = [active for active, _ in self.active]
+        if token in tokens:
+            chain = [name for _, name in self.active[tokens.index(token) :]]
+            raise ConfigKeyError(
+                f"{path!r} in {expr.file}, line {expr.line}: interpolations refer to each"
+                f" other in a cycle: {' -> '.join([*chain, path])}. Break the cycle.",
+                key=path,
+                file=expr.file,
+                line=expr.line,
+            )
+        self.active.append((token, path))
+        try:
+            value = self._evaluate(cast(_Expr, expr), path)
+        finally:
+            self.active.pop()
+        self.done[token] = value
+        return value
+
+    def _evaluate(self, expr: _Expr, path: str) -> Any:
+        values = [
+            part if isinstance(part, str) else self._part(part, expr, path) for part in expr.parts
+        ]
+        if len(values) == 1 and not isinstance(expr.parts[0], str):
+            kind = expr.parts[0][0]
+            return _parse_env_value(values[0]) if kind == "env" else values[0]
+        return "".join(
+            value if isinstance(value, str) else str(_to_plain(value)) for value in values
+        )
+
+    def _part(self, part: tuple[str, str, str | None], expr: _Expr, path: str) -> Any:
+        kind, name, default = part
+        if kind == "env":
+            value = os.environ.get(name, default)
+            if value is None:
+                raise ConfigKeyError(
+                    f"{path!r} in {expr.file}, line {expr.line} is {expr.text!r}, but the"
+                    f" environment variable {name} is not set. Set it, or give a default:"
+                    f" ${{env:{name},default}}.",
+                    key=path,
+                    file=expr.file,
+                    line=expr.line,
+                )
+            return value
+        return self._lookup(name, expr, path)
+
+    def _lookup(self, reference: str, expr: _Expr, path: str) -> Any:
+        value: Any = self.root
+        names = reference.split(".")
+        for depth, name in enumerate(names):
+            here = ".".join(names[:depth])
+            if not isinstance(value, CfgNode):
+                raise _bad_reference(expr, path, reference, f"{here!r} is not a node with keys")
+            if value._exprs is not None and name in value._exprs:
+                try:
+                    value = self.value_of(value, name)
+                except MissingValueError as err:
+                    raise _missing_value_error(path, expr, err) from err
+            elif dict.__contains__(value, name):
+                value = dict.__getitem__(value, name)
+            else:
+                where = f"{here!r} has" if here else "the config has"
+                raise _bad_reference(expr, path, reference, f"{where} no key {name!r}")
+        return self._snapshot(value)
+
+    def _snapshot(self, value: Any) -> Any:
+        """Return a copy of ``value`` with the expressions below it resolved, and no ``???``."""
+        if type(value) in _ATOMIC_TYPES:
+            return value
+        if isinstance(value, CfgNode):
+            new = _new_node(type(value))
+            exprs = value._exprs or {}
+            for key in [*dict.keys(value), *(key for key in exprs if key not in value)]:
+                if key in exprs:
+                    _store(new, key, self.value_of(value, key))  # already a snapshot
+                else:
+                    _store(new, key, self._snapshot(dict.__getitem__(value, key)))
+            return new
+        if type(value) is list or type(value) is tuple:
+            return type(value)(self._snapshot(item) for item in value)
+        return deepcopy(value)
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Read an environment variable as YAML, like a command-line value (``"0.1"`` -> 0.1)."""
+    try:
+        value = _parse_yaml(raw, "<environment variable>", CfgNode, False)[0]
+    except ConfigError:
+        return raw
+    return raw if type(value) in _PENDING_TYPES or isinstance(value, Mapping) else value
+
+
+def _bad_reference(expr: _Expr, path: str, reference: str, why: str) -> ConfigKeyError:
+    return ConfigKeyError(
+        f"{path!r} in {expr.file}, line {expr.line} is {expr.text!r}, but {reference!r} does"
+        f" not exist: {why}. References are key paths from the top of the config.",
+        key=path,
+        file=expr.file,
+        line=expr.line,
+    )
+
+
+def _missing_value_error(
+    path: str, mark: _Expr | _Required, cause: MissingValueError | None
+) -> MissingValueError:
+    if cause is None:
+        return MissingValueError(
+            f"{path!r} is ??? in {mark.file}, line {mark.line}: it must be set before it is"
+            f" read. Set it in a file, or with merge_from_list(['{path}=...']).",
+            key=path,
+            file=mark.file,
+            line=mark.line,
+        )
+    return MissingValueError(
+        f"{path!r} in {mark.file}, line {mark.line} refers to {cause.key!r}, which has no"
+        f" value yet: {cause}",
+        key=path,
+        file=mark.file,
+        line=mark.line,
+    )
+
+
 # -- Internals: reading YAML ----------------------------------------------------
 
 # Plain (unquoted) scalars that YAML reads as strings but that are Python
@@ -1009,6 +1695,9 @@ _UNSAFE_ENV: Final = "EASYCORE_ALLOW_UNSAFE_YAML"
 # Aliases may add this many nodes to what the document spells out. Ordinary
 # configs add a few thousand; a "billion laughs" document adds 10**9 from 1 KB.
 _MAX_ALIAS_EXPANSION: Final = 1_000_000  # nodes
+# Python converts ints of at most 4300 decimal digits to text (CVE-2020-10735), about
+# 14,280 bits: a longer one (from hex or octal, which have no limit) would load but not dump.
+_MAX_INT_BITS: Final = 14_000
 
 _HAS_LIBYAML: Final = bool(getattr(yaml, "__with_libyaml__", False))
 # Which backend loads and dumps: the C one when PyYAML has it. Tests switch
@@ -1046,8 +1735,10 @@ def _load_config(
     if not isinstance(data, node_class):
         line = graph.start_mark.line + 1 if graph is not None else None
         raise ConfigError(
+            # Name the type only: quoting the value would show what a file that is no
+            # config (a token, a key named as a __BASE__) holds to whoever reads the error.
             f"{source} must hold a mapping of keys to values at the top level, but line"
-            f" {line} starts {_describe(data)}. Put the values under keys.",
+            f" {line} starts {_with_article(type(data).__name__)}. Put the values under keys.",
             file=source,
             line=line,
         )
@@ -1059,7 +1750,11 @@ def _parse_yaml(
 ) -> tuple[Any, yaml.Node | None]:
     """Return the value of a one-document YAML text and its node graph."""
     unsafe = allow_unsafe or _unsafe_allowed_by_env()
-    loader = _LOADERS[(_use_libyaml, unsafe)](text)
+    try:
+        # The pure-Python reader checks the characters here, before parsing.
+        loader = _LOADERS[(_use_libyaml, unsafe)](text)
+    except yaml.reader.ReaderError as err:
+        raise _unreadable_character_error(err, text, source) from err
     loader.config_node_class = node_class
     loader.config_source = source
     has_anchors = "&" in text  # without anchors there are no aliases to check
@@ -1072,6 +1767,8 @@ def _parse_yaml(
         data = _build(cast(_ConfigConstructor, loader), graph)
     except yaml.MarkedYAMLError as err:
         raise _invalid_yaml_error(err, source) from err
+    except yaml.reader.ReaderError as err:
+        raise _unreadable_character_error(err, text, source) from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{source} is not valid YAML: {err}", file=source) from err
     except RecursionError as err:
@@ -1152,22 +1849,58 @@ def _build(loader: _ConfigConstructor, node: yaml.Node) -> Any:
     tag = node.tag
     kind = type(node)
     if kind is yaml.ScalarNode:
-        value: str = node.value
         if tag == _STR_TAG:
-            return value
-        if tag == _INT_TAG and value.isdigit() and (value[0] != "0" or value == "0"):
-            return int(value)  # YAML 1.1 reads 017 as octal: leave that to PyYAML
-        if tag == _FLOAT_TAG and "_" not in value and ":" not in value:
-            try:
-                return float(value)
-            except ValueError:
-                pass  # .inf, .nan
-        return loader.construct_object(node, deep=True)
+            text: str = node.value
+            if "${" in text:
+                return _parse_dollars(text, loader.config_source, node.start_mark.line + 1)
+            return text
+        try:
+            return _build_scalar(loader, node)
+        except ValueError as err:  # e.g. an int of more digits than Python converts
+            if isinstance(err, ConfigError):
+                raise
+            problem = f"cannot read the {_node_kind(node)} {reprlib.repr(node.value)}: {err}"
+            raise ConstructorError(None, None, problem, node.start_mark) from err
     if kind is yaml.MappingNode and tag == _MAP_TAG:
         return _construct_node(loader, node)
     if kind is yaml.SequenceNode and tag == _SEQ_TAG:
-        return [_build(loader, child) for child in node.value]
+        return _build_list(loader, node)
     return loader.construct_object(node, deep=True)
+
+
+def _build_list(loader: _ConfigConstructor, node: yaml.Node) -> list[Any]:
+    made = _expressions_made
+    items = [_build(loader, child) for child in node.value]
+    if _expressions_made != made:
+        for item, child in zip(items, node.value, strict=True):
+            if type(item) in _PENDING_TYPES:
+                line = child.start_mark.line + 1
+                raise ConfigError(
+                    f"{loader.config_source}, line {line}: ${{...}} and ??? work in values"
+                    " of keys, not in list items. Give the list item a key of its own, or"
+                    " write $${ for a literal ${.",
+                    file=loader.config_source,
+                    line=line,
+                )
+    return items
+
+
+def _build_scalar(loader: _ConfigConstructor, node: yaml.Node) -> Any:
+    tag, value = node.tag, node.value
+    if tag == _INT_TAG and value.isdigit() and (value[0] != "0" or value == "0"):
+        return int(value)  # YAML 1.1 reads 017 as octal: leave that to PyYAML
+    if tag == _FLOAT_TAG and "_" not in value and ":" not in value:
+        try:
+            return float(value)
+        except ValueError:
+            pass  # .inf, .nan
+    result = loader.construct_object(node, deep=True)
+    if type(result) is int and result.bit_length() > _MAX_INT_BITS:
+        raise ValueError(
+            f"an integer of {result.bit_length():,} bits could not be written back"
+            f" (limit {_MAX_INT_BITS:,} bits); write it as a string"
+        )
+    return result
 
 
 def _construct_node(loader: _ConfigConstructor, node: yaml.Node) -> CfgNode:
@@ -1185,6 +1918,8 @@ def _construct_node(loader: _ConfigConstructor, node: yaml.Node) -> CfgNode:
     seen: dict[Any, yaml.Node] = {}
     for index, (key_node, value_node) in enumerate(node.value):
         key = _build(loader, key_node)
+        if type(key) in _PENDING_TYPES:  # keys are names, never expressions
+            key = key_node.value.replace("$${", "${") if type(key) is _Expr else "???"
         try:
             hash(key)
         except TypeError as err:
@@ -1207,7 +1942,7 @@ def _construct_list(loader: _ConfigConstructor, node: yaml.Node) -> list[Any]:
         raise ConstructorError(
             None, None, f"expected a sequence, found {_node_kind(node)}", node.start_mark
         )
-    return [_build(loader, child) for child in node.value]
+    return _build_list(loader, node)
 
 
 def _construct_tuple(loader: _ConfigConstructor, node: yaml.Node) -> tuple[Any, ...]:
@@ -1257,12 +1992,18 @@ def _refuse_python_tag(loader: _ConfigConstructor, suffix: str, node: yaml.Node)
 
 
 def _configure_loader(loader_class: type[_ConfigConstructor], safe: bool) -> None:
-    loader_class.add_constructor(_YAML_TAG_PREFIX + "map", _construct_node)
-    loader_class.add_constructor(_YAML_TAG_PREFIX + "seq", _construct_list)
-    loader_class.add_constructor(_LITERAL_TAG, _construct_literal)
+    ours: dict[str, Any] = {
+        _YAML_TAG_PREFIX + "map": _construct_node,
+        _YAML_TAG_PREFIX + "seq": _construct_list,
+        _LITERAL_TAG: _construct_literal,
+        _REQUIRED_TAG: _construct_required,
+    }
+    for tag, constructor in ours.items():
+        loader_class.add_constructor(tag, constructor)
     cast(Any, loader_class).add_implicit_resolver(
         _LITERAL_TAG, _LITERAL_PATTERN, _LITERAL_FIRST_CHARS
     )
+    cast(Any, loader_class).add_implicit_resolver(_REQUIRED_TAG, _REQUIRED_PATTERN, ["?"])
     if not safe:
         return
     # Tags the original easycore (and PyYAML's default dumper) write, and that
@@ -1322,11 +2063,47 @@ if _HAS_LIBYAML:
 
 
 _PYTHON_TUPLE_TAG: Final = _PYTHON_TAG_PREFIX + "tuple"
+_PYTHON_COMPLEX_TAG: Final = _PYTHON_TAG_PREFIX + "complex"  # loads safely, see _configure_loader
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+class _SurrogateError(ValueError):
+    """A string to write holds a lone surrogate; ``object`` is that string."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.object = text
+
+
 _UNICODE_BREAKS: Final = frozenset("\x85\u2028\u2029")  # NEL, LINE and PARAGRAPH SEPARATOR
 
 
 def _represent_node(dumper: Any, data: Mapping[Any, Any]) -> yaml.Node:
+    if isinstance(data, CfgNode) and data._exprs:
+        # Write ${...} and ??? as in the file, not the values they gave.
+        exprs = data._exprs
+        shown = {key: exprs.get(key, value) for key, value in dict.items(data)}
+        shown.update((key, expr) for key, expr in exprs.items() if key not in shown)
+        return cast(yaml.Node, dumper.represent_dict(shown))
     return cast(yaml.Node, dumper.represent_dict(data))
+
+
+def _represent_str(dumper: Any, data: str) -> yaml.Node:
+    # A literal "${" is written "$${", so that it does not load as an interpolation.
+    text = data.replace("${", "$${") if "${" in data else data
+    return cast(yaml.Node, dumper.represent_str(text))
+
+
+def _represent_expr(dumper: Any, data: _Expr) -> yaml.Node:
+    return cast(yaml.Node, dumper.represent_str(data.text))
+
+
+def _represent_required(dumper: Any, data: _Required) -> yaml.Node:
+    return cast(yaml.Node, dumper.represent_scalar(_REQUIRED_TAG, "???"))
+
+
+def _represent_complex(dumper: Any, data: complex) -> yaml.Node:
+    return cast(yaml.Node, dumper.represent_scalar(_PYTHON_COMPLEX_TAG, repr(data).strip("()")))
 
 
 def _represent_tuple(dumper: Any, data: tuple[Any, ...]) -> yaml.Node:
@@ -1366,6 +2143,11 @@ def _configure_dumper(dumper_class: Any) -> None:
     dumper_class.add_representer(CfgNode, _represent_node)
     dumper_class.add_multi_representer(dict, _represent_node)
     dumper_class.add_representer(tuple, _represent_tuple)
+    dumper_class.add_representer(complex, _represent_complex)
+    dumper_class.add_representer(str, _represent_str)
+    dumper_class.add_representer(_Expr, _represent_expr)
+    dumper_class.add_representer(_Required, _represent_required)
+    dumper_class.add_implicit_resolver(_REQUIRED_TAG, _REQUIRED_PATTERN, ["?"])
     # Strings that would load as literals must be quoted to stay strings.
     dumper_class.add_implicit_resolver(_LITERAL_TAG, _LITERAL_PATTERN, _LITERAL_FIRST_CHARS)
 
@@ -1377,6 +2159,9 @@ class _PySafeDumper(yaml.SafeDumper):
         return True  # a config file spells every value out: no "&id001" anchors
 
     def analyze_scalar(self, scalar: str) -> Any:
+        if not scalar.isascii() and _SURROGATE.search(scalar):
+            # libyaml cannot write (nor read) a lone surrogate: refuse it here too.
+            raise _SurrogateError(scalar)
         analysis = super().analyze_scalar(scalar)
         if _UNICODE_BREAKS.intersection(scalar):
             # PyYAML's Python emitter writes these raw in single quotes, where
@@ -1426,6 +2211,38 @@ def _is_binary(stream: Any) -> bool:
 
 # -- Internals: files and __BASE__ ----------------------------------------------
 
+_TEMP_NAME_TRIES: Final = 100  # random 32-bit names: a clash of 100 in a row means a bug
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old file or the whole new one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None  # a new file: os.open's 0o666 minus the umask, as open() would
+    for _ in range(_TEMP_NAME_TRIES):
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "could not create a unique temporary file", folder)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
 
 def _read_text(file: _Source, encoding: str) -> tuple[str, str]:
     """Return the text of a path or file object, and its name for messages."""
@@ -1462,41 +2279,92 @@ def _open_tree(
     allow_unsafe: bool,
     node_class: type[_NodeT],
     *,
-    chain: tuple[str, ...] = (),
+    base_root: str | os.PathLike[str] | None = None,
     locations: dict[str, tuple[str, int]] | None = None,
+    files: set[str] | None = None,
 ) -> _NodeT:
     """Open ``path`` merged over its ``__BASE__`` files.
 
-    ``chain`` holds the real paths of the files that include this one; with
-    ``locations``, the file and line of each key is recorded there.
+    With ``locations``, the file and line of each key is recorded there; with
+    ``files``, the real path of every file read.
     """
-    real = os.path.realpath(path)
-    if real in chain:
-        cycle = " -> ".join((*chain[chain.index(real) :], real))
-        raise ConfigError(f"__BASE__ files include each other in a cycle: {cycle}", file=path)
-    text, source = _read_text(path, encoding)
-    cfg, graph = _load_config(text, source, node_class, allow_unsafe)
-    own_lines = _key_lines(graph, source) if locations is not None and graph is not None else {}
-    bases = cfg.pop(_BASE_KEY, None)
-    if bases is None:
-        merged = cfg
-    else:
-        merged = _new_node(node_class)
-        for base in _base_paths(bases, source, text):
-            base_path = _find_base(base, path, source, text)
-            base_cfg = _open_tree(
-                base_path,
-                encoding,
-                allow_unsafe,
-                node_class,
-                chain=(*chain, real),
-                locations=locations,
-            )
-            merged.merge(base_cfg)
-        merged.merge(cfg)
+    tree = _BaseTree(encoding, allow_unsafe, node_class, base_root, locations is not None)
+    cfg, lines = tree.open(path, ())
     if locations is not None:
-        locations.update(own_lines)
-    return merged
+        locations.update(lines)
+    if files is not None:
+        files.update(tree.opened)
+    return cast(_NodeT, cfg)
+
+
+class _BaseTree:
+    """One open of a file and its bases, in which each file is read and merged once.
+
+    Without the memo, files that name the same base twice (``[b.yaml, b.yaml]``)
+    would read it 2**N times down a chain of N files.
+    """
+
+    def __init__(
+        self,
+        encoding: str,
+        allow_unsafe: bool,
+        node_class: type[CfgNode],
+        base_root: str | os.PathLike[str] | None,
+        want_lines: bool,
+    ) -> None:
+        self.encoding = encoding
+        self.allow_unsafe = allow_unsafe
+        self.node_class = node_class
+        self.base_root = None if base_root is None else os.path.realpath(base_root)
+        self.want_lines = want_lines
+        # real path -> (the file merged over its bases, key path -> (file, line))
+        self.opened: dict[str, tuple[CfgNode, dict[str, tuple[str, int]]]] = {}
+
+    def open(self, path: str, chain: tuple[str, ...]) -> tuple[CfgNode, dict[str, tuple[str, int]]]:
+        """Return the file merged over its bases; ``chain`` holds the files including it."""
+        real = os.path.realpath(path)
+        if real in chain:
+            cycle = " -> ".join((*chain[chain.index(real) :], real))
+            raise ConfigError(f"__BASE__ files include each other in a cycle: {cycle}", file=path)
+        if real in self.opened:
+            return self.opened[real]
+        text, source = _read_text(path, self.encoding)
+        cfg, graph = _load_config(text, source, self.node_class, self.allow_unsafe)
+        lines: dict[str, tuple[str, int]] = {}
+        bases = cfg.pop(_BASE_KEY, None)
+        if bases is None:
+            merged = cfg
+        else:
+            merged = _new_node(self.node_class)
+            for base in _base_paths(bases, source, text):
+                base_path = _find_base(base, path, source, text)
+                self._check_confined(base_path, source, text)
+                base_cfg, base_lines = self.open(base_path, (*chain, real))
+                _merge_loaded(merged, base_cfg)
+                lines.update(base_lines)
+            _merge_loaded(merged, cfg)
+        if self.want_lines and graph is not None:
+            lines.update(_key_lines(graph, source))
+        self.opened[real] = (merged, lines)
+        return merged, lines
+
+    def _check_confined(self, base_path: str, source: str, text: str) -> None:
+        if self.base_root is None:
+            return
+        real = os.path.realpath(base_path)
+        try:
+            inside = os.path.commonpath([self.base_root, real]) == self.base_root
+        except ValueError:  # Windows: paths on two drives have no common path
+            inside = False
+        if not inside:
+            line = _key_line(text, _BASE_KEY)
+            raise ConfigError(
+                f"{_BASE_KEY} of {source} (line {line}) names {base_path}, which is outside"
+                f" base_root {self.base_root}. Move the base under it, or widen base_root.",
+                key=_BASE_KEY,
+                file=source,
+                line=line,
+            )
 
 
 def _base_paths(bases: Any, source: str, text: str) -> list[str]:
@@ -1559,27 +2427,49 @@ def _base_reference(base_path: str, save_path: str, relative: bool) -> str:
 
 
 def _difference(
-    cfg: Mapping[Any, Any], base: Mapping[Any, Any], path: str, base_file: str
+    cfg: Mapping[Any, Any], base: Mapping[Any, Any], path: str, lost: list[str]
 ) -> CfgNode:
-    """Return what a file over ``base`` must hold so that it opens as ``cfg``."""
-    lost = [key for key in base if key not in cfg]
-    if lost:
-        names = ", ".join(repr(_join(path, key)) for key in lost)
-        raise ConfigKeyError(
-            f"cannot save relative to {base_file}: it has {names}, which cfg lacks, and a file"
-            " over a base cannot delete keys. Save without base_cfg_path, or keep the keys.",
-            key=_join(path, lost[0]),
-        )
+    """Return what a file over ``base`` must hold to open as ``cfg``.
+
+    Keys of ``base`` that ``cfg`` lacks cannot be written as missing: their paths go to ``lost``.
+    """
+    lost.extend(_join(path, key) for key in base if key not in cfg)
     out = CfgNode()
     for key, value in cfg.items():
         old = base.get(key, _MISSING)
         if isinstance(value, Mapping) and isinstance(old, Mapping):
-            inner = _difference(value, old, _join(path, key), base_file)
+            inner = _difference(value, old, _join(path, key), lost)
             if inner:
                 _store(out, key, inner)
         elif old is _MISSING or not _same(value, old):
             _store(out, key, _convert(value, CfgNode, True))
     return out
+
+
+def _report_lost_keys(lost: list[str], base_file: str, strict: bool) -> None:
+    names = ", ".join(repr(key) for key in lost)
+    if strict:
+        raise ConfigKeyError(
+            f"cannot save relative to {base_file}: it has {names}, which cfg lacks, and a file"
+            " over a base cannot delete keys. Save without base_cfg_path, or keep the keys.",
+            key=lost[0],
+        )
+    warnings.warn(
+        f"saving relative to {base_file}, which has {names}: cfg lacks them, and a file over"
+        " a base cannot delete keys, so they will come back from the base when the file is"
+        " opened. Pass strict=True to refuse this instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _refuse_overwriting_base(save_path: str, base_path: str, chain: set[str]) -> None:
+    if os.path.realpath(save_path) in chain:
+        raise ConfigError(
+            f"cannot save to {save_path}: it is {base_path} or one of its __BASE__ files, and"
+            " writing it would destroy the base the saved file refers to. Save elsewhere.",
+            file=save_path,
+        )
 
 
 def _same(left: Any, right: Any) -> bool:
@@ -1637,6 +2527,31 @@ def _close_names(wanted: str, names: list[str]) -> list[str]:
     return close[:3]
 
 
+# Members of yacs's CfgNode that are spelled otherwise here -> what to write instead.
+_YACS_SPELLINGS: Final = {
+    "clone": "cfg.copy()",
+    "defrost": "cfg.freeze(False)",
+    "immutable": "cfg.freeze() or cfg.freeze(False)",
+    "merge_from_other_cfg": "cfg.merge(other)",
+    "load_cfg": "CfgNode.load(text) or CfgNode.open(file)",
+    "set_new_allowed": "cfg.merge(other), which adds keys (merge_from_file and"
+    " merge_from_list accept only existing keys)",
+    "is_new_allowed": "cfg.merge(other), which adds keys (merge_from_file and"
+    " merge_from_list accept only existing keys)",
+    "key_is_deprecated": "cfg.register_deprecated_key(key); merges then skip it",
+    "key_is_renamed": "cfg.register_renamed_key(old, new); merges then name the new key",
+    "raise_key_rename_error": "cfg.register_renamed_key(old, new); merges then name the new key",
+}
+
+
+def _yacs_spelling_error(node: CfgNode, name: str) -> ConfigAttributeError:
+    path = _join(_node_path(node), name)
+    return ConfigAttributeError(
+        f"unknown key {path!r}. For yacs's {name}(), use {_YACS_SPELLINGS[name]}.",
+        key=path,
+    )
+
+
 def _missing_key_error(
     node: CfgNode, key: Any, error_class: type[ConfigKeyError]
 ) -> ConfigKeyError:
@@ -1692,6 +2607,19 @@ def _invalid_yaml_error(err: yaml.MarkedYAMLError, source: str) -> ConfigError:
     return ConfigError(f"invalid YAML in {where}: {err.problem}{context}", file=source, line=line)
 
 
+def _unreadable_character_error(
+    err: yaml.reader.ReaderError, text: str, source: str
+) -> ConfigError:
+    line = text.count("\n", 0, err.position) + 1
+    code = err.character if isinstance(err.character, int) else ord(err.character)
+    return ConfigError(
+        f"{source}, line {line}: character {chr(code)!r} (U+{code:04X}) cannot appear in"
+        " YAML; remove it, or write it as an escape in a double-quoted string.",
+        file=source,
+        line=line,
+    )
+
+
 def _unrepresentable_error(cfg: Any, err: yaml.representer.RepresenterError) -> ConfigTypeError:
     bad = err.args[1] if len(err.args) > 1 else None
     path = _find_path(cfg, bad, "") or "?"
@@ -1702,6 +2630,18 @@ def _unrepresentable_error(cfg: Any, err: yaml.representer.RepresenterError) -> 
         key=path,
         expected="a YAML type",
         actual=kind,
+    )
+
+
+def _surrogate_error(cfg: Any, text: Any) -> ConfigTypeError:
+    path = _find_path(cfg, text, "") or "a key"
+    return ConfigTypeError(
+        f"cannot write {path!r} as YAML: {reprlib.repr(text)} holds a lone surrogate, which is"
+        " not valid Unicode (it often comes from bytes decoded with errors='surrogateescape')."
+        " Decode the bytes properly, or store them as bytes.",
+        key=path,
+        expected="valid Unicode text",
+        actual="str with a lone surrogate",
     )
 
 

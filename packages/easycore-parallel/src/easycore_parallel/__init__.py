@@ -28,6 +28,10 @@ results with ``consumer_work``; ``__call__`` returns what ``consumer_end`` retur
         with SumOfSquares(devices=2) as runner:
             print(runner(range(100)))  # 328350
 
+For a plain function, ``imap(fn, items)`` is the same engine as an iterator of results
+(``sum(imap(square, range(100)))``); ``runner.imap(items)`` streams a runner's
+``producer_work`` results the same way.
+
 Who sends what (``backend="process"``; one duplex pipe per producer)::
 
     caller's thread (the consumer)                 producer process (one per device)
@@ -58,10 +62,12 @@ import abc
 import collections.abc
 import contextlib
 import copy
+import ctypes
 import dataclasses
 import difflib
 import functools
 import importlib
+import io
 import itertools
 import math
 import multiprocessing
@@ -363,6 +369,7 @@ class BaseRunner:
         self._lock = threading.Lock()
         self._owner: int | None = None
         self._backend: _Backend | None = None
+        self._starting: _Backend | None = None  # during activate(), for _exclusive
         self._finalizer: multiprocessing.util.Finalize[None] | None = None
         self._closed_reason = "closed by close()"
         self._next_call_id = 0
@@ -465,20 +472,16 @@ class BaseRunner:
 
         The iterator raises what a call raises (see ``__call__``).
         """
-        with self._exclusive("runner.imap()"):
-            self._refuse_while_iterating("runner.imap()")
-            self._require_backend()
-            items = iter(data_iter)
-            token = self._open_iterator = object()
-        results = self._iterate(items, _length_or_none(data_iter), token)
-        next(results)  # to its first yield: from now on, closing it frees the runner
-        return results
+        return self._open_results(data_iter, close_runner=False)
 
     def close(self, *, timeout: float | None = None) -> None:
         """Shut down all producers if this runner is alive (idempotent).
 
         Producers drop queued work, run ``producer_end`` and exit. Producers that are
-        still busy after ``timeout`` seconds are killed.
+        still busy after ``timeout`` seconds are killed. Called from another thread (a
+        watchdog) while a call runs, it stops that call at once, the call raising
+        ``RunnerClosedError``, then closes as above; a consumer hook or ``data_iter``
+        stuck in the calling thread keeps it waiting, since Python cannot stop them.
 
         Args:
             timeout: Seconds to wait for the producers; ``None`` waits for them.
@@ -487,6 +490,10 @@ class BaseRunner:
             Exception: Whatever ``producer_end`` raised (after every producer is gone).
             RunnerError: A producer did not finish within ``timeout`` and was killed.
         """
+        self._refuse_reentry("close()")
+        backend = self._backend
+        if self._owner is not None and backend is not None:  # a call in another thread
+            backend.interrupt("close() was called from another thread")
         with self._exclusive("close()"):
             self._open_iterator = None  # it raises RunnerClosedError if resumed
             failures = self._shut_down("closed by close()", timeout=timeout)
@@ -506,12 +513,14 @@ class BaseRunner:
         with self._exclusive("activate()"):
             if self._backend is not None:
                 return
-            backend = self._create_backend()
+            backend = self._starting = self._create_backend()
             try:
                 failures = backend.start()
             except BaseException:
                 backend.kill()
                 raise
+            finally:
+                self._starting = None
             if failures:
                 # The first failure is what the caller must see; the survivors' own
                 # producer_end errors, if any, would only hide it.
@@ -717,11 +726,27 @@ class BaseRunner:
         self._failures = call.failures  # filled as the call goes
         return call.batches(items)
 
-    def _iterate(self, items: Iterator[Any], total: int | None, token: object) -> Iterator[Any]:
-        """Run an ``imap`` call, one stretch per batch of results, the runner held by each."""
+    def _open_results(self, data_iter: Iterable[Any], *, close_runner: bool) -> Iterator[Any]:
+        """Start serving an ``imap`` iterator; with ``close_runner``, close when it ends."""
+        with self._exclusive("runner.imap()"):
+            self._refuse_while_iterating("runner.imap()")
+            self._require_backend()
+            items = iter(data_iter)
+            token = self._open_iterator = object()
+        results = self._iterate(items, _length_or_none(data_iter), token, close_runner)
+        next(results)  # to its first yield: from now on, closing it frees the runner
+        return results
+
+    def _iterate(
+        self, items: Iterator[Any], total: int | None, token: object, close_runner: bool
+    ) -> Iterator[Any]:
+        """Run an ``imap`` call, one stretch per batch of results, the runner held by each.
+
+        One generator serves every result: a layer more costs tiny tasks a frame resume each.
+        """
         calls: Generator[list[Any], None, None] | None = None
         try:
-            yield None  # imap() runs us to here
+            yield None  # _open_results() runs us to here
             while True:
                 with self._exclusive("iterating runner.imap()"), self._calling():
                     if self._open_iterator is not token:
@@ -743,6 +768,15 @@ class BaseRunner:
                 calls.close()  # if left early: the producers skip the rest
             if self._open_iterator is token:
                 self._open_iterator = None
+            if close_runner:
+                self._close_after_imap()
+
+    def _close_after_imap(self) -> None:
+        with self._exclusive("close()"):
+            # A function has no producer_end to wait for, so a producer still busy with
+            # an item nobody wants gets a moment, then is killed: leaving a loop early
+            # must not wait for a slow item. Such kills are the only failures left.
+            self._shut_down("closed when its imap() iterator ended", timeout=_ABORT_SECONDS)
 
     @contextlib.contextmanager
     def _closing_on_death(self) -> Iterator[None]:
@@ -765,6 +799,17 @@ class BaseRunner:
                 f"{what} while an imap() iterator of this {type(self).__name__} is open: a "
                 f"runner serves one call at a time. Finish that iterator, leave its loop, "
                 f"or call its close() first; or use a second runner."
+            )
+
+    def _refuse_reentry(self, what: str) -> None:
+        backends = (self._backend, self._starting)
+        if self._owner == threading.get_ident() or any(
+            backend is not None and backend.runs_in_this_thread() for backend in backends
+        ):
+            raise RunnerError(
+                f"{what} inside a hook of the same {type(self).__name__} call: a runner "
+                f"runs one call at a time, and its own hooks would wait for it forever; use "
+                f"a second runner instead"
             )
 
     def _require_backend(self) -> _Backend:
@@ -807,11 +852,7 @@ class BaseRunner:
 
     @contextlib.contextmanager
     def _exclusive(self, what: str) -> Iterator[None]:
-        if self._owner == threading.get_ident():
-            raise RunnerError(
-                f"{what} inside a hook of the same {type(self).__name__} call: a runner "
-                f"runs one call at a time; use a second runner instead"
-            )
+        self._refuse_reentry(what)
         with self._lock:
             self._owner = threading.get_ident()
             try:
@@ -865,8 +906,9 @@ def imap(
     device, and stop when the iterator ends. Results stream back as they come, in input
     order unless ``ordered=False``. With ``init``, each producer first runs
     ``state = init(device, cfg)`` once (load a model onto its device, say) and then calls
-    ``fn(state, item)``. ``fn`` and ``init`` may be lambdas or closures wherever the
-    runner class could be (the start method's rules), and must be picklable elsewhere::
+    ``fn(state, item)``. ``fn`` and ``init`` may be lambdas or closures: producers that
+    are not forked get them by value (cloudpickle, when installed), so only what they
+    capture must pickle::
 
         from easycore_parallel import imap
 
@@ -956,26 +998,10 @@ def _run_imap(
     )
     runner_cls.__init__(runner, *args, **kwargs)
     try:
-        results = runner.imap(items)
+        return runner._open_results(items, close_runner=True)
     except BaseException:
         runner.close()
         raise
-    closing = _yield_then_close(runner, results)
-    next(closing)  # to its first yield: from now on, closing it closes the runner
-    return closing
-
-
-def _yield_then_close(runner: BaseRunner, results: Iterator[Any]) -> Iterator[Any]:
-    try:
-        yield None
-        yield from results
-    finally:
-        with runner._exclusive("close()"):
-            runner._open_iterator = None
-            # A function has no producer_end to wait for, so a producer still busy with
-            # an item nobody wants gets a moment, then is killed: leaving a loop early
-            # must not wait for a slow item. The only failures left to report are those.
-            runner._shut_down("closed when its imap() iterator ended", timeout=_ABORT_SECONDS)
 
 
 def _check_callable(value: Any, name: str) -> Any:
@@ -1014,6 +1040,8 @@ _ENDED: Final = 7  # producer -> parent: (_ENDED, failure or None) after produce
 _DIED: Final = 8  # not sent: a reply the parent makes up for a dead producer
 _TIMEOUT: Final = 10  # not sent: a reply the parent makes up for a producer it killed
 _UNREADABLE: Final = 9  # inside a producer: a batch that could not be unpickled
+_ALIVE: Final = 10  # producer -> parent: (_ALIVE,) once the engine's code runs in it
+_ALARM: Final = 11  # not sent: wakes the caller's wait when close() comes from a thread
 
 
 # -- Internals: arguments and cfg -------------------------------------------------------------
@@ -1180,7 +1208,7 @@ def _to_cfg(cfg: Mapping[str, Any] | None) -> Any:
         )
     try:
         if isinstance(cfg, dict) and type(cfg) is not dict:
-            return copy.deepcopy(cfg)  # a CfgNode stays a CfgNode
+            return _thaw(copy.deepcopy(cfg))  # a CfgNode stays a CfgNode
         return _to_attr_dict(cfg)
     except Exception as err:
         key = next((k for k in cfg if not _is_copyable(cfg[k])), None)
@@ -1190,6 +1218,24 @@ def _to_cfg(cfg: Mapping[str, Any] | None) -> Any:
             f"call gets its own copy of cfg. Keep cfg to plain data and build objects such "
             f"as locks, files or models in producer_init."
         ) from err
+
+
+def _thaw(cfg: Any) -> Any:
+    """Unfreeze our private copy of a frozen config, so every hook's copy is writable.
+
+    Hooks store their state on cfg (``cfg.model = Net()``), and freezing a config before
+    handing it out is good practice; the caller's object is never touched. Works with
+    easycore's ``CfgNode`` (``freeze(False)``) and yacs/fvcore's (``defrost()``).
+    """
+    kind = type(cfg)
+    is_frozen = getattr(kind, "is_frozen", None)
+    if not callable(is_frozen) or not is_frozen(cfg):
+        return cfg
+    if callable(getattr(kind, "defrost", None)):
+        cfg.defrost()
+    else:
+        cfg.freeze(False)
+    return cfg
 
 
 def _is_copyable(value: Any) -> bool:
@@ -1335,6 +1381,7 @@ class _Failure(NamedTuple):
     summary: str = ""  # "ValueError: bad item"
     item: int | None = None  # position in the batch, or in the input once known
     exitcode: int | None = None
+    hint: str | None = None  # for a death: what to do, instead of the exit code's hint
 
     def describe(self) -> str:
         where = f"producer for {self.device!r}" + (f" (pid {self.pid})" if self.pid else "")
@@ -1390,9 +1437,22 @@ def _failure_from_exception(
         traceback=text,
         error_blob=blob,
         error=err if local else None,
-        summary=f"{type(err).__name__}: {err}",
+        summary=_summarize_exception(err),
         item=item,
     )
+
+
+def _summarize_exception(err: BaseException) -> str:
+    """Return ``"ValueError: bad item"``, even for an exception whose ``__str__`` raises."""
+    name = type(err).__name__
+    try:
+        return f"{name}: {err}"
+    except Exception:
+        pass
+    try:
+        return f"{name} (its str() failed; repr: {err!r})"
+    except Exception:
+        return f"{name} (its str() and repr() failed)"
 
 
 def _failure_to_exception(failure: _Failure) -> BaseException:
@@ -1427,6 +1487,14 @@ def _failure_to_exception(failure: _Failure) -> BaseException:
             device=failure.device,
             pid=failure.pid,
         )
+    elif not isinstance(error, Exception):
+        # SystemExit or KeyboardInterrupt from a hook would end the caller's program,
+        # silently when uncaught (sys.exit(0) even with success): the call fails instead.
+        error = RunnerError(
+            f"{failure.hook} in {where} raised {failure.summary}. A producer hook cannot "
+            f"end or interrupt the caller's program: this call stopped, and the runner "
+            f"stays usable. Raise an ordinary exception to fail a call."
+        )
     error.__cause__ = remote
     error.__suppress_context__ = True
     return error
@@ -1451,6 +1519,8 @@ def _death_error(failure: _Failure) -> ProducerDiedError:
     else:
         how = f"exited with code {code}"
         hint = " A hook called os._exit(), or native code ended the process."
+    if failure.hint is not None:
+        hint = f" {failure.hint}"
     lost = f"; {failure.summary}" if failure.summary else ""
     return ProducerDiedError(
         f"producer for {failure.device!r} (pid {failure.pid}) {how} {failure.hook}{lost}."
@@ -1598,6 +1668,12 @@ class _Call:
                 for reply in self._backend.collect():
                     self._handle(reply)
                     yield from self._consume()
+                if self._backend.interrupted is not None:
+                    raise RunnerClosedError(
+                        f"the call stopped: {self._backend.interrupted}; the runner is "
+                        f"closing (call activate() to start its producers again)",
+                        reason=self._backend.interrupted,
+                    )
         except BaseException:
             self._backend.cancel(self._call_id)
             raise
@@ -1918,6 +1994,20 @@ class _Task(NamedTuple):
     fn: Callable[..., Any]  # fn(item), or fn(state, item) with state = init(device, cfg)
     init: Callable[[str, Any], Any] | None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # imap's functions are often lambdas and closures, which pickle cannot send by
+        # name: cloudpickle sends them by value (and importable functions by name), as
+        # loky and Ray do. A copied module without cloudpickle sends them by name.
+        try:
+            cloudpickle = importlib.import_module("cloudpickle")
+        except ImportError:
+            return (_Task, tuple(self))
+        return (_load_task, (cloudpickle.dumps(tuple(self), pickle.HIGHEST_PROTOCOL),))
+
+
+def _load_task(data: bytes) -> _Task:
+    return _Task(*pickle.loads(data))
+
 
 class _Outcome(NamedTuple):
     """What a producer made of one batch."""
@@ -1970,6 +2060,16 @@ class _Backend(abc.ABC):
         self._cancelled = -1  # the latest cancelled call id
         self._served = [0] * self.size  # items sent to each producer since it started
         self._dead: set[int] = set()  # producers that ended and are not replaced
+        self.interrupted: str | None = None  # why another thread stopped the call
+
+    def interrupt(self, reason: str) -> None:
+        """Make the call that waits in ``collect`` (in another thread) stop at once."""
+        self.interrupted = reason
+        self._wake()
+
+    @abc.abstractmethod
+    def _wake(self) -> None:
+        """Make a ``_receive`` blocked in another thread return, with or without replies."""
 
     @abc.abstractmethod
     def start(self) -> list[_Failure]:
@@ -1985,7 +2085,7 @@ class _Backend(abc.ABC):
 
     @abc.abstractmethod
     def _receive(self) -> list[_Reply]:
-        """Block until at least one reply (or a death) is there; return all there are."""
+        """Block until a reply (or a death) is there, or ``_wake``; return all there are."""
 
     @abc.abstractmethod
     def find_death(self) -> _Failure | None:
@@ -2026,6 +2126,10 @@ class _Backend(abc.ABC):
             continue
         for index in sorted(self._dead):
             self.replace(index)
+
+    def runs_in_this_thread(self) -> bool:
+        """Tell whether the calling thread is one of these producers (a hook calls back)."""
+        return False
 
     def least_loaded(self, limit: int) -> int | None:
         """Return the producer with the fewest pending batches, if it has fewer than limit.
@@ -2100,6 +2204,90 @@ class _Backend(abc.ABC):
         return reply
 
 
+#: Results that cannot change after producer_work returns them: sent as they are.
+_SCALAR_TYPES: Final = frozenset({int, float, complex, bool, str, bytes, type(None)})
+
+
+class _CapturedMark:
+    """Stands in a batch's results for one result pickled into its capture stream."""
+
+    def __reduce__(self) -> str:
+        return "_CAPTURED"  # by reference: the receiver gets its own _CAPTURED
+
+
+_CAPTURED: Final = _CapturedMark()
+
+
+class _ResultCapture:
+    """Pickle a batch's non-scalar results one by one, the moment each is returned.
+
+    The engine's own pickler writes them all into one buffer, clearing its memo after
+    each, so no result refers to the state of another (about 0.3 us per small result).
+    A subclass's pickler (easycore-torch) keeps per-message state in its ``dumps``, so
+    each result becomes a message of its own. ``dumps`` overrides both (Ray's cloudpickle).
+    """
+
+    def __init__(
+        self, pickler: type[ForkingPickler], dumps: Callable[[Any], bytes] | None = None
+    ) -> None:
+        self._dumps = dumps
+        self._chunks: list[bytes] = []
+        self._buffer: io.BytesIO | None = None
+        self._pickler: pickle.Pickler | None = None
+        if dumps is None and pickler is ForkingPickler:
+            self._buffer = io.BytesIO()
+            self._pickler = pickler(self._buffer, pickle.HIGHEST_PROTOCOL)
+        elif dumps is None:
+            self._dumps = functools.partial(_dumps_one, pickler)
+        self.count = 0
+
+    def add(self, result: Any) -> None:
+        if self._pickler is not None:
+            self._pickler.dump(result)
+            self._pickler.clear_memo()
+        else:
+            assert self._dumps is not None
+            self._chunks.append(self._dumps(result))
+        self.count += 1
+
+    def chunks(self) -> list[bytes]:
+        if self._buffer is not None:
+            return [self._buffer.getvalue()]
+        return self._chunks
+
+
+def _dumps_one(pickler: type[ForkingPickler], result: Any) -> bytes:
+    # Not _dumps: the bytes a batch moves beside the pipe add up over its results.
+    return bytes(pickler.dumps(result, pickle.HIGHEST_PROTOCOL))
+
+
+class _CapturedResults(list):  # type: ignore[type-arg]
+    """A batch's results where ``_CAPTURED`` marks those in ``chunks`` (in order)."""
+
+    def __init__(self, results: list[Any], chunks: list[bytes]) -> None:
+        super().__init__(results)
+        self.chunks = chunks
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_CapturedResults, (list(self), self.chunks))
+
+
+def _release_results(results: list[Any]) -> list[Any]:
+    """Unpickle the captured results of a batch, in order, on the receiving side."""
+    if type(results) is not _CapturedResults:
+        return results
+    captured = _read_captured(results.chunks)
+    return [next(captured) if result is _CAPTURED else result for result in results]
+
+
+def _read_captured(chunks: list[bytes]) -> Iterator[Any]:
+    for chunk in chunks:
+        stream = io.BytesIO(chunk)
+        unpickler = pickle.Unpickler(stream)
+        while stream.tell() < len(chunk):
+            yield unpickler.load()
+
+
 class _ProducerCore:
     """The hooks of one producer, whatever runs it (a process, a thread, a Ray actor).
 
@@ -2107,7 +2295,13 @@ class _ProducerCore:
     ``producer_init`` and its ``fn`` for ``producer_work``.
     """
 
-    def __init__(self, spec: _ProducerSpec, *, local: bool = False) -> None:
+    def __init__(
+        self,
+        spec: _ProducerSpec,
+        *,
+        local: bool = False,
+        capture: Callable[[], _ResultCapture] | None = None,
+    ) -> None:
         self.spec = spec
         self.cfg = spec.cfg
         self._local = local  # exceptions stay objects instead of pickled blobs
@@ -2119,6 +2313,7 @@ class _ProducerCore:
         )
         self._work_name = "producer_work" if task is None else "fn"
         self.current: tuple[int, int, int, Iterator[Any]] | None = None  # see progress()
+        self._capture = capture  # makes a batch's _ResultCapture (None: threads)
 
     def init(self) -> _Failure | None:
         spec, task = self.spec, self.spec.task
@@ -2140,29 +2335,79 @@ class _ProducerCore:
 
         On a failure the results are those of the items before the failed one; under
         ``on_error="skip"`` the work goes on and each failed item is in ``skipped``.
+        Results that cross to another process are pickled the moment the work returns
+        them, so a hook that returns a buffer it then reuses sends each state of it (the
+        original easycore sent each result at once). Immutable scalars need no copy, which
+        keeps tiny tasks as fast as before; the list is a ``_CapturedResults`` if any
+        result was captured (see ``_release_results``).
         """
+        remaining = iter(items)
+        # Read by another thread (see progress()): it costs nothing per item.
+        self.current = (call_id, batch_id, len(items), remaining)
+        try:
+            if self._capture is None:
+                return self._run_plain(remaining, len(items))
+            return self._run_captured(remaining, len(items))
+        finally:
+            self.current = None
+
+    def _run_captured(self, remaining: Iterator[Any], size: int) -> _Outcome:
+        work, capture, skip = self._work, self._capture_batch(), self.spec.skip
+        scalars, mark = _SCALAR_TYPES, _CAPTURED
+        results: list[Any] = []
+        append = results.append
+        skipped: list[_Failure] = []
+        failure: _Failure | None = None
+        start = time.perf_counter()
+        for item in remaining:
+            try:
+                result = work(item)
+            except BaseException as err:
+                position = size - operator.length_hint(remaining) - 1
+                failure = self._failure(err, self._work_name, item=position)
+            else:
+                if type(result) in scalars:
+                    append(result)
+                    continue
+                try:
+                    capture.add(result)
+                except Exception:
+                    position = size - operator.length_hint(remaining) - 1
+                    failure = _unpicklable_result_failure(self, [result])
+                    failure = failure._replace(item=position)
+                else:
+                    append(mark)
+                    continue
+            if not skip:
+                break
+            skipped.append(failure)
+            failure = None
+        seconds = time.perf_counter() - start
+        if capture.count:  # the receiver reads as many captured results as marks
+            results = _CapturedResults(results, capture.chunks())
+        return _Outcome(results, seconds, failure, skipped)
+
+    def _capture_batch(self) -> _ResultCapture:
+        assert self._capture is not None
+        return self._capture()
+
+    def _run_plain(self, remaining: Iterator[Any], size: int) -> _Outcome:
         work = self._work
         results: list[Any] = []
         append = results.append
         skipped: list[_Failure] = []
-        remaining = iter(items)
-        # Read by another thread (see progress()): it costs nothing per item.
-        self.current = (call_id, batch_id, len(items), remaining)
         start = time.perf_counter()
-        try:
-            while True:
-                try:
-                    for item in remaining:
-                        append(work(item))
-                    break
-                except BaseException as err:
-                    position = len(items) - operator.length_hint(remaining) - 1
-                    failure = self._failure(err, self._work_name, item=position)
-                    if not self.spec.skip:
-                        return _Outcome(results, time.perf_counter() - start, failure, skipped)
-                    skipped.append(failure)
-        finally:
-            self.current = None
+        while True:
+            try:
+                for item in remaining:
+                    append(work(item))
+                break
+            except BaseException as err:
+                position = size - operator.length_hint(remaining) - 1
+                failure = self._failure(err, self._work_name, item=position)
+                if not self.spec.skip:
+                    return _Outcome(results, time.perf_counter() - start, failure, skipped)
+                skipped.append(failure)
         return _Outcome(results, time.perf_counter() - start, None, skipped)
 
     def progress(self) -> tuple[int, int, int]:
@@ -2205,19 +2450,31 @@ class _ProcessBackend(_Backend):
         # Under item_timeout: each producer's stamp (see _Stamper) and what we last read.
         self._stamps: list[Any] = []
         self._watch = _TimeoutWatch(self.size, limits.item_timeout)
+        self._tame_openmp = False  # see _limit_inherited_openmp
+        # Written by interrupt() from another thread; _receive waits on it with the pipes.
+        self._alarm, self._alarm_writer = multiprocessing.Pipe(duplex=False)
 
     def start(self) -> list[_Failure]:
         fork = self._method == "fork"
         payloads = [spec if fork else self._pickle_spec(spec) for spec in self.specs]
-        for spec, payload in zip(self.specs, payloads):
-            self._start_one(spec, payload)
+        # Checked at every start: the parent may have started a thread pool since.
+        self._tame_openmp = fork and _has_native_threads()
+        with _main_file_hidden_if_missing(fork):
+            for spec, payload in zip(self.specs, payloads, strict=True):
+                self._start_one(spec, payload)
+        alive: set[int] = set()
         ready: set[int] = set()
         failures: list[_Failure] = []
         while len(ready | self._dead) < self.size:
             for index, message in self._wait_messages(None, skip=ready | self._dead):
-                if message is None and index not in ready:
-                    failures.append(self._died(index, "while starting (in producer_init)"))
-                elif message is not None and message[0] == _READY:
+                if message is None:
+                    if index not in alive:
+                        failures.append(self._died_unprepared(index))
+                    elif index not in ready:
+                        failures.append(self._died(index, "while starting (in producer_init)"))
+                elif message[0] == _ALIVE:
+                    alive.add(index)
+                elif message[0] == _READY:
                     ready.add(index)
                     if message[1] is not None:
                         failures.append(message[1])
@@ -2232,7 +2489,7 @@ class _ProcessBackend(_Backend):
             stamp = self._context.RawArray("d", [-1.0, -1.0, -1.0, self.limits.item_timeout])
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_producer_main,
-            args=(child_end, payload, inherited, spec.label, stamp),
+            args=(child_end, payload, inherited, spec.label, self._child_setup(stamp)),
             name=f"easycore-producer-{spec.producer}-{spec.label}",
         )
         process.start()
@@ -2254,14 +2511,38 @@ class _ProcessBackend(_Backend):
 
     def _pickle_spec(self, spec: _ProducerSpec) -> bytes:
         try:
-            return bytes(_dumps(spec))
+            return _dumps_spec(spec)
         except Exception as err:
+            fix = (
+                "Define the runner class at module level of an importable module"
+                if spec.task is None
+                else "Let fn and init capture only picklable objects (make locks, files "
+                "or models in init)"
+            )
             raise NotPicklableError(
                 f"{_explain_spec_pickling(spec)} cannot be pickled to start producers with "
-                f"start_method={self._method!r} ({type(err).__name__}: {err}). Define the "
-                f"runner class at module level of an importable module, keep cfg to plain "
-                f"data, or use start_method='fork' where it is safe."
+                f"start_method={self._method!r} ({type(err).__name__}: {err}). {fix}, keep "
+                f"cfg to plain data, or use start_method='fork' where it is safe."
             ) from err
+
+    def _child_setup(self, stamp: Any) -> _ChildSetup:
+        return _ChildSetup(_unloadable_main_hint(), tame_openmp=self._tame_openmp, stamp=stamp)
+
+    def _died_unprepared(self, index: int) -> _Failure:
+        """Describe a producer that died before the engine's code ran in it."""
+        main = sys.modules.get("__main__")
+        path = getattr(main, "__file__", None)
+        rerun = (
+            f" and re-runs the main module {path} in it (guard the script's work with "
+            f"`if __name__ == '__main__':`)"
+            if path is not None and self._method != "fork"
+            else ""
+        )
+        return self._died(index, "while starting, before the runner's code ran in it")._replace(
+            hint=f"Python's multiprocessing ({self._method}) could not prepare the process: it "
+            f"imports the modules your runner needs{rerun}; the producer's own error is "
+            f"above, on this process's stderr."
+        )
 
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         try:
@@ -2284,9 +2565,13 @@ class _ProcessBackend(_Backend):
         with contextlib.suppress(OSError):
             self._conns[index].send_bytes(data)
 
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # closed: the backend is gone already
+            self._alarm_writer.send_bytes(b"")
+
     def _receive(self) -> list[_Reply]:
         replies: list[_Reply] = []
-        for index, message in self._wait_messages(self._watch.seconds, skip=self._dead):
+        for index, message in self._wait_messages(self._watch.seconds, skip=self._dead, alarm=True):
             if message is None:
                 when = "while running producer_work" if self._pending[index] else "between calls"
                 death = self._died(index, when)
@@ -2337,19 +2622,24 @@ class _ProcessBackend(_Backend):
         return replies
 
     def _wait_messages(
-        self, timeout: float | None, *, skip: set[int]
+        self, timeout: float | None, *, skip: set[int], alarm: bool = False
     ) -> list[tuple[int, tuple[Any, ...] | None]]:
         """Wait on pipes and sentinels; return messages, ``None`` for a producer now dead.
 
         A producer's messages are read before its death is reported, so nothing it sent
-        before dying is lost.
+        before dying is lost. With ``alarm``, ``_wake`` ends the wait too.
         """
-        objects = [obj for obj, (index, _) in self._owner.items() if index not in skip]
+        objects: list[Any] = [obj for obj, (index, _) in self._owner.items() if index not in skip]
         if not objects:
             return []
+        if alarm:
+            objects.append(self._alarm)
         messages: list[tuple[int, tuple[Any, ...] | None]] = []
         gone: set[int] = set()
         for obj in multiprocessing.connection.wait(objects, timeout):
+            if obj is self._alarm:
+                self._alarm.recv_bytes()
+                continue
             index, is_conn = self._owner[obj]
             if is_conn or index not in gone:
                 messages.extend((index, message) for message in self._drain(index, gone))
@@ -2383,21 +2673,34 @@ class _ProcessBackend(_Backend):
         try:
             message: tuple[Any, ...] = _loads(data)
         except Exception as err:
-            spec = self.specs[index]
-            failure = _Failure(
-                kind="unpicklable",
-                hook="producer_work",
-                device=spec.label,
-                pid=self._processes[index].pid,
-                traceback=f"{type(err).__name__}: {err}",
-                summary=f"a result from the producer for {spec.label!r} cannot be unpickled "
-                f"in the caller ({type(err).__name__}: {err}); its type must be importable "
-                f"here too",
-            )
-            return (_FAILED, -1, -1, failure)
+            return (_FAILED, -1, -1, self._unloadable_result(index, err))
         if message[0] == _RESULT:
-            return (*message, _message_bytes(data))
+            _, call_id, batch_id, results, seconds, skipped = message
+            try:
+                # Not _loads: _message_bytes counts what every result moved beside the pipe.
+                results = _release_results(results)
+            except Exception as err:
+                return (_FAILED, -1, -1, self._unloadable_result(index, err))
+            return (_RESULT, call_id, batch_id, results, seconds, skipped, _message_bytes(data))
+        if message[0] == _FAILED and len(message) > 4:  # with the results before it
+            try:
+                return (*message[:4], _release_results(message[4]))
+            except Exception as err:
+                return (_FAILED, -1, -1, self._unloadable_result(index, err))
         return message
+
+    def _unloadable_result(self, index: int, err: BaseException) -> _Failure:
+        spec = self.specs[index]
+        return _Failure(
+            kind="unpicklable",
+            hook="producer_work",
+            device=spec.label,
+            pid=self._processes[index].pid,
+            traceback=f"{type(err).__name__}: {err}",
+            summary=f"a result from the producer for {spec.label!r} cannot be unpickled "
+            f"in the caller ({type(err).__name__}: {err}); its type must be importable "
+            f"here too",
+        )
 
     def _died(self, index: int, when: str) -> _Failure:
         process = self._processes[index]
@@ -2506,6 +2809,8 @@ class _ProcessBackend(_Backend):
             _PARENT_ENDS.discard(conn)
             conn.close()
         self._dead.update(range(len(self._processes)))
+        self._alarm.close()
+        self._alarm_writer.close()
 
 
 class _TimeoutWatch:
@@ -2547,22 +2852,102 @@ class _TimeoutWatch:
 
 def _explain_spec_pickling(spec: _ProducerSpec) -> str:
     try:
-        _dumps(spec.runner_cls)
+        _dumps_spec(spec.runner_cls)
     except Exception:
         cls = spec.runner_cls
         return f"the runner class {cls.__module__}.{cls.__qualname__}"
     for name, function in zip(("fn", "init"), spec.task or ()):
+        if function is None:
+            continue
         try:
-            _dumps(function)
+            _dumps_spec(_Task(function, None))
         except Exception:
             module = getattr(function, "__module__", "?")
             return f"imap()'s {name} {module}.{getattr(function, '__qualname__', function)}"
     if isinstance(spec.cfg, Mapping):
-        keys = list(spec.cfg)
-        position, _ = _find_unpicklable([spec.cfg[key] for key in keys])
-        if position >= 0:
-            return f"cfg[{keys[position]!r}] ({_describe_value(spec.cfg[keys[position]])})"
+        for key, value in spec.cfg.items():
+            try:
+                _dumps_spec(value)
+            except Exception:
+                return f"cfg[{key!r}] ({_describe_value(value)})"
     return "the producer options" if spec.options else "cfg"
+
+
+def _dumps_spec(obj: object) -> bytes:
+    """Pickle what producers need to start (the runner class, cfg) for spawn or forkserver.
+
+    When ``__main__`` has no file that producers could re-run (a notebook, ``python -c``,
+    a script read from stdin, the REPL), its classes and functions travel by value with
+    cloudpickle (a dependency of easycore-parallel; a copied module uses it when it is
+    installed). Otherwise everything travels by name, as with ``pickle``: producers
+    re-run a script file as ``__mp_main__``, so its globals are the script's own.
+    """
+    if _is_main_importable():
+        return bytes(_dumps(obj))
+    try:
+        cloudpickle = importlib.import_module("cloudpickle")
+    except ImportError:
+        return bytes(_dumps(obj))
+    return bytes(cloudpickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+
+
+def _is_main_importable() -> bool:
+    """Tell whether spawn and forkserver children can import ``__main__`` again."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        return True  # none, or run with python -m: imported by name
+    path = getattr(main, "__file__", None)
+    start_dir = getattr(multiprocessing.process, "ORIGINAL_DIR", None) or os.getcwd()
+    return isinstance(path, str) and os.path.isfile(os.path.join(start_dir, path))
+
+
+@contextlib.contextmanager
+def _main_file_hidden_if_missing(fork: bool) -> Iterator[None]:
+    """Keep spawn and forkserver from re-running a main module that has no file.
+
+    ``python - < script.py`` names its main module ``<stdin>``; a child started by spawn
+    or forkserver tries to run that path again and dies before any of our code runs.
+    Producers do not need it: the runner class reaches them by value (cloudpickle).
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if fork or main is None or path is None or _is_main_importable():
+        yield
+        return
+    del main.__file__  # read by multiprocessing.spawn.get_preparation_data only
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
+def _unloadable_main_hint() -> str:
+    """Say how to run a runner class defined where producers cannot import it from."""
+    if _is_main_importable():
+        return (
+            "producers import the module that defines the runner: it must be importable "
+            "from sys.path, and the script must guard its work with "
+            "`if __name__ == '__main__':`"
+        )
+    where = _interactive_main_name()
+    return (
+        f"the runner is defined in {where}, which producers cannot import: "
+        f"`pip install cloudpickle` sends such classes by value (easycore-parallel "
+        f"depends on it; a copied easycore_parallel.py needs it installed), or move the "
+        f"runner class into a .py file next to it and import it from there"
+    )
+
+
+def _interactive_main_name() -> str:
+    """Name what ``__main__`` is when it is not a script file."""
+    main = sys.modules.get("__main__")
+    if "IPython" in sys.modules or "ipykernel" in sys.modules:
+        return "a notebook or IPython cell"
+    if getattr(main, "__file__", None) == "<stdin>":
+        return "a script read from stdin (python - < file)"
+    if sys.argv[:1] == ["-c"]:
+        return "a `python -c` command"
+    return "the interactive interpreter"
 
 
 def _finalize_backend(backend: _Backend, description: str) -> None:
@@ -2579,20 +2964,31 @@ def _finalize_backend(backend: _Backend, description: str) -> None:
 # -- Internals: inside a producer process -------------------------------------------------------
 
 
+class _ChildSetup(NamedTuple):
+    """What the parent tells a producer process about itself before it starts."""
+
+    unloadable_hint: str  # what to do when the runner class cannot be loaded here
+    tame_openmp: bool  # forked from a parent that ran native threads
+    stamp: Any = None  # under item_timeout: where to stamp progress (see _Stamper)
+
+
 def _producer_main(
     conn: Connection,
     payload: Any,
     inherited: list[Connection],
     label: str,
-    stamp: Any = None,
+    setup: _ChildSetup,
 ) -> None:
     """Run one producer process: start, serve batches, end.
 
-    With ``stamp`` (a shared array, under ``item_timeout``), the reader thread writes
-    there, every ``_stamp_seconds``, which item the producer is at.
+    Under ``item_timeout`` the reader thread writes to ``setup.stamp``, every
+    ``_stamp_seconds``, which item the producer is at.
     """
+    _send_reply(conn, (_ALIVE,))
     for other in inherited:
         other.close()
+    if setup.tame_openmp:
+        _limit_inherited_openmp()
     # Ctrl-C reaches the whole process group: the caller decides what stops and when.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -2600,7 +2996,7 @@ def _producer_main(
     cores: list[_ProducerCore] = []  # the reader reads the progress of cores[0]
     reader = threading.Thread(
         target=_read_inbox,
-        args=(conn, inbox, cancelled, os.getppid(), _Stamper(stamp, cores)),
+        args=(conn, inbox, cancelled, os.getppid(), _Stamper(setup.stamp, cores)),
         name="easycore-producer-reader",
         daemon=True,
     )
@@ -2608,14 +3004,42 @@ def _producer_main(
     try:
         spec: _ProducerSpec = _loads(payload) if isinstance(payload, bytes) else payload
     except BaseException as err:
-        _send_reply(conn, (_READY, _unloadable_spec_failure(err, label)))
+        _send_reply(conn, (_READY, _unloadable_spec_failure(err, label, setup.unloadable_hint)))
         return
-    core = _ProducerCore(spec)
+    core = _ProducerCore(spec, capture=functools.partial(_ResultCapture, spec.runner_cls._pickler))
     cores.append(core)
     failure = core.init()
     _send_reply(conn, (_READY, failure))
     if failure is None:
         _serve(conn, core, inbox, cancelled)
+
+
+def _limit_inherited_openmp() -> None:
+    """Make the OpenMP runtimes this forked producer inherited run one thread.
+
+    The parent ran native threads when it forked us; if they were an OpenMP pool (torch's
+    intra-op pool, or any library built with OpenMP), we inherited that pool as memory
+    without its threads, and our first parallel region would wait for them forever. With
+    one thread, OpenMP runs each region inline and never touches the pool. The producers
+    are the parallelism here; a runner that needs more threads per producer can use
+    forkserver or spawn.
+    """
+    for path in _loaded_openmp_runtimes():
+        with contextlib.suppress(OSError, AttributeError):  # not loadable, or no such symbol
+            ctypes.CDLL(path).omp_set_num_threads(1)
+
+
+_OPENMP_RUNTIMES: Final = ("libgomp", "libiomp", "libomp")  # GNU, Intel, LLVM
+
+
+def _loaded_openmp_runtimes() -> list[str]:
+    """Return the paths of the OpenMP runtimes mapped into this process (Linux only)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {line.split(None, 5)[-1].strip() for line in maps if ".so" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if os.path.basename(p).startswith(_OPENMP_RUNTIMES))
 
 
 def _read_inbox(
@@ -2691,28 +3115,9 @@ def _send_outcome(
     try:
         data = _dumps(message, core.spec.runner_cls._pickler)
     except Exception:
-        if core.spec.skip and failure is None:
-            _send_outcome(conn, core, ids, _skip_unpicklable_results(core, outcome))
-            return
         _send_reply(conn, (_FAILED, call_id, batch_id, _unpicklable_result_failure(core, results)))
         return
     _send_bytes_or_exit(conn, data)
-
-
-def _skip_unpicklable_results(core: _ProducerCore, outcome: _Outcome) -> _Outcome:
-    """Move the results that cannot be pickled (or exceptions that cannot) to ``skipped``."""
-    failed = {failure.item for failure in outcome.skipped}
-    positions = (position for position in itertools.count() if position not in failed)
-    results: list[Any] = []
-    skipped = list(outcome.skipped)
-    for position, result in zip(positions, outcome.results):
-        try:
-            _dumps(result, core.spec.runner_cls._pickler)
-        except Exception:
-            skipped.append(_unpicklable_result_failure(core, [result])._replace(item=position))
-            continue
-        results.append(result)
-    return outcome._replace(results=results, skipped=skipped)
 
 
 class _Stamper:
@@ -2768,7 +3173,7 @@ def _send_bytes_or_exit(conn: Connection, data: bytes | memoryview) -> None:
         os._exit(_EXIT_PARENT_GONE)
 
 
-def _unloadable_spec_failure(err: BaseException, label: str) -> _Failure:
+def _unloadable_spec_failure(err: BaseException, label: str, hint: str) -> _Failure:
     return _Failure(
         kind="unpicklable",
         hook="producer start-up",
@@ -2776,10 +3181,7 @@ def _unloadable_spec_failure(err: BaseException, label: str) -> _Failure:
         pid=os.getpid(),
         traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
         summary=f"the producer for {label!r} (pid {os.getpid()}) could not load the runner "
-        f"class and cfg "
-        f"({type(err).__name__}: {err}). With spawn or forkserver, producers import the "
-        f"module that defines the runner: it must be importable from sys.path, and the "
-        f"script must guard its work with `if __name__ == '__main__':`.",
+        f"class and cfg ({type(err).__name__}: {err}). With spawn or forkserver, {hint}.",
     )
 
 
@@ -2859,6 +3261,7 @@ class _ThreadBackend(_Backend):
             self._stash.append((sender, message))
 
     def _serve(self, core: _ProducerCore, inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:
+        _PRODUCER_THREAD.backend = self
         index, outbox = core.spec.producer, self._outbox
         failure = core.init()
         outbox.put((index, (_READY, failure)))
@@ -2886,15 +3289,18 @@ class _ThreadBackend(_Backend):
     def _send_cancel(self, call_id: int) -> None:
         self._cancelled_call[0] = call_id
 
+    def _wake(self) -> None:
+        self._outbox.put((-1, (_ALARM,)))
+
     def _receive(self) -> list[_Reply]:
         if self._stash:
-            stash, self._stash = self._stash, []
-            return [self._to_reply(*message) for message in stash]
-        replies = [self._to_reply(*self._outbox.get())]
+            messages, self._stash = self._stash, []
+        else:
+            messages = [self._outbox.get()]
         with contextlib.suppress(queue.Empty):
             while True:
-                replies.append(self._to_reply(*self._outbox.get_nowait()))
-        return replies
+                messages.append(self._outbox.get_nowait())
+        return [self._to_reply(*message) for message in messages if message[1][0] != _ALARM]
 
     @staticmethod
     def _to_reply(index: int, message: tuple[Any, ...]) -> _Reply:
@@ -2908,6 +3314,9 @@ class _ThreadBackend(_Backend):
 
     def find_death(self) -> _Failure | None:
         return None  # a thread cannot die alone: os._exit ends the whole process
+
+    def runs_in_this_thread(self) -> bool:
+        return getattr(_PRODUCER_THREAD, "backend", None) is self
 
     def stop(self, timeout: float | None) -> list[_Failure]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -2947,6 +3356,10 @@ class _ThreadBackend(_Backend):
         self.stop(0.0)
 
 
+#: In a producer thread, the backend that runs it (so a hook calling its own runner fails).
+_PRODUCER_THREAD: Final = threading.local()
+
+
 # -- Internals: the Ray backend -----------------------------------------------------------------
 
 # An actor runs the calls of each concurrency group in that group's own threads. Batches,
@@ -2955,6 +3368,7 @@ class _ThreadBackend(_Backend):
 # "control" so that they overtake queued batches. "watch" holds one call per actor that
 # never returns: its reference fails the moment the actor dies, as a process sentinel does.
 _RAY_CONCURRENCY_GROUPS: Final = {"control": 1, "watch": 1}
+_RAY_ALARM_SECONDS: Final = 0.2  # how soon close() from another thread stops a Ray call
 
 
 class _RayProducer:
@@ -2973,7 +3387,9 @@ class _RayProducer:
             spec: _ProducerSpec = pickle.loads(payload)
         except BaseException as err:
             return _unloadable_ray_spec_failure(err, label, node), os.getpid(), node
-        self._core = _ProducerCore(spec)
+        dumps = functools.partial(_require("ray.cloudpickle", "ray").dumps, protocol=-1)
+        capture = functools.partial(_ResultCapture, ForkingPickler, dumps)
+        self._core = _ProducerCore(spec, capture=capture)
         failure = self._core.init()
         self._ready = failure is None
         return failure, os.getpid(), node
@@ -3165,6 +3581,9 @@ class _RayBackend(_Backend):
         self._batches[ref] = (index, call_id, batch_id)
         return len(payload)
 
+    def _wake(self) -> None:
+        pass  # _receive looks for the interrupt every _RAY_ALARM_SECONDS
+
     def _send_cancel(self, call_id: int) -> None:
         for index, actor in enumerate(self._actors):
             if self._pending[index] and index not in self._dead:
@@ -3175,8 +3594,9 @@ class _RayBackend(_Backend):
         if not refs:
             return []
         ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
-        if not ready:
-            ready, _ = self._ray.wait(refs, num_returns=1)
+        while not ready and self.interrupted is None:
+            # Nothing can wake ray.wait from another thread: look for an interrupt often.
+            ready, _ = self._ray.wait(refs, num_returns=1, timeout=_RAY_ALARM_SECONDS)
         replies: list[_Reply] = []
         for ref in ready:
             replies.extend(self._reply(ref))
@@ -3203,7 +3623,7 @@ class _RayBackend(_Backend):
         # (_RESULT, results, seconds), or (_FAILED, failure, the results before it)
         data = message[1] if kind == _RESULT else message[2]
         try:
-            results = pickle.loads(data)
+            results = _release_results(pickle.loads(data))
         except Exception as err:
             failed = self._unloadable_result_failure(index, err)
             return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
@@ -3246,7 +3666,7 @@ class _RayBackend(_Backend):
             pid=self._where[index][0],
             traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
             error=err,  # raised in this process: it needs no pickling
-            summary=f"{type(err).__name__}: {err}",
+            summary=_summarize_exception(err),
         )
 
     def _unloadable_result_failure(self, index: int, err: BaseException) -> _Failure:

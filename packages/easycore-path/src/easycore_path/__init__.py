@@ -14,46 +14,76 @@ paths without a registered prefix are local paths, handled by ``NativePathHandle
 
 Every download (``download_file``, and ``get_local_path`` of a URL) is:
 
-- atomic: bytes go to a unique temporary file next to the target, which is renamed
-  into place only once its size matches Content-Length (and ``sha256`` when given);
-  a cut or failed transfer leaves nothing under the target name;
+- faithful: the file holds the bytes the server sent, never decoded on the way;
+- atomic and durable: bytes go to a hidden partial file, fsynced and renamed into
+  place only once its size matches Content-Length (and its hash ``checksum``); a cut
+  or failed transfer, a full disk or a power loss leaves nothing under the target name;
 - shared: threads and processes asking for the same URL wait on one ``file_lock``,
-  and all but the first find the finished file;
-- retried: connection errors, cut transfers and 5xx answers are retried with backoff;
-  4xx answers fail at once, with the status in the message.
+  and all but the first find the finished file; locks and partial files stay in a
+  hidden ``.easycore-locks`` folder, under names that never collide with yours;
+- retried and resumed: ``_is_retryable`` decides, in one place, which failures get
+  another attempt (cut transfers, timeouts, connection errors, 408, 429, 5xx); an
+  attempt continues a cut transfer with HTTP Range where the server allows it.
 
 Environment variables:
 
 - ``EASYCORE_CACHE``: the cache directory (default ``~/.easycore/cache``).
-- ``REQUESTS_CA_BUNDLE``: read by requests; the CA bundle that https downloads trust.
+- ``EASYCORE_OFFLINE``: ``1`` makes no request at all; only files already there are
+  returned.
+- ``REQUESTS_CA_BUNDLE``, ``NETRC``: read by requests; the CA bundle that https
+  downloads trust, and the netrc file with credentials (default ``~/.netrc``).
 
-The module is self-contained (it needs requests, tqdm and filelock; fsspec only for
-``FsspecPathHandler``): copy this file into a project as ``easycore_path.py`` to vendor it.
+The module is self-contained (it needs requests with urllib3 2.2 or later, tqdm and
+filelock 4.3 or later; fsspec only for ``FsspecPathHandler``): copy this file into a
+project as ``easycore_path.py`` to vendor it.
 """
 
 # SPDX-License-Identifier: MIT
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import dataclasses
+import datetime
 import difflib
+import email.utils
 import errno
 import ftplib
+import gzip
 import hashlib
 import importlib
+import io
+import json
 import logging
+import lzma
 import os
 import re
 import shutil
+import stat
+import tarfile
 import threading
 import time
 import urllib.parse
 import uuid
 import warnings
-from typing import IO, TYPE_CHECKING, Any, Callable, ClassVar, Final, Iterator, List
+import zipfile
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Final,
+    Iterator,
+    List,
+    Mapping,
+    Sequence,
+)
 
 import filelock
 import requests
+import urllib3
 from tqdm import tqdm
 
 if TYPE_CHECKING:
@@ -77,6 +107,7 @@ __all__ = [
     "RemoteFileNotFoundError",
     "TruncatedDownloadError",
     "UnknownProtocolError",
+    "UnsafeArchiveError",
     "UnsupportedOperationError",
     "download_file",
     "file_lock",
@@ -87,10 +118,13 @@ _logger = logging.getLogger(__name__)
 _CHUNK_SIZE: Final = 1 << 20  # 1 MiB: large enough that Python overhead per chunk is noise
 _CONNECT_TIMEOUT: Final = 10.0  # seconds to open a connection before it counts as failed
 _READ_TIMEOUT: Final = 60.0  # seconds of silence from the server before a read fails
-_ATTEMPTS: Final = 4  # tries per download; connection errors, cut transfers and 5xx retry
+# Seconds one attempt may take in all: a server dripping a byte a minute never trips the
+# read timeout. An hour moves 3.6 GB at 1 MB/s; a resumable download goes on at the next try.
+_ATTEMPT_TIMEOUT: Final = 60 * 60.0
+_ATTEMPTS: Final = 4  # tries per URL; see _is_retryable for which failures are retried
 _BACKOFF: Final = 0.5  # seconds before the first retry, doubled before each next one
+_RETRY_AFTER_CAP: Final = 120.0  # seconds: the longest Retry-After (429, 503) we wait
 _LOCK_TIMEOUT: Final = 30 * 60.0  # seconds: the reference promises a 30 minute wait
-_MAX_REDIRECTS: Final = 16  # RedirectPathHandler hops before we call it a loop
 
 
 # -- Errors --------------------------------------------------------------------
@@ -170,9 +204,9 @@ class DownloadError(PathError, OSError):
         status: The HTTP status or FTP reply code when the server answered, else ``None``.
     """
 
-    # Set on instances worth another try (connection errors, cut transfers, 5xx); read by
-    # the retry loop only, so it need not survive pickling.
-    _retryable: bool = False
+    # The wait a 429 or 503 answer asked for (Retry-After); read by the retry loop only,
+    # so it need not survive pickling.
+    _retry_after: float | None = None
 
     def __init__(self, message: str, url: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -208,12 +242,12 @@ class TruncatedDownloadError(DownloadError):
 
 
 class ChecksumMismatchError(DownloadError):
-    """A file's sha256 is not the one asked for with ``sha256=``.
+    """A file's hash is not the one asked for with ``checksum=`` (or ``sha256=``).
 
     Attributes:
         path: The file checked: the existing file, or the target of the download.
-        expected: The sha256 asked for (lower-case hex).
-        actual: The sha256 found.
+        expected: The hash asked for (lower-case hex).
+        actual: The hash found.
     """
 
     def __init__(self, message: str, url: str, path: str, expected: str, actual: str) -> None:
@@ -227,11 +261,30 @@ class ChecksumMismatchError(DownloadError):
         return (type(self), args)
 
 
+class UnsafeArchiveError(PathError, ValueError):
+    """An archive entry would be extracted outside its folder (also a ``ValueError``).
+
+    ``../`` in a name, an absolute name, a link pointing out, or a device node.
+
+    Attributes:
+        path: The archive.
+        member: The name of the refused entry.
+    """
+
+    def __init__(self, message: str, path: str, member: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.member = member
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0], self.path, self.member))
+
+
 class LockTimeoutError(PathError, TimeoutError):
     """A ``file_lock`` was not acquired in time (also a ``TimeoutError``).
 
     Attributes:
-        lock_file: The lock file (the locked path plus ``".lock"``).
+        lock_file: The lock file (in the hidden ``.easycore-locks`` folder beside the path).
         timeout: Seconds waited.
     """
 
@@ -311,7 +364,7 @@ class PathManager:
         Returns:
             A file-like object.
         """
-        path = os.fspath(path)
+        path = _normalized(path)
         return PathManager._handler_for(path).open(path, mode, **kwargs)
 
     @staticmethod
@@ -336,7 +389,7 @@ class PathManager:
         Raises:
             IsADirectoryError: ``dst_path`` is a directory.
         """
-        src, dst = os.fspath(src_path), os.fspath(dst_path)
+        src, dst = _normalized(src_path), _normalized(dst_path)
         src_handler = PathManager._handler_for(src)
         dst_handler = PathManager._handler_for(dst)
         # Checked before a possibly long download; copy_from_local checks again.
@@ -368,7 +421,7 @@ class PathManager:
             True on success; False (with a logged warning) when the destination exists
             and ``overwrite`` is False.
         """
-        dst = os.fspath(dst_path)
+        dst = _normalized(dst_path)
         handler = PathManager._handler_for(dst)
         return handler.copy_from_local(os.fspath(local_path), dst, overwrite=overwrite) is not False
 
@@ -384,43 +437,43 @@ class PathManager:
         Returns:
             A path on the local file system.
         """
-        path = os.fspath(path)
+        path = _normalized(path)
         return PathManager._handler_for(path).get_local_path(path)
 
     @staticmethod
     def exists(path: str | os.PathLike[str]) -> bool:
         """Return whether there is a resource at ``path``, like ``os.path.exists``."""
-        path = os.fspath(path)
+        path = _normalized(path)
         return PathManager._handler_for(path).exists(path)
 
     @staticmethod
     def isfile(path: str | os.PathLike[str]) -> bool:
         """Return whether ``path`` is a file, like ``os.path.isfile``."""
-        path = os.fspath(path)
+        path = _normalized(path)
         return PathManager._handler_for(path).isfile(path)
 
     @staticmethod
     def isdir(path: str | os.PathLike[str]) -> bool:
         """Return whether ``path`` is a directory, like ``os.path.isdir``."""
-        path = os.fspath(path)
+        path = _normalized(path)
         return PathManager._handler_for(path).isdir(path)
 
     @staticmethod
     def listdir(path: str | os.PathLike[str]) -> List[str]:
         """Return the names in the directory ``path``, sorted, like ``os.listdir``."""
-        path = os.fspath(path)
+        path = _normalized(path)
         return PathManager._handler_for(path).listdir(path)
 
     @staticmethod
     def makedirs(path: str | os.PathLike[str]) -> None:
         """Create the directory ``path`` and its parents, like ``os.makedirs(exist_ok=True)``."""
-        path = os.fspath(path)
+        path = _normalized(path)
         PathManager._handler_for(path).makedirs(path)
 
     @staticmethod
     def remove(path: str | os.PathLike[str]) -> None:
         """Remove the file ``path``, like ``os.remove``; a directory raises IsADirectoryError."""
-        path = os.fspath(path)
+        path = _normalized(path)
         PathManager._handler_for(path).remove(path)
 
     @staticmethod
@@ -429,7 +482,7 @@ class PathManager:
 
         Never deletes anything recursively: a directory that is not empty raises ``OSError``.
         """
-        path = os.fspath(path)
+        path = _normalized(path)
         PathManager._handler_for(path).removedirs(path)
 
     # -- Internals ---------------------------------------------------------------
@@ -655,12 +708,17 @@ class HTTPURLHandler(PathHandler):
 
     Args:
         progress: Show a tqdm progress bar while downloading.
+        headers: Extra HTTP headers for every download, such as
+            ``{"Authorization": "Bearer ..."}`` for a private weight store.
     """
 
-    _progress: bool = True  # a class default, so subclasses that skip __init__ still work
+    # Class defaults, so subclasses that skip __init__ still work.
+    _progress: bool = True
+    _headers: Mapping[str, str] = {}
 
-    def __init__(self, progress: bool = True) -> None:
+    def __init__(self, progress: bool = True, *, headers: Mapping[str, str] | None = None) -> None:
         self._progress = progress
+        self._headers = dict(headers or {})
 
     def get_supported_prefixes(self) -> List[str]:
         """Return ``["http://", "https://", "ftp://"]``."""
@@ -674,7 +732,9 @@ class HTTPURLHandler(PathHandler):
             TruncatedDownloadError: The transfer was cut (after retries).
             DownloadError: Any other failure, with the URL and the reason.
         """
-        return _download(path, self._cache_path(path), self._progress, sha256=None)
+        target = self._cache_path(path)
+        job = _Job(urls=(path,), target=target, progress=self._progress, headers=self._headers)
+        return _download(job)
 
     def open(self, path: str, mode: str = "r", **kwargs: Any) -> IO[Any]:
         """Open the cached copy of ``path`` for reading (downloading it first if needed).
@@ -693,7 +753,8 @@ class HTTPURLHandler(PathHandler):
 
         Raises:
             DownloadError: The server could not be reached or gave an answer that is
-                neither "exists" nor "not found" (such as 403 or 500).
+                neither "exists" nor "not found" (such as 403 or 500), or
+                ``EASYCORE_OFFLINE`` is set and the URL is not cached.
         """
         if os.path.isfile(self._cache_path(path)):
             return True
@@ -820,7 +881,9 @@ class RedirectPathHandler(PathHandler):
         target = self.redirect(path)
         seen = [path, target]
         current = target
-        for _ in range(_MAX_REDIRECTS):
+        # A chain that does not loop visits each registered prefix at most once.
+        hops = len(PathManager._handlers) + 1
+        for _ in range(hops):
             try:
                 handler = PathManager._handler_for(current)
             except UnknownProtocolError as err:
@@ -835,7 +898,7 @@ class RedirectPathHandler(PathHandler):
             if current in seen:
                 break
             seen.append(current)
-        chain = " -> ".join(repr(step) for step in [*seen, current][: _MAX_REDIRECTS + 2])
+        chain = " -> ".join(repr(step) for step in [*seen, current][: hops + 2])
         raise RedirectLoopError(
             f"redirects of {path!r} never reach a non-redirect handler: {chain}. Change "
             f"the old_prefix of one of these RedirectPathHandlers.",
@@ -988,12 +1051,16 @@ class FsspecPathHandler(PathHandler):
 def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
     """Hold an inter-process lock on ``path`` while the ``with`` block runs.
 
-    The lock file is ``path + ".lock"`` (its directory is created). Once entered, no
-    other thread or process holds the same lock. The lock is an OS lock (``flock`` on
-    POSIX), released by the OS when its holder dies, so a killed process never leaves
-    a lock that blocks others. The thread that holds the lock may enter it again without
-    waiting (so ``download_file`` of ``path`` inside the block works); it is released
-    when the outermost block ends.
+    The lock file lives in the hidden folder ``.easycore-locks`` next to ``path`` (created
+    if missing), under a name made from ``path``'s name and its hash, so it can never be
+    one of your files (``Pipfile`` and ``Pipfile.lock`` stay yours) and any name the file
+    system takes can be locked. Once entered, no other thread or process holds the same
+    lock. The lock is an OS lock (``flock`` on POSIX), released by the OS when its holder
+    dies, so a killed process never leaves a lock that blocks others; on file systems
+    without ``flock`` (some NFS and Lustre mounts) filelock falls back to a lock file that
+    records its holder and is taken over once that holder is dead. The thread that holds
+    the lock may enter it again without waiting (so ``download_file`` of ``path`` inside
+    the block works); it is released when the outermost block ends.
 
     Example::
 
@@ -1008,15 +1075,13 @@ def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
     Raises:
         LockTimeoutError: Someone else held the lock for all of ``timeout``.
     """
-    lock_file = f"{os.fspath(path)}.lock"
+    lock_file = _lock_file_for(os.fspath(path))
     held = _locks_held_by_this_thread()
     key = os.path.realpath(lock_file)
     if key in held:  # a second flock of ours would wait on the first: for 30 minutes
         yield
         return
-    parent = os.path.dirname(lock_file)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
+    os.makedirs(os.path.dirname(lock_file), exist_ok=True)
     lock = filelock.FileLock(lock_file, timeout=timeout)
     try:
         lock.acquire()
@@ -1042,44 +1107,98 @@ def download_file(
     progress: bool = True,
     *,
     sha256: str | None = None,
+    checksum: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    mirrors: Sequence[str] = (),
+    unpack: bool = False,
+    refresh: str = "never",
+    allow_insecure_redirects: bool = False,
+    attempt_timeout: float = _ATTEMPT_TIMEOUT,
 ) -> str:
     """Download ``url`` into the directory ``dir`` and return the file's path.
 
-    An existing file is never overwritten: its path is returned at once (after checking
-    ``sha256``, when given). Otherwise the bytes go to a temporary file next to the
-    target, renamed into place only when its size matches Content-Length and its
-    sha256 matches ``sha256``; callers in other threads or processes wait for that one
-    download instead of starting their own (on the lock file ``<target>.lock``, which
-    stays next to the file).
+    The file on disk holds the bytes the server sent (a ``.tar.gz`` served with
+    ``Content-Encoding: gzip`` stays compressed). They go to a hidden partial file, are
+    checked against Content-Length and ``checksum``, written to disk (fsync) and only
+    then renamed to the final name, so a failure or a power loss never leaves a broken
+    file there. Callers in other threads or processes wait for that one download
+    instead of starting their own. An interrupted transfer continues where it stopped
+    (HTTP Range) when the server allows it, within this call's retries and in a later
+    call after a crash. With ``EASYCORE_OFFLINE=1`` no request is made: the file must
+    be there already.
+
+    Example::
+
+        path = download_file("https://example.org/data.tar.gz", "data", unpack=True,
+                             checksum="sha256:9f86d08...")
 
     Args:
-        url: An http, https or ftp URL.
+        url: An http, https or ftp URL (the scheme in any case).
         dir: Target directory, created if missing.
         filename: Name to save as; defaults to the last part of the URL path.
         progress: Show a tqdm progress bar.
-        sha256: Expected SHA-256 of the file, as hex.
+        sha256: Expected SHA-256 of the file, as hex (same as ``checksum="sha256:..."``).
+        checksum: Expected hash as ``"<algorithm>:<hex>"``, with md5, sha1, sha256 or
+            sha512. A file already there is checked too.
+        headers: Extra HTTP headers, such as ``{"Authorization": "Bearer ..."}``; they
+            win over credentials from ``~/.netrc`` and are not sent to another host
+            after a redirect.
+        mirrors: Other URLs of the same file, tried in order when ``url`` fails.
+        unpack: Extract a zip or tar (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz) archive
+            once into the folder ``<file>.unpacked`` next to it and return that
+            folder; a single .gz, .bz2 or .xz file is decompressed next to it and that
+            file's path returned.
+        refresh: ``"never"`` (default) returns a file already there as it is;
+            ``"if-changed"`` asks the server (with its ETag or Last-Modified) and
+            replaces the file, atomically, only when it changed.
+        allow_insecure_redirects: Follow a redirect from https to plain http.
+        attempt_timeout: Seconds one attempt may take in all (1 hour by default), so
+            a server that stalls or drips cannot hold the download and its lock
+            forever; a server with Range support resumes at the next attempt.
 
     Returns:
-        The path of the downloaded file, or of the file already there.
+        The path of the downloaded file, or of the file already there; with
+        ``unpack=True``, the path of what was extracted.
 
     Raises:
         RemoteFileNotFoundError: The server says the URL does not exist (HTTP 404).
         TruncatedDownloadError: Fewer bytes arrived than announced (after retries).
-        ChecksumMismatchError: The file's sha256 is not ``sha256``.
-        DownloadError: Any other failure, with the URL and the reason.
-        ValueError: No file name can be taken from the URL, or ``filename`` has a
-            directory part.
+        ChecksumMismatchError: The file's hash is not the expected one.
+        UnsafeArchiveError: ``unpack=True`` and an archive entry would land outside
+            its folder (``../``, an absolute path, a link out, a device).
+        DownloadError: Any other failure (disk full, offline and not cached, a
+            refused redirect...), with the URL and the reason; nothing partial is kept.
+        ValueError: No file name can be taken from the URL, ``filename`` has a
+            directory part, or an argument is malformed.
     """
     name = _checked_filename(filename if filename is not None else _url_basename(url), url)
-    expected = _checked_sha256(sha256)
-    os.makedirs(dir, exist_ok=True)
-    return _download(url, os.path.join(dir, name), progress, expected)
+    job = _Job(
+        urls=(url, *mirrors),
+        target=os.path.join(dir, name),
+        progress=progress,
+        checksum=_checked_checksum(sha256, checksum),
+        headers=dict(headers or {}),
+        refresh=_checked_refresh(refresh),
+        allow_insecure_redirects=allow_insecure_redirects,
+        attempt_timeout=attempt_timeout,
+    )
+    path = _download(job)
+    return _unpacked(url, path) if unpack else path
 
 
 # -- Internals: dispatch and messages ------------------------------------------
 
 # A "protocol://" start. Two letters at least, so that "C://data" stays a Windows path.
 _SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
+
+
+def _normalized(path: str | os.PathLike[str]) -> str:
+    """Return ``path`` as a str, with its ``protocol://`` in lower case (RFC 3986)."""
+    path = os.fspath(path)
+    scheme = _SCHEME.match(path)
+    if scheme is None:
+        return path
+    return scheme.group(0).lower() + path[scheme.end() :]
 
 
 def _prefixes_of(handler: PathHandler) -> list[str]:
@@ -1219,15 +1338,44 @@ def _checked_filename(name: str, url: str) -> str:
     return name
 
 
-def _checked_sha256(sha256: str | None) -> str | None:
-    if sha256 is None:
+def _checked_checksum(sha256: str | None, checksum: str | None) -> tuple[str, str] | None:
+    """Return ``(algorithm, lower-case hex)`` from ``sha256=`` or ``checksum=``, or None."""
+    if sha256 is not None and checksum is not None:
+        raise ValueError(
+            f"sha256={sha256!r} and checksum={checksum!r} were both given; pass only "
+            f"checksum='sha256:...'."
+        )
+    if sha256 is not None:
+        algorithm, colon, digest = "sha256", ":", sha256
+        argument = f"sha256={sha256!r}"
+    elif checksum is not None:
+        algorithm, colon, digest = checksum.partition(":")
+        algorithm, argument = algorithm.lower(), f"checksum={checksum!r}"
+    else:
         return None
-    if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
-        raise ValueError(f"sha256={sha256!r} is not a SHA-256 hex digest (64 hex digits).")
-    return sha256.lower()
+    if algorithm not in _CHECKSUM_ALGORITHMS or not colon:
+        raise ValueError(
+            f"{argument} is not '<algorithm>:<hex>' with one of "
+            f"{', '.join(_CHECKSUM_ALGORITHMS)}, such as 'sha256:9f86d08...'."
+        )
+    length = hashlib.new(algorithm).digest_size * 2
+    if not re.fullmatch(rf"[0-9a-fA-F]{{{length}}}", digest):
+        raise ValueError(
+            f"{argument} is not a {_CHECKSUM_ALGORITHMS[algorithm]} hex digest ({length} "
+            f"hex digits)."
+        )
+    return algorithm, digest.lower()
+
+
+def _checked_refresh(refresh: str) -> bool:
+    if refresh not in ("never", "if-changed"):
+        raise ValueError(f"refresh={refresh!r}: expected 'never' or 'if-changed'.")
+    return refresh == "if-changed"
 
 
 # -- Internals: atomic, locked creation ----------------------------------------
+
+_WORK_DIR: Final = ".easycore-locks"  # hidden, beside a locked path: its lock, partial files
 
 
 _thread_state: Final = threading.local()
@@ -1241,6 +1389,21 @@ def _locks_held_by_this_thread() -> set[str]:
     if state is None or state[0] != os.getpid():
         state = _thread_state.held_locks = (os.getpid(), set())
     return state[1]
+
+
+def _work_stem(path: str) -> str:
+    """Return where files about ``path`` live (lock, partial file), minus their suffix.
+
+    A short readable part and a hash of the whole name: never a user's file name, and
+    always short enough, whatever the length of ``path``'s own name.
+    """
+    head, tail = os.path.split(os.path.abspath(path))
+    digest = hashlib.sha256(tail.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return os.path.join(head, _WORK_DIR, f"{_safe_name(tail)[:40]}-{digest}")
+
+
+def _lock_file_for(path: str) -> str:
+    return f"{_work_stem(path)}.lock"
 
 
 def _create_once(target: str, create: Callable[[str], None]) -> bool:
@@ -1268,9 +1431,8 @@ def _create_once(target: str, create: Callable[[str], None]) -> bool:
 
 def _temp_path_for(target: str) -> str:
     # Same directory, so os.replace is an atomic rename; a unique name, so racing or
-    # crashed writers never share one.
-    head, tail = os.path.split(target)
-    return os.path.join(head, f".{tail}.{uuid.uuid4().hex[:12]}.part")
+    # crashed writers never share one; short, so it fits wherever the target's name fits.
+    return os.path.join(os.path.dirname(target), f".easycore-{uuid.uuid4().hex[:16]}.tmp")
 
 
 def _remove_quietly(path: str) -> None:
@@ -1278,65 +1440,205 @@ def _remove_quietly(path: str) -> None:
         os.remove(path)
 
 
+def _sync_directory(path: str) -> None:
+    """Flush ``path``'s directory entries to disk, so a rename in it survives a power loss."""
+    if not _CAN_SYNC_DIRECTORIES:
+        return
+    fd = os.open(path or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# Windows cannot open a directory to fsync it (NTFS journals the rename itself).
+_CAN_SYNC_DIRECTORIES: Final = os.name == "posix"
+# Starting writeback early needs posix_fadvise (Linux, BSD; not macOS or Windows).
+_CAN_START_WRITEBACK: Final = hasattr(os, "posix_fadvise")
+_WRITEBACK_WINDOW: Final = 32 << 20  # 32 MiB: large writes for the disk, a short final fsync
+
+
 # -- Internals: downloading ----------------------------------------------------
 
+# The hashes checksum= takes, with the names messages give them.
+_CHECKSUM_ALGORITHMS: Final = {
+    "md5": "MD5",
+    "sha1": "SHA-1",
+    "sha256": "SHA-256",
+    "sha512": "SHA-512",
+}
 
-def _download(url: str, target: str, progress: bool, sha256: str | None) -> str:
-    """Return ``target``, downloading ``url`` there first unless it exists."""
-    created = _create_once(
-        target, lambda tmp_path: _fetch_with_retries(url, tmp_path, target, progress, sha256)
-    )
-    if sha256 is not None and not created:  # a file we did not check ourselves
-        _check_existing_sha256(url, target, sha256)
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """What one ``download_file`` call (or cache fill) asks for."""
+
+    urls: tuple[str, ...]  # the URL, then its mirrors
+    target: str
+    progress: bool
+    checksum: tuple[str, str] | None = None  # (algorithm, hex)
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    refresh: bool = False
+    allow_insecure_redirects: bool = False
+    attempt_timeout: float = _ATTEMPT_TIMEOUT
+
+
+def _download(job: _Job) -> str:
+    """Return ``job.target``, downloading it first unless it exists (or refreshing it)."""
+    target = job.target
+    if os.path.isdir(target):
+        raise _is_a_directory(target, "a download cannot be saved under this name")
+    try:
+        if _is_offline():
+            _check_cached_for_offline(job)
+        elif not os.path.isfile(target) or job.refresh:
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            with file_lock(target):
+                # Another caller may have made it while we waited.
+                must_fetch = job.refresh or not os.path.isfile(target)
+                if must_fetch and _fetch_from_any(job):
+                    return target  # checked as it arrived
+        if job.checksum is not None:  # a file we did not check ourselves
+            _check_existing_checksum(job.urls[0], target, job.checksum)
+    except PathError:
+        raise
+    except OSError as err:  # our own folder: unwritable, full, gone
+        raise _local_failure(job.urls[0], target, err) from err
     return target
 
 
-def _fetch_with_retries(
-    url: str, tmp_path: str, target: str, progress: bool, sha256: str | None
-) -> None:
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            _fetch(url, tmp_path, target, progress, sha256)
-            return
-        except DownloadError as err:
-            if not err._retryable or attempt == _ATTEMPTS:
-                if attempt > 1:  # say so, instead of hiding the retries in the log
-                    err.args = (f"{err.args[0]} (gave up after {attempt} attempts)",)
-                raise
-            delay = _BACKOFF * 2 ** (attempt - 1)
-            _logger.warning(f"{err} Retrying in {delay:g} s (attempt {attempt + 1}).")
-            time.sleep(delay)
+def _is_offline() -> bool:
+    return os.environ.get("EASYCORE_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _fetch(url: str, tmp_path: str, target: str, progress: bool, sha256: str | None) -> None:
-    """Make one attempt to download ``url`` into ``tmp_path`` (bound for ``target``)."""
-    fetch = _fetch_ftp if url[:6].lower() == "ftp://" else _fetch_http
-    label = os.path.basename(target)
-    with open(tmp_path, "wb") as file, _Sink(file, label, progress, sha256 is not None) as sink:
-        fetch(url, sink)
-    _check_size(url, sink)
-    if sha256 is not None and sink.hexdigest() != sha256:
-        raise ChecksumMismatchError(
-            f"{url} has sha256 {sink.hexdigest()}, expected {sha256} ({sink.received} bytes "
-            f"arrived). Nothing was saved: check the expected hash and the URL.",
-            url,
-            target,
-            sha256,
-            sink.hexdigest(),
+def _check_cached_for_offline(job: _Job) -> None:
+    if not os.path.isfile(job.target):
+        raise DownloadError(
+            f"{job.urls[0]} is not cached at {job.target} and EASYCORE_OFFLINE is set, so "
+            f"it was not downloaded. Unset EASYCORE_OFFLINE, or copy the file there.",
+            job.urls[0],
         )
 
 
-class _Sink:
-    """Where a fetcher writes a body: the file, a byte count, a sha256 and a progress bar."""
+def _fetch_from_any(job: _Job) -> bool:
+    """Download ``job.target`` from its URL or, when that fails, from each mirror in turn.
 
-    def __init__(self, file: IO[bytes], label: str, progress: bool, hashed: bool) -> None:
+    Returns False when a refresh found the file current (nothing was downloaded).
+    """
+    failures: list[DownloadError] = []
+    for url in job.urls:
+        partial = _PartialFile(job.target, url)
+        try:
+            return _fetch_with_retries(url, job, partial)
+        except OSError as err:
+            partial.discard()
+            if not isinstance(err, DownloadError):  # our disk, not the server: stop here
+                raise _local_failure(url, job.target, err) from err
+            failures.append(err)
+            if url != job.urls[-1]:
+                _logger.warning(f"{err} Trying the next mirror.")
+    last = failures[-1]
+    if len(failures) > 1:
+        reasons = "; ".join(str(failure) for failure in failures[:-1])
+        last.args = (f"{last.args[0]} The URLs tried before failed too: {reasons}",)
+    raise last
+
+
+def _fetch_with_retries(url: str, job: _Job, partial: _PartialFile) -> bool:
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return _fetch(url, job, partial)
+        except DownloadError as err:
+            if not _is_retryable(err) or attempt == _ATTEMPTS:
+                if attempt > 1:  # say so, instead of hiding the retries in the log
+                    err.args = (f"{err.args[0]} (gave up after {attempt} attempts)",)
+                raise
+            delay = _retry_delay(err, attempt)
+            _logger.warning(f"{err} Retrying in {delay:g} s (attempt {attempt + 1}).")
+            time.sleep(delay)
+    raise AssertionError("the last attempt returns or raises")
+
+
+def _is_retryable(error: DownloadError) -> bool:
+    """Return whether another attempt at the same URL may succeed: the retry policy."""
+    if isinstance(error, TruncatedDownloadError):  # cut, stalled, or past its deadline
+        return True
+    if isinstance(error, ChecksumMismatchError):  # the server will send the same bytes
+        return False
+    if error.status is not None:
+        if error.url[:6].lower() == "ftp://":
+            return 400 <= error.status < 500  # FTP 4yz replies are the transient ones
+        return error.status >= 500 or error.status in (408, 429)
+    cause = error.__cause__
+    if isinstance(cause, requests.exceptions.SSLError):  # a bad certificate stays bad
+        return False
+    return isinstance(cause, _TRANSIENT_ERRORS)
+
+
+# Failures of the network, not of the request: a new connection may well succeed.
+# (A disk full, a bad port or a refused redirect are not among them.)
+_TRANSIENT_ERRORS: Final = (
+    requests.ConnectionError,
+    requests.Timeout,
+    urllib3.exceptions.HTTPError,
+    ftplib.error_temp,
+    ftplib.error_reply,
+    EOFError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def _retry_delay(error: DownloadError, attempt: int) -> float:
+    """Return seconds to wait before attempt ``attempt + 1``: Retry-After, else backoff."""
+    if error._retry_after is not None:
+        return min(error._retry_after, _RETRY_AFTER_CAP)
+    return float(_BACKOFF * 2 ** (attempt - 1))
+
+
+def _fetch(url: str, job: _Job, partial: _PartialFile) -> bool:
+    """Make one attempt to download ``url`` into ``partial``; on success, rename it into place.
+
+    Returns False when a refresh found the file current (nothing was downloaded).
+    """
+    label = os.path.basename(job.target)
+    with _Sink(url, partial.path, label, job.progress, job.checksum) as sink:
+        if url[:6].lower() == "ftp://":
+            _fetch_ftp(url, sink)
+        elif not _fetch_http(url, job, partial, sink):
+            return False
+        _check_size(url, sink)
+        sink.finish()
+    if job.checksum is not None and sink.hexdigest() != job.checksum[1]:
+        algorithm, expected = job.checksum
+        raise ChecksumMismatchError(
+            f"{url} has {algorithm} {sink.hexdigest()}, expected {expected} ({sink.received} "
+            f"bytes arrived). Nothing was saved: check the expected hash and the URL.",
+            url,
+            job.target,
+            expected,
+            sink.hexdigest(),
+        )
+    partial.commit(job.target)
+    return True
+
+
+class _Sink:
+    """Where a fetcher writes a body: the partial file, a byte count, a hash, a progress bar."""
+
+    def __init__(
+        self, url: str, path: str, label: str, progress: bool, checksum: tuple[str, str] | None
+    ) -> None:
         self.received = 0
         self.expected: int | None = None
-        self._file = file
+        self._url = url
+        self._path = path
         self._label = label
         self._progress = progress
-        self._digest = hashlib.sha256() if hashed else None
+        self._digest = None if checksum is None else hashlib.new(checksum[0])
+        self._file: IO[bytes] | None = None
         self._bar: tqdm[Any] | None = None
+        self._written_back = 0  # bytes already handed to the disk
 
     def __enter__(self) -> _Sink:
         return self
@@ -1344,12 +1646,27 @@ class _Sink:
     def __exit__(self, *exc_info: object) -> None:
         if self._bar is not None:
             self._bar.close()
+        if self._file is not None:
+            self._file.close()
 
-    def begin(self, expected: int | None) -> None:
-        """Note the announced size (None if unknown) and start the progress bar."""
+    def begin(self, expected: int | None, offset: int = 0) -> None:
+        """Open the partial file at ``offset`` (0: from scratch), note the total size."""
         self.expected = expected
+        try:
+            os.makedirs(os.path.dirname(self._path), exist_ok=True)
+            # Open across calls (begin, write, finish); __exit__ closes it.
+            file = self._file = open(self._path, "r+b" if offset else "wb")  # noqa: SIM115
+            file.truncate(offset)
+            if offset and self._digest is not None:  # the bytes kept count towards the hash
+                for chunk in iter(lambda: file.read(_CHUNK_SIZE), b""):
+                    self._digest.update(chunk)
+            file.seek(offset)
+        except OSError as err:
+            raise _local_failure(self._url, self._path, err) from err
+        self.received = self._written_back = offset
         self._bar = tqdm(
             total=expected,
+            initial=offset,
             desc=self._label,
             unit="B",
             unit_scale=True,
@@ -1359,16 +1676,129 @@ class _Sink:
 
     def write(self, chunk: bytes) -> None:
         """Append ``chunk`` to the file and account for it."""
-        self._file.write(chunk)
+        assert self._file is not None, "begin() opens the file"
+        try:
+            self._file.write(chunk)
+        except OSError as err:  # disk full, file size limit, quota
+            raise _local_failure(self._url, self._path, err) from err
         self.received += len(chunk)
         if self._digest is not None:
             self._digest.update(chunk)
         if self._bar is not None:
             self._bar.update(len(chunk))
+        if _CAN_START_WRITEBACK and self.received - self._written_back >= _WRITEBACK_WINDOW:
+            self._start_writeback()
+
+    def _start_writeback(self) -> None:
+        # Hand the bytes written so far to the disk now, while the network keeps going,
+        # so that the fsync at the end waits for one window rather than the whole file.
+        # On Linux, DONTNEED starts writeback of dirty pages and keeps them cached.
+        assert self._file is not None
+        self._file.flush()
+        start, length = self._written_back, self.received - self._written_back
+        os.posix_fadvise(self._file.fileno(), start, length, os.POSIX_FADV_DONTNEED)
+        self._written_back = self.received
+
+    def finish(self) -> None:
+        """Flush the file to disk: only then may it take the final name."""
+        assert self._file is not None, "begin() opens the file"
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except OSError as err:
+            raise _local_failure(self._url, self._path, err) from err
 
     def hexdigest(self) -> str:
-        """Return the sha256 of what was written (hashing must have been asked for)."""
+        """Return the hash of all the bytes written (hashing must have been asked for)."""
         return self._digest.hexdigest() if self._digest is not None else ""
+
+
+class _PartialFile:
+    """The hidden partial file of a download, and what lets a later attempt resume it.
+
+    It sits in the target's work folder with a JSON note of the URL and the validators
+    (ETag, Last-Modified) of the response it holds. Only the holder of the target's lock
+    touches it, so one found there was left by a holder that is gone: it may be resumed
+    with a Range request when the server still has the same version (``If-Range``).
+    """
+
+    def __init__(self, target: str, url: str) -> None:
+        stem = _work_stem(target)
+        self.path = f"{stem}.part"
+        self._note = f"{stem}.part.json"
+        self._final_note = f"{stem}.json"  # the validators of the file under the final name
+        self._url = url
+        self.offset = 0
+
+    def request_headers(self, refresh_of: str | None) -> dict[str, str]:
+        """Return the headers that resume the partial file, or revalidate ``refresh_of``."""
+        self.offset = 0
+        validators = _read_note(self._note, self._url)
+        if validators and os.path.isfile(self.path):
+            etag = validators.get("etag", "")
+            # If-Range takes a strong ETag only (RFC 9110 13.1.5); else the date.
+            strong = etag and not etag.startswith("W/")
+            if_range = etag if strong else validators.get("last_modified", "")
+            size = os.path.getsize(self.path)
+            if if_range and size:
+                self.offset = size
+                return {"Range": f"bytes={size}-", "If-Range": if_range}
+        if refresh_of is not None and os.path.isfile(refresh_of):
+            cached = _read_note(self._final_note, self._url) or {}
+            conditions = {"If-None-Match": cached.get("etag", "")}
+            conditions["If-Modified-Since"] = cached.get("last_modified", "")
+            return {name: value for name, value in conditions.items() if value}
+        return {}
+
+    def start(self, response: requests.Response) -> int:
+        """Return the offset the body of ``response`` starts at, and note its validators.
+
+        A 206 continues the partial file (``_resumes_at`` checked its range); any other
+        answer is the whole file.
+        """
+        if response.status_code == 206 and self.offset:
+            return self.offset
+        self.offset = 0
+        _write_note(
+            self._note,
+            {
+                "url": self._url,
+                "etag": response.headers.get("ETag", ""),
+                "last_modified": response.headers.get("Last-Modified", ""),
+            },
+        )
+        return 0
+
+    def commit(self, target: str) -> None:
+        """Rename the (fsynced) partial file to ``target`` and make the rename durable."""
+        os.replace(self.path, target)
+        with contextlib.suppress(FileNotFoundError):  # FTP writes no note
+            os.replace(self._note, self._final_note)
+        _sync_directory(os.path.dirname(target))
+
+    def discard(self) -> None:
+        """Remove the partial file and its note."""
+        self.offset = 0
+        _remove_quietly(self.path)
+        _remove_quietly(self._note)
+
+
+def _read_note(path: str, url: str) -> dict[str, str] | None:
+    """Return the validators noted at ``path`` if they are about ``url``, else None."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            note = json.load(file)
+    except (OSError, ValueError):  # missing, or cut by a crash: as good as missing
+        return None
+    return note if isinstance(note, dict) and note.get("url") == url else None
+
+
+def _write_note(path: str, note: dict[str, str]) -> None:
+    tmp_path = _temp_path_for(path)
+    with open(tmp_path, "w", encoding="utf-8") as file:
+        json.dump(note, file)
+    os.replace(tmp_path, path)
 
 
 def _check_size(url: str, sink: _Sink) -> None:
@@ -1376,48 +1806,63 @@ def _check_size(url: str, sink: _Sink) -> None:
         return
     if sink.received < sink.expected:
         raise _truncated(url, sink, "the transfer ended early")
-    error = DownloadError(
+    raise DownloadError(
         f"{url} sent {sink.received} bytes but announced {sink.expected}. Nothing was "
-        f"saved; call again to retry.",
+        f"saved; check the URL, or ask the server's owner to fix its size.",
         url,
     )
-    error._retryable = True
-    raise error
 
 
-def _truncated(
-    url: str, sink: _Sink, reason: str, received: int | None = None
-) -> TruncatedDownloadError:
-    received = sink.received if received is None else received
+def _truncated(url: str, sink: _Sink, reason: str) -> TruncatedDownloadError:
     expected = "an unknown number of" if sink.expected is None else f"{sink.expected}"
-    error = TruncatedDownloadError(
-        f"{url} stopped at {received} of {expected} bytes ({reason}). Nothing was "
+    return TruncatedDownloadError(
+        f"{url} stopped at {sink.received} of {expected} bytes ({reason}). Nothing was "
         f"saved; call again to retry.",
         url,
-        received,
+        sink.received,
         sink.expected,
     )
-    error._retryable = True
-    return error
 
 
-def _check_existing_sha256(url: str, path: str, sha256: str) -> None:
-    digest = hashlib.sha256()
+def _local_failure(url: str, path: str, err: OSError) -> DownloadError:
+    reason = err.strerror or str(err)
+    hint = {
+        errno.ENOSPC: " Free some disk space",
+        errno.EFBIG: " The file is over the size limit of this process or file system",
+        errno.EDQUOT: " The disk quota is used up",
+        errno.EACCES: " Pick a folder you may write to",
+    }.get(err.errno or 0, " Check the folder")
+    return DownloadError(
+        f"{url} could not be saved at {path}: {reason} (errno {err.errno}). Nothing was "
+        f"saved.{hint}, then call again.",
+        url,
+    )
+
+
+def _check_existing_checksum(url: str, path: str, checksum: tuple[str, str]) -> None:
+    algorithm, expected = checksum
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(_CHUNK_SIZE), b""):
             digest.update(chunk)
-    if digest.hexdigest() != sha256:
+    if digest.hexdigest() != expected:
         raise ChecksumMismatchError(
-            f"{path} exists with sha256 {digest.hexdigest()}, expected {sha256} for {url}. "
-            f"It was left alone: delete it to download {url} again.",
+            f"{path} exists with {algorithm} {digest.hexdigest()}, expected {expected} for "
+            f"{url}. It was left alone: delete it to download {url} again.",
             url,
             path,
-            sha256,
+            expected,
             digest.hexdigest(),
         )
 
 
 def _remote_exists(url: str) -> bool:
+    if _is_offline():
+        raise DownloadError(
+            f"cannot ask whether {url} exists: EASYCORE_OFFLINE is set and it is not "
+            f"cached. Unset EASYCORE_OFFLINE to ask the server.",
+            url,
+        )
     if url[:6].lower() == "ftp://":
         return _ftp_exists(url)
     return _http_exists(url)
@@ -1425,39 +1870,133 @@ def _remote_exists(url: str) -> bool:
 
 # -- Internals: HTTP -----------------------------------------------------------
 
-# identity: we compare the bytes we write with Content-Length, which counts encoded bytes.
+# identity: ask for the bytes as published. We read the raw stream anyway, so a server
+# that compresses regardless (Content-Encoding: gzip on a .tar.gz) is saved as sent.
 _HEADERS: Final = {"Accept-Encoding": "identity", "User-Agent": f"easycore-path/{__version__}"}
 
 
-def _fetch_http(url: str, sink: _Sink) -> None:
+def _fetch_http(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool:
+    """Download ``url`` into ``sink``; return False when a refresh finds the file current."""
+    headers = partial.request_headers(job.target if job.refresh else None)
+    deadline = time.monotonic() + job.attempt_timeout
+    with _HTTPSession(job.allow_insecure_redirects) as session:
+        response = _get(session, url, {**job.headers, **headers})
+        with response:
+            if response.status_code == 304:
+                return False
+            if partial.offset and not _resumes_at(response, partial.offset):
+                partial.discard()  # 416, or another range than asked: ask for all of it
+                return _fetch_http(url, job, partial, sink)
+            _check_status(url, response)
+            if response.status_code == 206 and not partial.offset:
+                raise DownloadError(
+                    f"{url} answered 206 (a part of the file) to a request for all of it. "
+                    f"Nothing was saved: the server is misconfigured.",
+                    url,
+                    206,
+                )
+            offset = partial.start(response)
+            sink.begin(_announced_size(response, offset), offset)
+            _copy_body(url, response, sink, deadline)
+    return True
+
+
+class _HTTPSession(requests.Session):
+    """A requests session that refuses redirects from https to http unless allowed."""
+
+    def __init__(self, allow_insecure_redirects: bool) -> None:
+        super().__init__()
+        self.headers.update(_HEADERS)
+        self._allow_insecure_redirects = allow_insecure_redirects
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        """Return where ``resp`` redirects to, refusing a step down from https to http."""
+        location = super().get_redirect_target(resp)
+        if location is None or self._allow_insecure_redirects:
+            return location
+        source = resp.url
+        target = urllib.parse.urljoin(source, location)
+        if source[:8].lower() == "https://" and target[:7].lower() == "http://":
+            raise DownloadError(
+                f"{source} redirects to {target}, which is plain http: the file could be "
+                f"read or changed on the way, so it was not downloaded. Use an https URL, "
+                f"or pass allow_insecure_redirects=True if you trust the network.",
+                source,
+                resp.status_code,
+            )
+        return location
+
+
+def _get(session: requests.Session, url: str, headers: dict[str, str]) -> requests.Response:
+    # An explicit Authorization header wins over ~/.netrc: requests would replace it.
+    has_authorization = any(name.lower() == "authorization" for name in headers)
     try:
-        response = requests.get(
-            url, stream=True, timeout=(_CONNECT_TIMEOUT, _READ_TIMEOUT), headers=_HEADERS
+        return session.get(
+            url,
+            stream=True,
+            timeout=(_CONNECT_TIMEOUT, _READ_TIMEOUT),
+            headers=headers,
+            auth=_keep_request_as_is if has_authorization else None,
         )
     except requests.RequestException as err:
         raise _request_error(url, err) from err
-    with response:
-        _check_status(url, response)
-        sink.begin(_content_length(response))
-        try:
-            for chunk in response.iter_content(_CHUNK_SIZE):
-                sink.write(chunk)
-        except requests.RequestException as err:
-            # The wire count: urllib3 drops the bytes of a read that ends in an error.
-            arrived = max(sink.received, int(response.raw.tell()))
-            timed_out = "timed out" in str(err).lower()
-            reason = "the server went silent: read timed out" if timed_out else "connection broke"
-            raise _truncated(url, sink, reason, arrived) from err
 
 
-def _content_length(response: requests.Response) -> int | None:
-    if response.headers.get("Content-Encoding", "identity").lower() != "identity":
-        return None  # decoded bytes differ from the wire's; urllib3 checks the wire itself
+def _keep_request_as_is(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
+def _copy_body(url: str, response: requests.Response, sink: _Sink, deadline: float) -> None:
+    # Raw bytes, never decoded; read1 returns what has arrived, so no byte that arrived
+    # before a failure is lost and the deadline is checked while a server drips.
+    raw = response.raw
+    try:
+        while True:
+            chunk = raw.read1(_CHUNK_SIZE, decode_content=False)
+            if not chunk:
+                return
+            sink.write(chunk)
+            if time.monotonic() > deadline:
+                raise _truncated(url, sink, _PAST_DEADLINE)
+    except (urllib3.exceptions.HTTPError, requests.RequestException) as err:
+        timed_out = isinstance(err, (urllib3.exceptions.TimeoutError, requests.Timeout))
+        reason = "the server went silent: read timed out" if timed_out else "connection broke"
+        raise _truncated(url, sink, reason) from err
+
+
+_PAST_DEADLINE: Final = (
+    "the attempt ran past attempt_timeout; give a server this slow more time with "
+    "download_file(..., attempt_timeout=seconds)"
+)
+
+
+def _announced_size(response: requests.Response, offset: int) -> int | None:
+    """Return the size of the whole file as the response announces it, None if unknown."""
+    if offset:
+        return _content_range(response)[2]
     try:
         length = int(response.headers["Content-Length"])
     except (KeyError, ValueError):
         return None
     return length if length >= 0 else None
+
+
+def _content_range(response: requests.Response) -> tuple[int, int, int | None]:
+    """Return (first byte, last byte, total or None) of a 206 answer's Content-Range."""
+    found = re.fullmatch(
+        r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", response.headers.get("Content-Range", "")
+    )
+    if found is None:
+        return (-1, -1, None)
+    first, last, total = found.groups()
+    return int(first), int(last), None if total == "*" else int(total)
+
+
+def _resumes_at(response: requests.Response, offset: int) -> bool:
+    """Return whether ``response`` is usable for a request of bytes ``offset``-."""
+    if response.status_code == 206:
+        return _content_range(response)[0] == offset
+    return response.status_code != 416  # a 200 is the whole file: fine too
 
 
 def _check_status(url: str, response: requests.Response) -> None:
@@ -1468,15 +2007,30 @@ def _check_status(url: str, response: requests.Response) -> None:
     if status in (404, 410):
         raise RemoteFileNotFoundError(f"{url} does not exist: {answer}.", url, status)
     hint = {
-        401: " The file needs credentials.",
+        401: " The file needs credentials: pass headers= or add the host to ~/.netrc.",
         403: " The server refuses access: is the file private?",
         429: " The server asks to slow down.",
     }.get(status, "")
     error = DownloadError(
         f"{url} could not be downloaded: {answer}.{hint} Nothing was saved.", url, status
     )
-    error._retryable = status >= 500 or status in (408, 429)
+    if status in (429, 503):
+        error._retry_after = _retry_after_seconds(response.headers.get("Retry-After", ""))
     raise error
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    """Return the wait a Retry-After header asks for (seconds or an HTTP date), or None."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
 def _request_error(url: str, err: requests.RequestException) -> DownloadError:
@@ -1487,11 +2041,9 @@ def _request_error(url: str, err: requests.RequestException) -> DownloadError:
             url,
         )
     if isinstance(err, (requests.ConnectionError, requests.Timeout)):
-        error = DownloadError(
+        return DownloadError(
             f"could not reach {url}: {err}. Nothing was saved; call again to retry.", url
         )
-        error._retryable = True
-        return error
     return DownloadError(f"cannot download {url}: {err}.", url)
 
 
@@ -1536,11 +2088,11 @@ def _fetch_ftp(url: str, sink: _Sink) -> None:
     except ftplib.error_perm as err:
         raise _ftp_refusal(url, err) from err
     except (ftplib.Error, OSError, EOFError, ValueError) as err:
+        if isinstance(err, DownloadError):  # the sink's: the local disk failed
+            raise
         if sink.received:
             raise _truncated(url, sink, f"connection broke: {err}") from err
-        error = DownloadError(f"could not fetch {url}: {err!r}. Nothing was saved.", url)
-        error._retryable = not isinstance(err, ValueError)  # a bad port will stay bad
-        raise error from err
+        raise DownloadError(f"could not fetch {url}: {err!r}. Nothing was saved.", url) from err
 
 
 def _ftp_size(ftp: ftplib.FTP, remote_path: str) -> int | None:
@@ -1578,6 +2130,140 @@ def _ftp_refusal(url: str, err: ftplib.error_perm) -> DownloadError:
 def _ftp_code(err: ftplib.Error) -> int | None:
     text = str(err)
     return int(text[:3]) if text[:3].isdigit() else None
+
+
+# -- Internals: unpacking ------------------------------------------------------
+
+_UNPACKED_SUFFIX: Final = ".unpacked"
+_DECOMPRESSORS: Final[dict[str, Callable[[str], io.BufferedIOBase]]] = {
+    ".gz": gzip.GzipFile,
+    ".bz2": bz2.BZ2File,
+    ".xz": lzma.LZMAFile,
+}
+# Python 3.12 (and the 3.8-3.11 security releases) check tar members themselves too;
+# we check them first either way, so what is refused does not depend on the version.
+_TAR_FILTER: Final[dict[str, Any]] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+
+def _unpacked(url: str, archive: str) -> str:
+    """Extract ``archive`` (once, atomically, under its lock) and return what it holds."""
+    kind = _archive_kind(archive)
+    # A folder for an archive; a compressed file loses its suffix (data.csv.gz: data.csv).
+    is_archive = kind in ("zip", "tar")
+    destination = f"{archive}{_UNPACKED_SUFFIX}" if is_archive else archive[: -len(kind)]
+    if os.path.exists(destination):
+        return destination
+    with file_lock(archive):
+        if os.path.exists(destination):  # unpacked by another caller while we waited
+            return destination
+        tmp_path = _temp_path_for(destination)
+        try:
+            if kind == "zip":
+                _extract_zip(archive, tmp_path)
+            elif kind == "tar":
+                _extract_tar(archive, tmp_path)
+            else:
+                _decompress(archive, tmp_path, kind)
+            os.replace(tmp_path, destination)
+        except OSError as err:
+            if isinstance(err, PathError):
+                raise
+            raise _local_failure(url, destination, err) from err
+        finally:
+            if os.path.isdir(tmp_path):
+                shutil.rmtree(tmp_path)
+            _remove_quietly(tmp_path)
+    return destination
+
+
+def _archive_kind(archive: str) -> str:
+    """Return "zip", "tar", or the suffix of a single compressed file."""
+    if zipfile.is_zipfile(archive):
+        return "zip"
+    if tarfile.is_tarfile(archive):
+        return "tar"
+    suffix = os.path.splitext(archive)[1].lower()
+    if suffix in _DECOMPRESSORS and len(os.path.basename(archive)) > len(suffix):
+        return suffix
+    raise ValueError(
+        f"cannot unpack {archive}: it is neither a zip nor a tar archive, nor a .gz, .bz2 "
+        f"or .xz file. Call download_file without unpack=True."
+    )
+
+
+def _extract_zip(archive: str, folder: str) -> None:
+    with zipfile.ZipFile(archive) as zip_file:
+        members = zip_file.infolist()
+        links: dict[str, str] = {}
+        for member in members:
+            _check_member_path(archive, member.filename, folder)
+            if stat.S_ISLNK(member.external_attr >> 16):
+                links[member.filename] = zip_file.read(member).decode("utf-8")
+                _check_link(archive, member.filename, links[member.filename], folder)
+        os.makedirs(folder)
+        for member in members:
+            path = os.path.join(folder, member.filename)
+            if member.filename in links:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.symlink(links[member.filename], path)
+            elif member.is_dir():
+                os.makedirs(path, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with zip_file.open(member) as source, open(path, "wb") as file:
+                    shutil.copyfileobj(source, file, _CHUNK_SIZE)
+
+
+def _extract_tar(archive: str, folder: str) -> None:
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        for member in members:
+            _check_member_path(archive, member.name, folder)
+            if member.isdev() or member.isfifo():
+                raise _unsafe_member(archive, member.name, "it is a device or a pipe")
+            if member.issym():
+                _check_link(archive, member.name, member.linkname, folder)
+            elif member.islnk():  # a hard link names another member, from the root
+                target = os.path.join(folder, member.linkname)
+                if os.path.isabs(member.linkname) or not _is_inside(folder, target):
+                    why = f"it is a hard link to {member.linkname!r}, out of the folder"
+                    raise _unsafe_member(archive, member.name, why)
+        os.makedirs(folder)
+        tar.extractall(folder, members=members, **_TAR_FILTER)
+
+
+def _decompress(archive: str, path: str, suffix: str) -> None:
+    with _DECOMPRESSORS[suffix](archive) as source, open(path, "wb") as file:
+        shutil.copyfileobj(source, file, _CHUNK_SIZE)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _check_member_path(archive: str, name: str, folder: str) -> None:
+    if name.startswith(("/", "\\")) or os.path.isabs(name) or os.path.splitdrive(name)[0]:
+        raise _unsafe_member(archive, name, "it is an absolute path")
+    if not _is_inside(folder, os.path.join(folder, name)):
+        raise _unsafe_member(archive, name, "it climbs out of the folder with '..'")
+
+
+def _check_link(archive: str, name: str, link_target: str, folder: str) -> None:
+    resolved = os.path.join(folder, os.path.dirname(name), link_target)
+    if os.path.isabs(link_target) or not _is_inside(folder, resolved):
+        raise _unsafe_member(archive, name, f"it is a link to {link_target!r}, out of the folder")
+
+
+def _is_inside(folder: str, path: str) -> bool:
+    root, path = os.path.normpath(folder), os.path.normpath(path)
+    return path == root or path.startswith(root + os.sep)
+
+
+def _unsafe_member(archive: str, member: str, why: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(
+        f"refusing to unpack {archive}: entry {member!r} would land outside the folder "
+        f"it is unpacked into ({why}). Nothing was extracted; the archive was kept.",
+        archive,
+        member,
+    )
 
 
 # -- Default handlers ----------------------------------------------------------

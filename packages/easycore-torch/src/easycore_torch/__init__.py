@@ -32,6 +32,9 @@ one process per device, may take and return tensors::
         with Doubler(devices=["cpu", "cpu"]) as runner:  # or ["cuda:0", "cuda:1"]
             print(runner(range(4)))  # tensor([0., 2., 4., 6.])
 
+``imap(fn, items, devices, init=load_model)`` is the function-first form: an iterator
+of ``fn(model, item)`` with the model loaded once per producer by ``init(device, cfg)``.
+
 What this module adds to the easycore_parallel engine, which it subclasses:
 
 - Tensors: their data never goes through the pipe unless they are small. A CPU tensor of
@@ -73,6 +76,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import errno
 import io
 import itertools
 import mmap
@@ -80,6 +84,7 @@ import multiprocessing
 import multiprocessing.reduction
 import os
 import pickle
+import sys
 import threading
 import types
 import weakref
@@ -109,6 +114,9 @@ from easycore_parallel import (
     RunnerClosedError,
     RunnerError,
 )
+
+if sys.platform != "win32":
+    import resource
 
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
@@ -243,14 +251,15 @@ class BaseRunner(easycore_parallel.BaseRunner):
 
     @contextlib.contextmanager
     def _calling(self) -> Iterator[None]:
-        # Batches sent from here take this runner's inputs ring; a runner called in
-        # between (from a hook, or in an imap loop) selects its own and restores ours.
-        outer = getattr(_SENDING, "ring", None)
-        _SENDING.ring = self._rings.inputs if self._rings is not None else None
+        # Batches sent from here take this runner's inputs ring, read while the engine
+        # holds the runner's lock; a runner called in between (from a hook, or in an imap
+        # loop) selects itself and restores us.
+        outer = getattr(_SENDING, "runner", None)
+        _SENDING.runner = self
         try:
             yield
         finally:
-            _SENDING.ring = outer
+            _SENDING.runner = outer
 
     def _create_backend(self) -> easycore_parallel._Backend:
         # New rings for each activation: a dead producer may have left records behind.
@@ -282,7 +291,7 @@ class BaseRunner(easycore_parallel.BaseRunner):
         return context
 
     def _producer_options(self, index: int, device: str) -> dict[str, Any]:
-        _parse_device(device)  # a typo fails here, before any process starts
+        _require_usable_device(device)  # a typo fails here, before any process starts
         rings = self._rings
         return {
             "threads": self._threads_per_producer,
@@ -298,7 +307,7 @@ class BaseRunner(easycore_parallel.BaseRunner):
         if os.getpid() != options["caller_pid"]:
             torch.set_num_threads(options["threads"] or _default_threads(options["producers"]))
             _PRODUCER.results = options["results"]
-            _SENDING.ring = None  # forked from a thread in a call: not that call's ring
+            _SENDING.runner = None  # forked from a thread in a call: not that call's runner
         torch_device = _parse_device(device)
         if torch_device.type == "cuda":
             _use_cuda_device(device, torch_device)
@@ -374,7 +383,8 @@ def imap(
             outputs = list(imap(predict, batches, ["cpu", "cpu"], init=load))
 
     Under the default start methods (``forkserver`` for CPU devices, ``spawn`` for CUDA)
-    ``fn`` and ``init`` are pickled: define them at module level of an importable module.
+    ``fn`` and ``init`` travel by value (cloudpickle), so lambdas and closures work; what
+    they capture must pickle too.
 
     Args:
         fn: Called on each item in a producer: ``fn(item)``, or ``fn(state, item)``.
@@ -465,6 +475,29 @@ def _parse_device(device: str) -> torch.device:
         ) from err
 
 
+def _require_usable_device(device: str) -> None:
+    """Fail, naming ``device``, unless torch here can run its device type.
+
+    CUDA devices are checked in their producers (``_use_cuda_device``), which may see
+    other GPUs than this process; any other type but ``cpu`` needs its torch backend here.
+    """
+    kind = _parse_device(device).type
+    if kind in ("cpu", "cuda"):
+        return
+    is_available = getattr(getattr(torch, kind, None), "is_available", None)
+    if callable(is_available) and is_available():
+        return
+    why = (
+        f"torch.{kind}.is_available() is False"
+        if callable(is_available)
+        else f"torch has no {kind!r} backend that runs producers"
+    )
+    raise ValueError(
+        f"device {device!r} cannot run here: {why} (torch {torch.__version__}, process "
+        f"{os.getpid()}). Use 'cpu' or 'cuda:N' devices, or a machine with that backend."
+    )
+
+
 def _is_cuda(device: str) -> bool:
     return _parse_device(device).type == "cuda"
 
@@ -524,72 +557,135 @@ _IN_USE: Final = 1
 # Linux: memory with no name, so nothing is left behind whatever happens to the processes.
 _HAS_MEMFD: Final = hasattr(os, "memfd_create")
 
-# torch.multiprocessing's reducer: the storage moves to shared memory (CUDA: IPC handle).
+# torch.multiprocessing's reducers: the storage moves to shared memory (CUDA: IPC handle).
 _reduce_shared: Callable[[torch.Tensor], Any] = torch.multiprocessing.reductions.reduce_tensor
+_reduce_storage: Callable[[torch.UntypedStorage], Any] = (
+    torch.multiprocessing.reductions.reduce_storage
+)
+_sharing_strategy: Callable[[], str] = torch.multiprocessing.get_sharing_strategy
 
 
 class _TensorPickler(ForkingPickler):
     """A ForkingPickler that sends plain CPU tensors by size (see above).
 
     torch.multiprocessing registers its reducers on ForkingPickler for the whole process;
-    this pickler changes the choice for plain tensors only, and only for our runners.
+    this pickler changes the choice for our runners only. What one message needs lives in
+    a ``_Message``, never in the pickler: a pickler whose dispatch table holds its own
+    bound method is a reference cycle, and when the cyclic collector cleared one it also
+    cleared memoryviews still exported to the pickler's buffers and crashed the process.
     """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Tensors made while pickling must outlive it: the pickler reads their memory.
-        self._kept: list[torch.Tensor] = []
-        self._placed: list[tuple[_SharedRing, int]] = []  # ring records of this message
-        self._counted: set[int] = set()  # storages moved to shared memory, by address
-        self.dispatch_table = {**self.dispatch_table, torch.Tensor: self._reduce_tensor}
 
     @classmethod
     def dumps(cls, obj: Any, protocol: int | None = None) -> memoryview:
         buffer = io.BytesIO()
+        message = _Message()
         pickler = cls(buffer, protocol)
+        pickler.dispatch_table = {
+            **pickler.dispatch_table,
+            torch.Tensor: message.reduce_tensor,
+            torch.UntypedStorage: message.reduce_storage,
+        }
         try:
             pickler.dump(obj)
         except BaseException:
-            for ring, offset in pickler._placed:  # nobody will read them: free them
-                ring.release(offset)
+            message.free_records()  # nobody will read them
             raise
+        finally:
+            pickler.clear_memo()
+            message.release_buffers()
         return buffer.getbuffer()
 
-    def _reduce_tensor(self, tensor: torch.Tensor) -> Any:
+
+class _Message:
+    """The choices and the borrowed memory of one message being pickled."""
+
+    def __init__(self) -> None:
+        # Tensors made while pickling must outlive it: the pickler reads their memory.
+        self._kept: list[torch.Tensor] = []
+        self._buffers: list[pickle.PickleBuffer] = []  # views of tensor memory, released after
+        self._placed: list[tuple[_SharedRing, int]] = []  # ring records of this message
+        self._copies: dict[tuple[int, int], _Reduced] = {}  # memory copied, by (address, bytes)
+        self._moved: set[int] = set()  # storages moved to shared memory here, by address
+
+    def reduce_tensor(self, tensor: torch.Tensor) -> Any:
         if tensor.is_conj() or tensor.is_neg():  # torch's reducer would drop these bits
             tensor = self._keep(tensor.resolve_conj().resolve_neg())
         if not _is_plain(tensor):
             return _reduce_shared(tensor)
         nbytes = tensor.numel() * tensor.element_size()
-        if nbytes >= _SHARED_MIN_BYTES:
-            return (_rebuild_counted, (self._count(tensor), *_reduce_shared(tensor)))
-        if not tensor.is_contiguous():
-            tensor = self._keep(tensor.contiguous())
+        storage = tensor.untyped_storage()
+        if nbytes >= _SHARED_MIN_BYTES and _DESCRIPTORS.have_room():
+            self._moved.add(storage.data_ptr())
+            return _reduce_shared(tensor)
+        if storage.nbytes() <= 2 * nbytes:
+            # The whole storage, once per message: views of it still share it on arrival.
+            copied = self._copy(storage.data_ptr(), storage.nbytes())
+            offset = tensor.storage_offset()
+        else:  # a small view of a large storage: its own elements only
+            if not _is_dense(tensor):
+                tensor = self._keep(tensor.contiguous())
+            copied = self._copy(tensor.data_ptr(), nbytes)
+            offset = 0
+        return (_rebuild_view, (copied, tensor.dtype, offset, tensor.shape, tensor.stride()))
+
+    def reduce_storage(self, storage: torch.UntypedStorage) -> Any:
+        """Send a storage torch's way, counting it if it moved to shared memory for us."""
+        moved = storage.data_ptr() in self._moved
+        nbytes = 0
+        if moved:
+            self._moved.discard(storage.data_ptr())  # count it once per message
+            nbytes = storage.nbytes()
+            _OUT_OF_BAND.bytes += nbytes
+        try:
+            rebuild, args = _reduce_storage(storage)
+        except (OSError, RuntimeError) as err:
+            _raise_if_out_of_descriptors(err, "send a tensor")
+            raise
+        return (_rebuild_shared_storage, (moved, nbytes, rebuild, args))
+
+    def free_records(self) -> None:
+        for ring, offset in self._placed:
+            ring.release(offset)
+
+    def release_buffers(self) -> None:
+        for buffer in self._buffers:
+            buffer.release()
+
+    def _copy(self, address: int, nbytes: int) -> _Reduced:
+        """Copy ``nbytes`` at ``address`` into the message, once however often it is met."""
+        copied = self._copies.get((address, nbytes))
+        if copied is None:
+            copied = self._copies[(address, nbytes)] = _Reduced(self._place(address, nbytes))
+        return copied
+
+    def _place(self, address: int, nbytes: int) -> tuple[Any, ...]:
         ring = _sending_ring() if nbytes >= _RING_MIN_BYTES else None
-        offset = ring.put(tensor.data_ptr(), nbytes) if ring is not None else None
+        offset = ring.put(address, nbytes) if ring is not None else None
         if ring is not None and offset is not None:
             self._placed.append((ring, offset))
-            return (_rebuild_from_ring, (ring.id, offset, nbytes, tensor.dtype, tensor.shape))
-        # The pickler copies the tensor's memory straight into its output (a bytearray,
-        # protocol 5). No torch op runs here: in the caller's process one would wake
-        # torch's intra-op threads, which then spin on the cores the producers need.
-        memory = (ctypes.c_char * nbytes).from_address(tensor.data_ptr()) if nbytes else b""
-        data = pickle.PickleBuffer(memoryview(memory).cast("B"))
-        return (_rebuild_copied_tensor, (data, tensor.dtype, tuple(tensor.shape)))
-
-    def _count(self, tensor: torch.Tensor) -> int:
-        """Count, once per message, the storage that goes to shared memory with ``tensor``."""
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() in self._counted:
-            return 0
-        self._counted.add(storage.data_ptr())
-        nbytes = storage.nbytes()
-        _OUT_OF_BAND.bytes += nbytes
-        return nbytes
+            return (_rebuild_storage_from_ring, (ring.id, offset, nbytes))
+        if not nbytes:
+            return (_rebuild_copied_storage, (b"",))
+        # The pickler copies the memory straight into its output (a bytearray, protocol
+        # 5). No torch op runs here: in the caller's process one would wake torch's
+        # intra-op threads, which then spin on the cores the producers need.
+        buffer = pickle.PickleBuffer((ctypes.c_char * nbytes).from_address(address))
+        self._buffers.append(buffer)
+        return (_rebuild_copied_storage, (buffer,))
 
     def _keep(self, tensor: torch.Tensor) -> torch.Tensor:
         self._kept.append(tensor)
         return tensor
+
+
+class _Reduced:
+    """A reduce value pickled once per message: every reference gets the one object built."""
+
+    def __init__(self, reduced: tuple[Any, ...]) -> None:
+        self._reduced = reduced
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self._reduced
 
 
 # The engine pickles every batch and result of our runners with it. It caps batches by
@@ -612,30 +708,136 @@ def _is_plain(tensor: torch.Tensor) -> bool:
     )
 
 
-def _rebuild_copied_tensor(
-    data: bytearray, dtype: torch.dtype, shape: tuple[int, ...]
+def _is_dense(tensor: torch.Tensor) -> bool:
+    """Tell whether a tensor's elements fill its memory span exactly (any dim order)."""
+    expected = 1
+    for size, stride in sorted(zip(tensor.shape, tensor.stride()), key=lambda dim: dim[1]):
+        if size == 1:
+            continue
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _rebuild_view(
+    storage: torch.UntypedStorage,
+    dtype: torch.dtype,
+    offset: int,
+    shape: tuple[int, ...],
+    stride: tuple[int, ...],
 ) -> torch.Tensor:
+    return torch.empty((0,), dtype=dtype).set_(storage, offset, shape, stride)
+
+
+def _rebuild_copied_storage(data: bytearray | bytes) -> torch.UntypedStorage:
     if not data:
-        return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(data, dtype=dtype).view(shape)  # the tensor keeps data alive
+        return torch.empty((0,), dtype=torch.uint8).untyped_storage()
+    return torch.frombuffer(data, dtype=torch.uint8).untyped_storage()  # it keeps data alive
 
 
-def _rebuild_counted(nbytes: int, rebuild: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    """Rebuild a tensor sent torch's way, counting its storage's bytes for the batch sizer."""
-    _OUT_OF_BAND.bytes += nbytes
-    return rebuild(*args)
-
-
-def _rebuild_from_ring(
-    ring_id: str, offset: int, nbytes: int, dtype: torch.dtype, shape: torch.Size
-) -> torch.Tensor:
+def _rebuild_storage_from_ring(ring_id: str, offset: int, nbytes: int) -> torch.UntypedStorage:
     ring = _RINGS.get(ring_id)
     if ring is None:
         raise RuntimeError(
             f"a tensor arrived in shared ring {ring_id!r}, which process {os.getpid()} does "
             f"not have: it belongs to a runner that is closed"
         )
-    return ring.take(offset, nbytes, dtype, shape)
+    return ring.take(offset, nbytes)
+
+
+def _rebuild_shared_storage(
+    moved: bool, nbytes: int, rebuild: Callable[..., Any], args: tuple[Any, ...]
+) -> Any:
+    """Rebuild a storage sent torch's way; keep a private copy where descriptors are scarce.
+
+    A storage that moved to shared memory only to travel (``moved``) holds a file
+    descriptor here while it lives; a consumer that keeps thousands would exceed the
+    descriptor limit, so past ``_DESCRIPTORS``' reserve it gets a copy and the descriptor
+    closes at once.
+    """
+    _OUT_OF_BAND.bytes += nbytes
+    try:
+        storage = rebuild(*args)
+    except (OSError, RuntimeError) as err:
+        _raise_if_out_of_descriptors(err, "receive a tensor")
+        raise
+    if moved and not _DESCRIPTORS.have_room():
+        private = torch.empty((storage.nbytes(),), dtype=torch.uint8).untyped_storage()
+        ctypes.memmove(private.data_ptr(), storage.data_ptr(), storage.nbytes())
+        return private
+    return storage
+
+
+# -- Internals: file descriptors --------------------------------------------------------------
+#
+# torch's "file_descriptor" sharing strategy (its default on Linux) keeps one descriptor
+# open per shared storage, in the sender and in the receiver, while the storage lives.
+# Near the limit (`ulimit -n`, often 1024) our runners copy instead: a large tensor goes
+# by value like a small one, and a received one becomes a private copy.
+
+_DESCRIPTOR_RESERVE: Final = 64  # left for the user's files, sockets and our transfers
+# Where the open descriptors are listed: Linux, then macOS and the BSDs.
+_DESCRIPTOR_DIRS: Final = ("/proc/self/fd", "/dev/fd")
+
+
+class _DescriptorBudget:
+    """Tell, cheaply, whether this process may keep one more descriptor for a tensor.
+
+    Counting the open descriptors lists a directory; after a count that found ``n`` to
+    spare beyond the reserve, the next ``n // 2`` answers are yes without counting.
+    """
+
+    def __init__(self) -> None:
+        self._uncounted = 0
+
+    def have_room(self) -> bool:
+        if _sharing_strategy() != "file_descriptor":
+            return True  # torch shares by name: no descriptor stays open
+        if self._uncounted > 0:
+            self._uncounted -= 1
+            return True
+        usage = _descriptor_usage()
+        if usage is None:
+            return True
+        spare = usage[1] - usage[0] - _DESCRIPTOR_RESERVE
+        self._uncounted = max(0, spare // 2)
+        return spare > 0
+
+
+def _descriptor_usage() -> tuple[int, int] | None:
+    """Return (descriptors open, soft limit), or ``None`` where either is unknown."""
+    if sys.platform == "win32":  # torch shares tensors by name there: no descriptors
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit == resource.RLIM_INFINITY:
+        return None
+    for directory in _DESCRIPTOR_DIRS:
+        try:
+            return len(os.listdir(directory)), limit
+        except OSError:
+            continue
+    return None
+
+
+def _raise_if_out_of_descriptors(err: BaseException, action: str) -> None:
+    """Explain a failed transfer if this process ran out of file descriptors."""
+    usage = _descriptor_usage()
+    if usage is None or usage[1] - usage[0] > _DESCRIPTOR_RESERVE // 2:
+        return
+    raise OSError(
+        errno.EMFILE,
+        f"process {os.getpid()} cannot {action} through shared memory: it holds "
+        f"{usage[0]} open file descriptors, its limit is {usage[1]} (ulimit -n), and "
+        f"torch's 'file_descriptor' sharing strategy holds one per shared tensor while it "
+        f"lives ({type(err).__name__}: {err}). Raise the limit (ulimit -n 65536, or "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ...)), or call "
+        f"torch.multiprocessing.set_sharing_strategy('file_system') in this process and "
+        f"in producer_init, or keep fewer tensors alive at once.",
+    ) from err
+
+
+_DESCRIPTORS: Final = _DescriptorBudget()
 
 
 # -- Internals: shared-memory rings ---------------------------------------------------------
@@ -691,12 +893,12 @@ class _SharedRing:
         ctypes.memmove(self._address + offset + _RECORD_HEADER, address, nbytes)
         return offset
 
-    def take(self, offset: int, nbytes: int, dtype: torch.dtype, shape: torch.Size) -> torch.Tensor:
-        """Copy a record out into a new tensor and free the record."""
-        tensor = torch.empty(shape, dtype=dtype)
-        ctypes.memmove(tensor.data_ptr(), self._address + offset + _RECORD_HEADER, nbytes)
+    def take(self, offset: int, nbytes: int) -> torch.UntypedStorage:
+        """Copy a record out into a new storage and free the record."""
+        storage = torch.empty((nbytes,), dtype=torch.uint8).untyped_storage()
+        ctypes.memmove(storage.data_ptr(), self._address + offset + _RECORD_HEADER, nbytes)
         self.release(offset)
-        return tensor
+        return storage
 
     def release(self, offset: int) -> None:
         self._view[offset] = _FREE
@@ -743,14 +945,22 @@ class _Rings(NamedTuple):
 
 
 def _sending_ring() -> _SharedRing | None:
-    """The ring of what this thread sends: a runner's inputs, or a producer's results."""
-    ring: _SharedRing | None = getattr(_SENDING, "ring", None)
-    return ring if ring is not None else _PRODUCER.results
+    """The ring of what this thread sends: a runner's inputs, or a producer's results.
+
+    Read while the runner's call holds its lock, so the ring belongs to the activation
+    whose producers receive the message, even if another thread re-activated the runner
+    while this call waited.
+    """
+    runner: BaseRunner | None = getattr(_SENDING, "runner", None)
+    if runner is None:
+        ring: _SharedRing | None = _PRODUCER.results
+        return ring
+    return runner._rings.inputs if runner._rings is not None else None
 
 
 # Every ring this process has mapped, by id, for the receiving side; the runner (in the
 # caller) and the producer's options (in a producer) keep them alive.
 _RINGS: weakref.WeakValueDictionary[str, _SharedRing] = weakref.WeakValueDictionary()
 _RING_IDS: Final = itertools.count()
-_SENDING: Final = threading.local()  # .ring: the inputs ring of the call running here
+_SENDING: Final = threading.local()  # .runner: the runner whose call runs in this thread
 _PRODUCER: Final = types.SimpleNamespace(results=None)  # in a producer: its results ring

@@ -1,0 +1,330 @@
+"""${...} interpolations and ??? required values: resolving, escaping, errors, dump and save."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import easycore_config
+from easycore_config import (
+    CfgNode,
+    ConfigError,
+    ConfigKeyError,
+    HierarchicalCfgNode,
+    MissingValueError,
+)
+
+Write = Callable[[str, str], Path]
+
+TEXT = """\
+DATA:
+  ROOT: /datasets
+  TRAIN: ${DATA.ROOT}/train
+SOLVER:
+  BASE_LR: 0.1
+  WARMUP_LR: ${SOLVER.BASE_LR}
+  SIZE: (224, 224)
+  SIZE_COPY: ${SOLVER.SIZE}
+MODEL:
+  HEAD: {DIM: 8}
+  HEAD_COPY: ${MODEL.HEAD}
+"""
+
+
+# -- references to keys ---------------------------------------------------------------
+
+
+def test_a_whole_value_reference_keeps_the_type(backend: str) -> None:
+    cfg = CfgNode.load(TEXT)
+    assert cfg.SOLVER.WARMUP_LR == 0.1
+    assert cfg.SOLVER.SIZE_COPY == (224, 224)
+    assert cfg.MODEL.HEAD_COPY == {"DIM": 8}
+    assert type(cfg.MODEL.HEAD_COPY) is CfgNode
+
+
+def test_a_reference_inside_text_is_formatted_into_it(backend: str) -> None:
+    cfg = CfgNode.load(TEXT)
+    assert cfg.DATA.TRAIN == "/datasets/train"
+    assert cfg["DATA"]["TRAIN"] == "/datasets/train"  # items read the same as attributes
+
+
+def test_a_copied_node_is_its_own_copy() -> None:
+    cfg = CfgNode.load(TEXT)
+    cfg.MODEL.HEAD_COPY.DIM = 16
+    assert cfg.MODEL.HEAD.DIM == 8
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda cfg: setattr(cfg.DATA, "ROOT", "/mnt"),
+        lambda cfg: cfg.merge_from_list(["DATA.ROOT=/mnt"]),
+        lambda cfg: cfg.merge({"DATA": {"ROOT": "/mnt"}}),
+        lambda cfg: cfg.DATA.update(ROOT="/mnt"),
+    ],
+    ids=["setattr", "merge_from_list", "merge", "update"],
+)
+def test_a_later_change_shows_through_the_reference(
+    change: Callable[[CfgNode], None],
+) -> None:
+    cfg = CfgNode.load(TEXT)
+    change(cfg)
+    assert cfg.DATA.TRAIN == "/mnt/train"
+
+
+def test_merge_from_file_changes_show_through_references(write: Write) -> None:
+    cfg = CfgNode.load(TEXT)
+    cfg.merge_from_file(write("exp.yaml", "SOLVER:\n  BASE_LR: 0.5\n"))
+    assert cfg.SOLVER.WARMUP_LR == 0.5
+
+
+def test_setting_an_interpolated_key_replaces_its_expression() -> None:
+    cfg = CfgNode.load(TEXT)
+    cfg.SOLVER.WARMUP_LR = 0.01
+    cfg.SOLVER.BASE_LR = 0.2
+    assert cfg.SOLVER.WARMUP_LR == 0.01
+    assert "WARMUP_LR: 0.01\n" in str(CfgNode.dump(cfg))
+
+
+def test_a_file_may_set_an_interpolation_over_a_plain_value(write: Write) -> None:
+    cfg = CfgNode({"A": 1, "B": 2})
+    cfg.merge_from_file(write("exp.yaml", "B: ${A}\n"))
+    assert cfg.B == 1
+    cfg.A = 3
+    assert cfg.B == 3
+
+
+def test_a_base_file_interpolation_sees_the_child_value(write: Write) -> None:
+    write("base.yaml", "ROOT: /base\nTRAIN: ${ROOT}/train\n")
+    child = write("child.yaml", "__BASE__: base.yaml\nROOT: /child\n")
+    cfg = HierarchicalCfgNode.open(child)
+    assert cfg.TRAIN == "/child/train"
+
+
+# -- environment variables ------------------------------------------------------------
+
+
+def test_env_reads_a_variable_as_yaml_when_it_is_the_whole_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EASYCORE_TEST_LR", "0.5")
+    cfg = CfgNode.load("LR: ${env:EASYCORE_TEST_LR}\nTEXT: lr=${env:EASYCORE_TEST_LR}\n")
+    assert cfg.LR == 0.5
+    assert cfg.TEXT == "lr=0.5"
+
+
+def test_env_takes_a_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EASYCORE_TEST_UNSET", raising=False)
+    cfg = CfgNode.load("BATCH: ${env:EASYCORE_TEST_UNSET, 32}\nNAME: ${env:EASYCORE_TEST_UNSET,}\n")
+    assert cfg.BATCH == 32
+    assert cfg.NAME is None  # an empty default reads as YAML's null
+
+
+def test_an_unset_variable_without_default_names_key_file_and_line(
+    monkeypatch: pytest.MonkeyPatch, write: Write
+) -> None:
+    monkeypatch.delenv("EASYCORE_TEST_UNSET", raising=False)
+    path = write("exp.yaml", "A: 1\nB: ${env:EASYCORE_TEST_UNSET}\n")
+    with pytest.raises(
+        ConfigKeyError, match=r"'B' in .*exp\.yaml, line 2 .*EASYCORE_TEST_UNSET is not set"
+    ) as info:
+        CfgNode.open(path)
+    assert (info.value.key, info.value.file, info.value.line) == ("B", str(path), 2)
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def test_a_reference_to_a_missing_key_names_key_file_and_line(write: Write) -> None:
+    path = write("exp.yaml", "SOLVER:\n  BASE_LR: 0.1\n  WARMUP: ${SOLVER.LR}\n")
+    with pytest.raises(
+        ConfigKeyError,
+        match=r"'SOLVER.WARMUP' in .*exp\.yaml, line 3 .*'SOLVER.LR' does not exist.*no key 'LR'",
+    ) as info:
+        CfgNode.open(path)
+    assert (info.value.key, info.value.line) == ("SOLVER.WARMUP", 3)
+
+
+def test_a_cycle_names_the_chain_file_and_line() -> None:
+    with pytest.raises(ConfigKeyError, match=r"line 1: .*cycle: A -> B -> C -> A") as info:
+        CfgNode.load("A: ${B}\nB: ${C}\nC: x${A}\n")
+    assert (info.value.key, info.value.line) == ("A", 1)
+
+
+def test_a_reference_to_a_node_holding_it_is_a_cycle() -> None:
+    with pytest.raises(ConfigKeyError, match="cycle"):
+        CfgNode.load("A:\n  B: 1\n  ALL: ${A}\n")
+
+
+def test_deleting_a_referenced_key_leaves_the_reference_unset_with_the_reason() -> None:
+    cfg = CfgNode.load(TEXT)
+    del cfg.DATA.ROOT
+    assert cfg.missing_keys() == ["DATA.TRAIN"]
+    with pytest.raises(ConfigKeyError, match=r"'DATA.ROOT' does not exist"):
+        cfg.DATA.TRAIN  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("${A", r"not closed"),
+        ("${A.${B}}", r"not closed \(or is nested"),
+        ("${oc.select:A}", r"cannot read \$\{oc.select:A\}"),
+        ("${}", r"cannot read \$\{\}"),
+        ("${A..B}", r"cannot read \$\{A..B\}"),
+    ],
+    ids=["unclosed", "nested", "unknown-resolver", "empty", "empty-name"],
+)
+def test_malformed_interpolations_name_the_line(backend: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"<string>, line 2: .*{message}") as info:
+        CfgNode.load(f"A: 1\nB: '{value}'\n")
+    assert info.value.line == 2
+
+
+def test_an_interpolation_in_a_list_item_is_refused_naming_the_line(backend: str) -> None:
+    with pytest.raises(ConfigError, match=r"line 3: .*not in list items"):
+        CfgNode.load("A: 1\nB:\n  - ${A}\n")
+
+
+# -- escaping, dump and save ----------------------------------------------------------------
+
+
+def test_a_doubled_dollar_is_a_literal(backend: str) -> None:
+    cfg = CfgNode.load("CMD: echo $${HOME} $$ $${\nKEYS:\n  $${K}: 1\n")
+    assert cfg.CMD == "echo ${HOME} $$ ${"
+    assert cfg.KEYS == {"${K}": 1}
+
+
+def test_literal_dollar_braces_set_in_python_round_trip(backend: str) -> None:
+    cfg = CfgNode({"CMD": "echo ${HOME}", "${K}": "$${", "LIST": ["${x}"]})
+    text = CfgNode.dump(cfg)
+    assert text is not None
+    assert "echo $${HOME}" in text
+    assert CfgNode.load(text) == cfg
+
+
+def test_dump_and_save_keep_the_expressions(backend: str, tmp_path: Path) -> None:
+    cfg = CfgNode.load(TEXT)
+    assert CfgNode.dump(cfg) == TEXT.replace("HEAD: {DIM: 8}", "HEAD:\n    DIM: 8")
+    cfg.save(tmp_path / "out.yaml")
+    back = CfgNode.open(tmp_path / "out.yaml")
+    back.DATA.ROOT = "/mnt"
+    assert back.DATA.TRAIN == "/mnt/train"
+
+
+def test_resolve_gives_plain_values_that_dump_as_values() -> None:
+    cfg = CfgNode.load(TEXT)
+    plain = cfg.resolve()
+    assert plain == cfg
+    assert "${" not in str(CfgNode.dump(plain))
+    plain.DATA.ROOT = "/mnt"
+    assert plain.DATA.TRAIN == "/datasets/train"
+    assert cfg.DATA.TRAIN == "/datasets/train"
+
+
+def test_copies_and_pickles_keep_the_expressions() -> None:
+    cfg = CfgNode.load(TEXT)
+    for clone in (cfg.copy(), copy.deepcopy(cfg), pickle.loads(pickle.dumps(cfg))):
+        clone.DATA.ROOT = "/mnt"
+        assert clone.DATA.TRAIN == "/mnt/train"
+    assert cfg.DATA.TRAIN == "/datasets/train"
+
+
+def test_changes_to_a_config_without_expressions_resolve_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    CfgNode.load(TEXT)  # expressions exist in this process
+    plain = CfgNode({"A": {"B": 1}})
+    calls: list[CfgNode] = []
+    resolve_tree = easycore_config._resolve_tree
+    monkeypatch.setattr(
+        easycore_config,
+        "_resolve_tree",
+        lambda root, strict: (calls.append(root), resolve_tree(root, strict)),
+    )
+    plain.A.B = 2
+    plain.merge_from_list(["A.B=3"])
+    assert calls == []
+    interpolated = CfgNode.load(TEXT)  # resolved once by the load, once after the change
+    interpolated.DATA.ROOT = "/mnt"
+    assert [id(root) for root in calls] == [id(interpolated)] * 2
+
+
+def test_a_frozen_config_still_reads_its_interpolations() -> None:
+    cfg = CfgNode.load(TEXT)
+    cfg.freeze()
+    assert cfg.DATA.TRAIN == "/datasets/train"
+
+
+# -- ??? required values -----------------------------------------------------------------
+
+
+REQUIRED = "DATA:\n  ROOT: ???\n  TRAIN: ${DATA.ROOT}/train\nSEED: ???\nNAME: '???'\n"
+
+
+def test_reading_a_required_value_names_key_file_and_line(backend: str, write: Write) -> None:
+    path = write("exp.yaml", REQUIRED)
+    cfg = CfgNode.open(path)
+    with pytest.raises(
+        MissingValueError, match=r"'DATA.ROOT' is \?\?\? in .*exp\.yaml, line 2: it must be set"
+    ) as info:
+        cfg.DATA.ROOT  # noqa: B018
+    assert (info.value.key, info.value.file, info.value.line) == ("DATA.ROOT", str(path), 2)
+    with pytest.raises(MissingValueError, match=r"'SEED' is \?\?\?"):
+        cfg["SEED"]
+
+
+def test_a_reference_to_a_required_value_says_so() -> None:
+    cfg = CfgNode.load(REQUIRED)
+    with pytest.raises(MissingValueError, match=r"'DATA.TRAIN' .* refers to 'DATA.ROOT'") as info:
+        cfg.DATA.TRAIN  # noqa: B018
+    assert info.value.key == "DATA.TRAIN"
+
+
+def test_missing_keys_lists_every_unset_key() -> None:
+    cfg = CfgNode.load(REQUIRED)
+    assert cfg.missing_keys() == ["SEED", "DATA.ROOT", "DATA.TRAIN"]
+    assert cfg.DATA.missing_keys() == ["DATA.ROOT", "DATA.TRAIN"]
+    assert "SEED" not in cfg
+    assert not hasattr(cfg, "SEED")
+
+
+def test_a_quoted_question_mark_string_is_a_plain_string(backend: str) -> None:
+    assert CfgNode.load(REQUIRED).NAME == "???"
+    assert CfgNode.load(str(CfgNode.dump(CfgNode({"A": "???"})))).A == "???"
+
+
+def test_required_values_are_set_by_merges_and_by_hand(write: Write) -> None:
+    cfg = CfgNode.load(REQUIRED)
+    cfg.merge_from_list(["DATA.ROOT=/data"])
+    cfg.merge_from_file(write("exp.yaml", "SEED: 3\n"))
+    assert cfg.missing_keys() == []
+    assert (cfg.DATA.TRAIN, cfg.SEED) == ("/data/train", 3)
+    other = CfgNode.load(REQUIRED)
+    other.SEED = 5
+    assert other.missing_keys() == ["DATA.ROOT", "DATA.TRAIN"]
+
+
+def test_dump_writes_required_values_back(backend: str) -> None:
+    cfg = CfgNode.load(REQUIRED)
+    back = CfgNode.load(str(CfgNode.dump(cfg)))
+    assert back.missing_keys() == cfg.missing_keys()
+    assert back == cfg
+
+
+def test_resolve_refuses_unset_keys() -> None:
+    with pytest.raises(MissingValueError, match=r"'SEED' is \?\?\?"):
+        CfgNode.load(REQUIRED).resolve()
+
+
+def test_missing_value_error_is_a_key_and_attribute_error_and_pickles() -> None:
+    assert getattr(CfgNode.load(REQUIRED), "SEED", "default") == "default"
+    with pytest.raises(KeyError) as info:
+        CfgNode.load(REQUIRED).SEED  # noqa: B018
+    error = pickle.loads(pickle.dumps(info.value))
+    assert type(error) is MissingValueError
+    assert (error.key, error.line, str(error)) == ("SEED", 4, str(info.value))

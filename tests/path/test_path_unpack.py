@@ -1,0 +1,164 @@
+"""unpack=True: archives extracted once and atomically; entries that escape are refused."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import pytest
+
+from easycore_path import UnsafeArchiveError, download_file
+
+if TYPE_CHECKING:
+    from conftest import Site
+
+FILES = {"data/train.csv": b"a,b\n1,2\n", "README": b"read me"}
+
+
+def _tar(mode: str, members: Callable[[tarfile.TarFile], None] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as tar:
+        for name, data in FILES.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if members is not None:
+            members(tar)
+    return buffer.getvalue()
+
+
+def _zip(extra: dict[str, bytes] | None = None, link: tuple[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in {**FILES, **(extra or {})}.items():
+            archive.writestr(name, data)
+        if link is not None:  # a symlink entry, as Info-ZIP stores one
+            info = zipfile.ZipInfo(link[0])
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, link[1])
+    return buffer.getvalue()
+
+
+ARCHIVES = {
+    "w.zip": _zip,
+    "w.tar": lambda: _tar("w"),
+    "w.tar.gz": lambda: _tar("w:gz"),
+    "w.tgz": lambda: _tar("w:gz"),
+    "w.tar.bz2": lambda: _tar("w:bz2"),
+    "w.tar.xz": lambda: _tar("w:xz"),
+}
+
+
+@pytest.mark.parametrize("name", list(ARCHIVES), ids=list(ARCHIVES))
+def test_archive_is_extracted_next_to_it(http_site: Site, tmp_path: Path, name: str) -> None:
+    url = http_site.serve(f"/{name}", ARCHIVES[name]())
+    folder = download_file(url, str(tmp_path), progress=False, unpack=True)
+    assert folder == str(tmp_path / f"{name}.unpacked")
+    assert (tmp_path / name).is_file()  # the archive is kept
+    for member, data in FILES.items():
+        assert (Path(folder) / member).read_bytes() == data
+    assert sorted(os.listdir(tmp_path)) == [".easycore-locks", name, f"{name}.unpacked"]
+
+
+def test_archive_is_extracted_once(http_site: Site, tmp_path: Path) -> None:
+    url = http_site.serve("/w.zip", _zip())
+    folder = Path(download_file(url, str(tmp_path), progress=False, unpack=True))
+    (folder / "README").write_bytes(b"edited by the user")
+    assert download_file(url, str(tmp_path), progress=False, unpack=True) == str(folder)
+    assert (folder / "README").read_bytes() == b"edited by the user"
+    assert http_site.hits("/w.zip") == 1
+
+
+COMPRESSORS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESSORS), ids=list(COMPRESSORS))
+def test_single_compressed_file_is_decompressed(
+    http_site: Site, tmp_path: Path, suffix: str
+) -> None:
+    url = http_site.serve(f"/table.csv{suffix}", COMPRESSORS[suffix](b"x,y\n" * 1000))
+    path = download_file(url, str(tmp_path), progress=False, unpack=True)
+    assert path == str(tmp_path / "table.csv")
+    assert Path(path).read_bytes() == b"x,y\n" * 1000
+
+
+def test_a_file_that_is_no_archive_is_refused(http_site: Site, tmp_path: Path) -> None:
+    url = http_site.serve("/plain.bin", b"not an archive")
+    with pytest.raises(ValueError, match="neither a zip nor a tar"):
+        download_file(url, str(tmp_path), progress=False, unpack=True)
+    assert (tmp_path / "plain.bin").read_bytes() == b"not an archive"
+
+
+def _add_link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> Callable[..., None]:
+    def add(tar: tarfile.TarFile) -> None:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.linkname = target
+        tar.addfile(info)
+
+    return add
+
+
+def _add_file(name: str) -> Callable[..., None]:
+    def add(tar: tarfile.TarFile) -> None:
+        info = tarfile.TarInfo(name)
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+
+    return add
+
+
+def _add_device(name: str) -> Callable[..., None]:
+    def add(tar: tarfile.TarFile) -> None:
+        info = tarfile.TarInfo(name)
+        info.type = tarfile.CHRTYPE
+        info.devmajor, info.devminor = 1, 3  # /dev/null's numbers
+        tar.addfile(info)
+
+    return add
+
+
+MALICIOUS = {
+    "tar-dotdot": ("evil.tar", lambda: _tar("w", _add_file("../evil.txt")), "../evil.txt"),
+    "tar-absolute": ("evil.tar", lambda: _tar("w", _add_file("/tmp/evil.txt")), "/tmp/evil.txt"),
+    "tar-symlink-out": ("evil.tar", lambda: _tar("w", _add_link("out", "/etc")), "out"),
+    "tar-symlink-up": ("evil.tar", lambda: _tar("w", _add_link("up", "../../x")), "up"),
+    "tar-hardlink-out": (
+        "evil.tar",
+        lambda: _tar("w", _add_link("hard", "../x", tarfile.LNKTYPE)),
+        "hard",
+    ),
+    "tar-device": ("evil.tar", lambda: _tar("w", _add_device("null")), "null"),
+    "zip-dotdot": ("evil.zip", lambda: _zip({"../evil.txt": b"evil"}), "../evil.txt"),
+    "zip-absolute": ("evil.zip", lambda: _zip({"/tmp/evil.txt": b"evil"}), "/tmp/evil.txt"),
+    "zip-symlink-out": ("evil.zip", lambda: _zip(link=("out", "/etc")), "out"),
+}
+
+
+def test_zip_symlink_inside_the_folder_is_kept(http_site: Site, tmp_path: Path) -> None:
+    url = http_site.serve("/w.zip", _zip(link=("latest", "data/train.csv")))
+    folder = Path(download_file(url, str(tmp_path), progress=False, unpack=True))
+    assert (folder / "latest").is_symlink()
+    assert (folder / "latest").read_bytes() == FILES["data/train.csv"]
+
+
+@pytest.mark.parametrize("case", list(MALICIOUS), ids=list(MALICIOUS))
+def test_entries_that_escape_are_refused(http_site: Site, tmp_path: Path, case: str) -> None:
+    name, build, member = MALICIOUS[case]
+    out = tmp_path / "deep" / "out"
+    url = http_site.serve(f"/{name}", build())
+    with pytest.raises(UnsafeArchiveError, match="would land outside") as info:
+        download_file(url, str(out), progress=False, unpack=True)
+    assert info.value.member == member
+    assert info.value.path == str(out / name)
+    assert sorted(os.listdir(out)) == [".easycore-locks", name]  # nothing extracted
+    assert sorted(os.listdir(tmp_path / "deep")) == ["out"]
+    assert not list((out / ".easycore-locks").glob("*.tmp"))
