@@ -710,15 +710,24 @@ class HTTPURLHandler(PathHandler):
         progress: Show a tqdm progress bar while downloading.
         headers: Extra HTTP headers for every download, such as
             ``{"Authorization": "Bearer ..."}`` for a private weight store.
+        allow_insecure_redirects: Follow redirects from https to plain http.
     """
 
     # Class defaults, so subclasses that skip __init__ still work.
     _progress: bool = True
     _headers: Mapping[str, str] = {}
+    _allow_insecure_redirects: bool = False
 
-    def __init__(self, progress: bool = True, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        progress: bool = True,
+        *,
+        headers: Mapping[str, str] | None = None,
+        allow_insecure_redirects: bool = False,
+    ) -> None:
         self._progress = progress
         self._headers = dict(headers or {})
+        self._allow_insecure_redirects = allow_insecure_redirects
 
     def get_supported_prefixes(self) -> List[str]:
         """Return ``["http://", "https://", "ftp://"]``."""
@@ -733,7 +742,13 @@ class HTTPURLHandler(PathHandler):
             DownloadError: Any other failure, with the URL and the reason.
         """
         target = self._cache_path(path)
-        job = _Job(urls=(path,), target=target, progress=self._progress, headers=self._headers)
+        job = _Job(
+            urls=(path,),
+            target=target,
+            progress=self._progress,
+            headers=self._headers,
+            allow_insecure_redirects=self._allow_insecure_redirects,
+        )
         return _download(job)
 
     def open(self, path: str, mode: str = "r", **kwargs: Any) -> IO[Any]:
