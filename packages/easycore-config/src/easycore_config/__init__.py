@@ -922,8 +922,8 @@ class HierarchicalCfgNode:
             )
         base_path = os.fspath(base_cfg_path)
         chain: set[str] = set()
-        base = _open_tree(base_path, encoding, False, CfgNode, files=chain)
-        _resolve_tree(base, strict=False)
+        made = _expressions_made
+        base = _resolved(_open_tree(base_path, encoding, False, CfgNode, files=chain), made)
         _refuse_overwriting_base(os.fspath(save_path), base_path, chain)
         lost: list[str] = []
         difference = _difference(cfg, base, "", lost)
@@ -1466,7 +1466,8 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
     False to a key that is gone) is left unset, and reading it raises the reason.
     """
     entries: list[tuple[CfgNode, Any]] = []
-    for node, _ in _walk_nodes(root, ""):
+    # After a load every node may hold ${...} values; after that, only flagged ones do.
+    for node in _iter_nodes(root, only_flagged=not strict):
         for key, value in dict.items(node):
             if type(value) in _PENDING_TYPES:
                 _exprs_of(node)[key] = value
@@ -1486,6 +1487,29 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
             _store(node, key, value)  # in place: the key keeps its position
         elif dict.__contains__(node, key):
             _remove(node, key)
+
+
+def _iter_nodes(root: CfgNode, only_flagged: bool) -> list[CfgNode]:
+    """Return the nodes of the tree below ``root`` (included).
+
+    With ``only_flagged``, skip the nodes without expressions in or below them.
+    """
+    found: list[CfgNode] = []
+    stack: list[Any] = [root]
+    seen: set[int] = set()
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, CfgNode):
+            if only_flagged and not value._holds_exprs:
+                continue
+            found.append(value)
+            stack.extend(item for item in dict.values(value) if type(item) not in _ATOMIC_TYPES)
+        elif type(value) is list or type(value) is tuple:
+            stack.extend(item for item in value if type(item) not in _ATOMIC_TYPES)
+    return found
 
 
 def _walk_nodes(root: CfgNode, root_path: str) -> list[tuple[CfgNode, str]]:
@@ -1541,19 +1565,22 @@ class _Resolver:
     def __init__(self, root: CfgNode) -> None:
         self.root = root
         self.done: dict[tuple[int, Any], Any] = {}
-        self.active: list[tuple[tuple[int, Any], str]] = []  # keys being resolved, in order
+        self.active: list[tuple[CfgNode, Any]] = []  # keys being resolved, in order
 
     def value_of(self, node: CfgNode, key: Any) -> Any:
         token = (id(node), key)
         if token in self.done:
             return self.done[token]
         expr = cast(Dict[Any, Union[_Expr, _Required]], node._exprs)[key]
-        path = _join(_node_path(node), key)
         if type(expr) is _Required:
-            raise _missing_value_error(path, expr, None)
-        tokens = [active for active, _ in self.active]
+            raise _missing_value_error(_join(_node_path(node), key), expr, None)
+        tokens = [(id(active), active_key) for active, active_key in self.active]
         if token in tokens:
-            chain = [name for _, name in self.active[tokens.index(token) :]]
+            path = _join(_node_path(node), key)
+            chain = [
+                _join(_node_path(active), active_key)
+                for active, active_key in self.active[tokens.index(token) :]
+            ]
             raise ConfigKeyError(
                 f"{path!r} in {expr.file}, line {expr.line}: interpolations refer to each"
                 f" other in a cycle: {' -> '.join([*chain, path])}. Break the cycle.",
@@ -1561,17 +1588,18 @@ class _Resolver:
                 file=expr.file,
                 line=expr.line,
             )
-        self.active.append((token, path))
+        self.active.append((node, key))
         try:
-            value = self._evaluate(cast(_Expr, expr), path)
+            value = self._evaluate(cast(_Expr, expr), node, key)
         finally:
             self.active.pop()
         self.done[token] = value
         return value
 
-    def _evaluate(self, expr: _Expr, path: str) -> Any:
+    def _evaluate(self, expr: _Expr, node: CfgNode, key: Any) -> Any:
         values = [
-            part if isinstance(part, str) else self._part(part, expr, path) for part in expr.parts
+            part if isinstance(part, str) else self._part(part, expr, node, key)
+            for part in expr.parts
         ]
         if len(values) == 1 and not isinstance(expr.parts[0], str):
             kind = expr.parts[0][0]
@@ -1580,11 +1608,12 @@ class _Resolver:
             value if isinstance(value, str) else str(_to_plain(value)) for value in values
         )
 
-    def _part(self, part: tuple[str, str, str | None], expr: _Expr, path: str) -> Any:
+    def _part(self, part: tuple[str, str, str | None], expr: _Expr, node: CfgNode, key: Any) -> Any:
         kind, name, default = part
         if kind == "env":
             value = os.environ.get(name, default)
             if value is None:
+                path = _join(_node_path(node), key)
                 raise ConfigKeyError(
                     f"{path!r} in {expr.file}, line {expr.line} is {expr.text!r}, but the"
                     f" environment variable {name} is not set. Set it, or give a default:"
@@ -1594,25 +1623,28 @@ class _Resolver:
                     line=expr.line,
                 )
             return value
-        return self._lookup(name, expr, path)
+        return self._lookup(name, expr, node, key)
 
-    def _lookup(self, reference: str, expr: _Expr, path: str) -> Any:
+    def _lookup(self, reference: str, expr: _Expr, node: CfgNode, key: Any) -> Any:
         value: Any = self.root
         names = reference.split(".")
         for depth, name in enumerate(names):
-            here = ".".join(names[:depth])
             if not isinstance(value, CfgNode):
-                raise _bad_reference(expr, path, reference, f"{here!r} is not a node with keys")
+                why = f"{'.'.join(names[:depth])!r} is not a node with keys"
+                raise _bad_reference(expr, _join(_node_path(node), key), reference, why)
             if value._exprs is not None and name in value._exprs:
                 try:
                     value = self.value_of(value, name)
                 except MissingValueError as err:
+                    path = _join(_node_path(node), key)
                     raise _missing_value_error(path, expr, err) from err
             elif dict.__contains__(value, name):
                 value = dict.__getitem__(value, name)
             else:
+                here = ".".join(names[:depth])
                 where = f"{here!r} has" if here else "the config has"
-                raise _bad_reference(expr, path, reference, f"{where} no key {name!r}")
+                why = f"{where} no key {name!r}"
+                raise _bad_reference(expr, _join(_node_path(node), key), reference, why)
         return self._snapshot(value)
 
     def _snapshot(self, value: Any) -> Any:
@@ -1685,7 +1717,8 @@ _LITERAL_FIRST_CHARS: Final = list("(N-+.0123456789")
 _YAML_TAG_PREFIX: Final = "tag:yaml.org,2002:"
 _PYTHON_TAG_PREFIX: Final = "tag:yaml.org,2002:python/"
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
-_FLATTEN_TAGS: Final = (_MERGE_TAG, "tag:yaml.org,2002:value")  # keys flatten_mapping rewrites
+# Tags of the keys that flatten_mapping rewrites ("<<" and "=").
+_FLATTEN_TAGS: Final = frozenset((_MERGE_TAG, "tag:yaml.org,2002:value"))
 _STR_TAG: Final = "tag:yaml.org,2002:str"
 _INT_TAG: Final = "tag:yaml.org,2002:int"
 _FLOAT_TAG: Final = "tag:yaml.org,2002:float"
@@ -1698,6 +1731,10 @@ _MAX_ALIAS_EXPANSION: Final = 1_000_000  # nodes
 # Python converts ints of at most 4300 decimal digits to text (CVE-2020-10735), about
 # 14,280 bits: a longer one (from hex or octal, which have no limit) would load but not dump.
 _MAX_INT_BITS: Final = 14_000
+# Plain scalars up to this long have their resolved tag cached, at most this many per
+# loader class (a few hundred KB): enough for the repeated values of big configs.
+_CACHED_SCALAR_LENGTH: Final = 40
+_TAG_CACHE_SIZE: Final = 8192
 
 _HAS_LIBYAML: Final = bool(getattr(yaml, "__with_libyaml__", False))
 # Which backend loads and dumps: the C one when PyYAML has it. Tests switch
@@ -1910,7 +1947,7 @@ def _construct_node(loader: _ConfigConstructor, node: yaml.Node) -> CfgNode:
             None, None, f"expected a mapping, found {_node_kind(node)}", node.start_mark
         )
     first_own = 0
-    if any(key_node.tag in _FLATTEN_TAGS for key_node, _ in node.value):
+    if not _FLATTEN_TAGS.isdisjoint([key_node.tag for key_node, _ in node.value]):
         own_pairs = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
         loader.flatten_mapping(node)  # "<<: *base" pairs go first, so own keys win
         first_own = len(node.value) - own_pairs
@@ -1992,6 +2029,7 @@ def _refuse_python_tag(loader: _ConfigConstructor, suffix: str, node: yaml.Node)
 
 
 def _configure_loader(loader_class: type[_ConfigConstructor], safe: bool) -> None:
+    cast(Any, loader_class).tag_cache = {}
     ours: dict[str, Any] = {
         _YAML_TAG_PREFIX + "map": _construct_node,
         _YAML_TAG_PREFIX + "seq": _construct_list,
@@ -2027,11 +2065,39 @@ def _configure_loader(loader_class: type[_ConfigConstructor], safe: bool) -> Non
     loader_class.add_multi_constructor(_PYTHON_TAG_PREFIX, _refuse_python_tag)
 
 
-class _PySafeLoader(yaml.SafeLoader, _ConfigConstructor):
+class _CachedResolver(yaml.resolver.Resolver):
+    """PyYAML's tag resolution, with the tags of short plain scalars remembered.
+
+    Resolving runs a regex per scalar in Python (a fifth of a load); configs
+    repeat their short values (``true``, ``0.9``, ``4``), and with no path
+    resolvers a plain scalar's tag depends on its text alone.
+    """
+
+    tag_cache: ClassVar[dict[str, str]]  # one per loader class, see _configure_loader
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass  # only path resolvers use it, and loaders here have none
+
+    def ascend_resolver(self) -> None:
+        pass
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        resolve_tag = cast(Callable[..., str], super().resolve)  # untyped in types-PyYAML
+        if kind is not yaml.ScalarNode or not implicit[0] or len(value) > _CACHED_SCALAR_LENGTH:
+            return resolve_tag(kind, value, implicit)
+        tag = self.tag_cache.get(value)
+        if tag is None:
+            tag = resolve_tag(kind, value, implicit)
+            if len(self.tag_cache) < _TAG_CACHE_SIZE:
+                self.tag_cache[value] = tag
+        return tag
+
+
+class _PySafeLoader(_CachedResolver, yaml.SafeLoader, _ConfigConstructor):
     pass
 
 
-class _PyUnsafeLoader(yaml.UnsafeLoader, _ConfigConstructor):
+class _PyUnsafeLoader(_CachedResolver, yaml.UnsafeLoader, _ConfigConstructor):
     pass
 
 
@@ -2047,10 +2113,10 @@ _LOADERS: Final[dict[tuple[bool, bool], Callable[[str], _Loader]]] = {
 
 if _HAS_LIBYAML:
 
-    class _CSafeLoader(yaml.CSafeLoader, _ConfigConstructor):
+    class _CSafeLoader(_CachedResolver, yaml.CSafeLoader, _ConfigConstructor):
         pass
 
-    class _CUnsafeLoader(yaml.CUnsafeLoader, _ConfigConstructor):
+    class _CUnsafeLoader(_CachedResolver, yaml.CUnsafeLoader, _ConfigConstructor):
         pass
 
     _configure_loader(_CSafeLoader, safe=True)
