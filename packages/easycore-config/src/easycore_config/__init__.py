@@ -36,7 +36,9 @@ import ast
 import base64
 import contextlib
 import copy
+import dataclasses
 import difflib
+import enum
 import errno
 import io
 import math
@@ -45,6 +47,8 @@ import re
 import reprlib
 import secrets
 import stat
+import types
+import typing
 import warnings
 import weakref
 from collections.abc import Mapping
@@ -65,6 +69,7 @@ __all__ = [
     "FrozenConfigError",
     "HierarchicalCfgNode",
     "MissingValueError",
+    "SchemaError",
     "UnsafeYAMLError",
 ]
 
@@ -169,6 +174,18 @@ class ConfigTypeError(ConfigError, TypeError):
         self.actual = actual
 
 
+class SchemaError(ConfigError, TypeError):
+    """A config does not match its dataclass schema (also a ``TypeError``).
+
+    The message lists every problem, one per line, with the file and line of the
+    key where known. ``problems`` holds the same lines.
+    """
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
 class FrozenConfigError(ConfigError, AttributeError):
     """A frozen node was asked to change (also an ``AttributeError``, as in yacs).
 
@@ -230,6 +247,7 @@ class CfgNode(dict[Any, Any]):
         "_key",
         "_key_rules",
         "_parent",
+        "_sources",
     )
 
     # Keys are mirrored into the instance __dict__, so that reading an
@@ -242,6 +260,8 @@ class CfgNode(dict[Any, Any]):
     # This node or one below has had expressions (so have all its parents): only such
     # trees are resolved again after a change.
     _holds_exprs: bool
+    # Files (or texts) this root was loaded and merged from, to find key lines for errors.
+    _sources: tuple[tuple[str, str | None], ...]
     _parent: weakref.ref[CfgNode] | None
     _reserved_names: ClassVar[frozenset[str]] = frozenset()
 
@@ -396,7 +416,9 @@ class CfgNode(dict[Any, Any]):
         """
         text, source = _read_text(file, encoding)
         made = _expressions_made
-        return _resolved(_load_config(text, source, cls, allow_unsafe)[0], made)
+        cfg = _resolved(_load_config(text, source, cls, allow_unsafe)[0], made)
+        object.__setattr__(cfg, "_sources", ((source, text),))
+        return cfg
 
     @classmethod
     def load(cls: type[_NodeT], yaml_str: str | bytes, *, allow_unsafe: bool = False) -> _NodeT:
@@ -417,7 +439,9 @@ class CfgNode(dict[Any, Any]):
         if isinstance(yaml_str, bytes):
             yaml_str = _decode(yaml_str, "utf-8", "<string>")
         made = _expressions_made
-        return _resolved(_load_config(yaml_str, "<string>", cls, allow_unsafe)[0], made)
+        cfg = _resolved(_load_config(yaml_str, "<string>", cls, allow_unsafe)[0], made)
+        object.__setattr__(cfg, "_sources", (("<string>", yaml_str),))
+        return cfg
 
     @classmethod
     def dump(
@@ -476,6 +500,62 @@ class CfgNode(dict[Any, Any]):
         Leaves are not copied.
         """
         return cast(Dict[Any, Any], _to_plain(self))
+
+    @classmethod
+    def from_dataclass(cls: type[_NodeT], schema: type) -> _NodeT:
+        """Return a config holding the defaults of the dataclass ``schema``.
+
+        Fields of a dataclass type become nodes; fields without a default are
+        unset (as ``???``: see :meth:`missing_keys`); an ``Enum`` default is
+        stored by name, so the config dumps to YAML. Check a config against the
+        schema with :meth:`validate`.
+
+        Example::
+
+            @dataclasses.dataclass
+            class Solver:
+                BASE_LR: float = 0.1
+                STEPS: Tuple[int, ...] = (1000, 2000)
+
+            cfg = CfgNode.from_dataclass(Solver)
+            assert cfg.BASE_LR == 0.1
+
+        Args:
+            schema: A dataclass (the class, not an instance).
+
+        Returns:
+            The config, unfrozen.
+
+        Raises:
+            ConfigTypeError: ``schema`` is not a dataclass.
+        """
+        return cast(_NodeT, _node_from_dataclass(_require_dataclass(schema), cls))
+
+    def validate(self, schema: type) -> None:
+        """Check every key of this node against the dataclass ``schema``.
+
+        Checks the type of each value (``int``, ``float`` (an int is fine),
+        ``str``, ``bool``, ``None``, ``Optional``, ``Union``, ``List``, ``Tuple``,
+        ``Dict[str, ...]``, ``Literal``, ``Enum`` (a member or its name), nested
+        dataclasses, ``Any``, other classes by ``isinstance``), keys the schema
+        lacks and fields the config lacks (or holds unset, ``???``).
+
+        Example::
+
+            cfg.validate(TrainConfig)   # raises SchemaError listing every problem
+
+        Args:
+            schema: A dataclass (the class, not an instance).
+
+        Raises:
+            SchemaError: One or more problems; each names the key path and, where
+                known, the file and line.
+            ConfigTypeError: ``schema`` is not a dataclass.
+        """
+        problems: list[tuple[str, str]] = []
+        _check_dataclass(self, _require_dataclass(schema), _node_path(self), problems)
+        if problems:
+            raise _schema_error(self, schema, problems)
 
     def missing_keys(self) -> list[str]:
         """Return the key paths below this node that have no value yet.
@@ -560,6 +640,8 @@ class CfgNode(dict[Any, Any]):
             path, encoding, allow_unsafe, type(self), base_root=base_root, locations=locations
         )
         origin = _Origin(path, locations)
+        root = _root_of(self)
+        object.__setattr__(root, "_sources", (*root._sources, (path, None)))
         if self._key_rules is not None:
             self._key_rules.apply_to_tree(other, _node_path(self), origin)
         updates: list[tuple[CfgNode, Any, Any]] = []
@@ -791,6 +873,7 @@ class CfgNode(dict[Any, Any]):
             _store(new, key, value if type(value) in _ATOMIC_TYPES else deepcopy(value, memo))
         object.__setattr__(new, "_frozen", self._frozen)
         object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
+        object.__setattr__(new, "_sources", self._sources)
         _copy_exprs(self, new)
         return new
 
@@ -867,7 +950,11 @@ class HierarchicalCfgNode:
             UnsafeYAMLError: A file uses a tag that can run code.
         """
         made = _expressions_made
-        cfg = _open_tree(os.fspath(file), encoding, allow_unsafe, CfgNode, base_root=base_root)
+        files: list[str] = []
+        cfg = _open_tree(
+            os.fspath(file), encoding, allow_unsafe, CfgNode, base_root=base_root, order=files
+        )
+        object.__setattr__(cfg, "_sources", tuple((path, None) for path in files))
         return _resolved(cfg, made)
 
     @classmethod
@@ -949,6 +1036,7 @@ def _init_slots(node: CfgNode) -> None:
     object.__setattr__(node, "_frozen", False)
     object.__setattr__(node, "_holds_exprs", False)
     object.__setattr__(node, "_key_rules", None)
+    object.__setattr__(node, "_sources", ())
     object.__setattr__(node, "_parent", None)
     object.__setattr__(node, "_key", ())
 
@@ -1357,7 +1445,7 @@ class _Required:
 
     __slots__ = ("file", "line")
 
-    def __init__(self, file: str, line: int) -> None:
+    def __init__(self, file: str, line: int | None) -> None:
         self.file, self.line = file, line
 
     def __deepcopy__(self, memo: Dict[int, Any]) -> _Required:
@@ -1688,9 +1776,10 @@ def _missing_value_error(
     path: str, mark: _Expr | _Required, cause: MissingValueError | None
 ) -> MissingValueError:
     if cause is None:
+        where = f"{mark.file}, line {mark.line}" if mark.line is not None else mark.file
         return MissingValueError(
-            f"{path!r} is ??? in {mark.file}, line {mark.line}: it must be set before it is"
-            f" read. Set it in a file, or with merge_from_list(['{path}=...']).",
+            f"{path!r} is ??? in {where}: it must be set before it is read. Set it in a"
+            f" file, or with merge_from_list(['{path}=...']).",
             key=path,
             file=mark.file,
             line=mark.line,
@@ -1702,6 +1791,186 @@ def _missing_value_error(
         file=mark.file,
         line=mark.line,
     )
+
+
+# -- Internals: dataclass schemas ----------------------------------------------------
+
+
+def _require_dataclass(schema: Any) -> type:
+    if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
+        raise ConfigTypeError(
+            f"a schema is a dataclass (the class itself), got {_describe(schema)}. Decorate"
+            " the class with @dataclasses.dataclass.",
+            expected="dataclass",
+            actual=type(schema).__name__,
+        )
+    return schema
+
+
+def _node_from_dataclass(schema: type, node_class: type[CfgNode]) -> CfgNode:
+    global _expressions_made
+    node = _new_node(node_class)
+    hints = typing.get_type_hints(schema)
+    for field in dataclasses.fields(schema):
+        annotation = hints.get(field.name, Any)
+        if field.default is not dataclasses.MISSING:
+            value = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            value = field.default_factory()
+        elif isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+            value = _node_from_dataclass(annotation, node_class)
+        else:
+            _expressions_made += 1
+            _exprs_of(node)[field.name] = _Required(f"dataclass {schema.__qualname__}", None)
+            continue
+        _store(node, field.name, _convert(_plain_default(value), node_class, True))
+    return node
+
+
+def _plain_default(value: Any) -> Any:
+    """Return a default as a config holds it: an Enum member by name, dataclasses as dicts."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            field.name: _plain_default(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+        }
+    if type(value) in (list, tuple):
+        return type(value)(_plain_default(item) for item in value)
+    if isinstance(value, Mapping):
+        return {key: _plain_default(item) for key, item in value.items()}
+    return value
+
+
+def _check_dataclass(node: Any, schema: type, path: str, problems: list[tuple[str, str]]) -> None:
+    if not isinstance(node, Mapping):
+        problems.append(
+            (path, f"is {_describe(node)}, expected a mapping of {schema.__qualname__}")
+        )
+        return
+    hints = typing.get_type_hints(schema)
+    names = [field.name for field in dataclasses.fields(schema)]
+    for name in names:
+        key_path = _join(path, name)
+        if isinstance(node, CfgNode) and _is_unset(node, name):
+            problems.append((key_path, "has no value yet (???)"))
+        elif name not in node:
+            problems.append((key_path, f"is missing ({_type_name(hints.get(name, Any))})"))
+        else:
+            _check_value(node[name], hints.get(name, Any), key_path, problems)
+    for key in node:
+        if key not in names:
+            close = _close_names(str(key), names)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            problems.append((_join(path, key), f"is not a field of {schema.__qualname__}{hint}"))
+
+
+def _check_value(value: Any, annotation: Any, path: str, problems: list[tuple[str, str]]) -> None:
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        _check_dataclass(value, annotation, path, problems)
+    elif not _matches(value, annotation, path, problems):
+        problems.append((path, f"is {_describe(value)}, expected {_type_name(annotation)}"))
+
+
+def _matches(value: Any, annotation: Any, path: str, problems: list[tuple[str, str]]) -> bool:
+    """Return whether ``value`` fits ``annotation``; items of containers add their own problems."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Any:
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    if origin is Union or origin is types.UnionType:
+        return any(_matches(value, option, path, []) for option in args)
+    if origin is typing.Literal:
+        return any(value == option and type(value) is type(option) for option in args)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return isinstance(value, annotation) or value in annotation.__members__
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        inner: list[tuple[str, str]] = []
+        _check_dataclass(value, annotation, path, inner)
+        return not inner
+    if annotation is float:
+        return type(value) in (int, float)
+    if annotation in (int, str, bool):
+        return type(value) is annotation
+    if origin in (list, tuple) or annotation in (list, tuple):
+        return _matches_sequence(value, origin or annotation, args, path, problems)
+    if origin is dict or annotation is dict or origin is Mapping:
+        if not isinstance(value, Mapping):
+            return False
+        key_type, item_type = args if args else (Any, Any)
+        for key, item in value.items():
+            if not _matches(key, key_type, path, []):
+                problems.append((_join(path, key), f"key {key!r} is not {_type_name(key_type)}"))
+            else:
+                _check_value(item, item_type, _join(path, key), problems)
+        return True
+    return isinstance(annotation, type) and isinstance(value, annotation)
+
+
+def _matches_sequence(
+    value: Any, kind: Any, args: tuple[Any, ...], path: str, problems: list[tuple[str, str]]
+) -> bool:
+    # A list may stand for a tuple and back, as in merge_from_file.
+    if type(value) not in (list, tuple):
+        return False
+    if kind is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+        if len(value) != len(args):
+            return False
+        item_types = list(args)
+    else:
+        item_types = [args[0] if args else Any] * len(value)
+    for index, (item, item_type) in enumerate(zip(value, item_types, strict=True)):
+        _check_value(item, item_type, f"{path}[{index}]", problems)
+    return True
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is type(None) or annotation is None:
+        return "None"
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__qualname__
+    return repr(annotation).replace("typing.", "")
+
+
+def _schema_error(node: CfgNode, schema: type, problems: list[tuple[str, str]]) -> SchemaError:
+    lines = _source_lines(_root_of(node))
+    shown = []
+    for path, problem in problems:
+        file, line = _nearest_line(lines, path)
+        where = f" ({file}, line {line})" if file is not None else ""
+        shown.append(f"{path!r}{where} {problem}")
+    count = f"{len(shown)} problem{'s' if len(shown) > 1 else ''}"
+    return SchemaError(
+        f"the config does not match {schema.__qualname__} ({count}):\n  " + "\n  ".join(shown),
+        problems=shown,
+    )
+
+
+def _nearest_line(
+    lines: dict[str, tuple[str, int]], path: str
+) -> tuple[str, int] | tuple[None, None]:
+    """Return the file and line of ``path``, else of the closest key above it."""
+    while path:
+        if path in lines:
+            return lines[path]
+        path = re.sub(r"(\[\d+\]|\.?[^.\[]*)$", "", path, count=1)
+    return None, None
+
+
+def _source_lines(root: CfgNode) -> dict[str, tuple[str, int]]:
+    """Return key path -> (file, line) from the files the config was read from (later wins)."""
+    lines: dict[str, tuple[str, int]] = {}
+    for name, text in root._sources:
+        try:
+            source_text = text if text is not None else _read_text(name, "utf-8")[0]
+            graph = yaml.compose(source_text, Loader=yaml.SafeLoader)
+        except (OSError, ConfigError, yaml.YAMLError):
+            continue  # the file changed or went away since: no lines from it
+        if graph is not None:
+            lines.update(_key_lines(graph, name))
+    return lines
 
 
 # -- Internals: reading YAML ----------------------------------------------------
@@ -2348,6 +2617,7 @@ def _open_tree(
     base_root: str | os.PathLike[str] | None = None,
     locations: dict[str, tuple[str, int]] | None = None,
     files: set[str] | None = None,
+    order: list[str] | None = None,
 ) -> _NodeT:
     """Open ``path`` merged over its ``__BASE__`` files.
 
@@ -2360,6 +2630,8 @@ def _open_tree(
         locations.update(lines)
     if files is not None:
         files.update(tree.opened)
+    if order is not None:
+        order.extend(tree.read_order)
     return cast(_NodeT, cfg)
 
 
@@ -2385,6 +2657,7 @@ class _BaseTree:
         self.want_lines = want_lines
         # real path -> (the file merged over its bases, key path -> (file, line))
         self.opened: dict[str, tuple[CfgNode, dict[str, tuple[str, int]]]] = {}
+        self.read_order: list[str] = []  # files as merged: bases before what includes them
 
     def open(self, path: str, chain: tuple[str, ...]) -> tuple[CfgNode, dict[str, tuple[str, int]]]:
         """Return the file merged over its bases; ``chain`` holds the files including it."""
@@ -2412,6 +2685,7 @@ class _BaseTree:
         if self.want_lines and graph is not None:
             lines.update(_key_lines(graph, source))
         self.opened[real] = (merged, lines)
+        self.read_order.append(path)
         return merged, lines
 
     def _check_confined(self, base_path: str, source: str, text: str) -> None:
