@@ -14,6 +14,11 @@ read as attributes. It loads and saves YAML, merges, freezes and copies deeply::
 :class:`HierarchicalCfgNode` opens files that inherit from others through a
 ``__BASE__: base.yaml`` key (a path or a list of paths).
 
+Values in files may be ``${A.B}`` (another key's value), ``${env:VAR,default}``
+or ``???`` (must be set; :meth:`CfgNode.missing_keys` lists them); they resolve at
+load and again after each change. :meth:`CfgNode.from_dataclass` and
+:meth:`CfgNode.validate` give and check a config typed by a dataclass.
+
 Loading is safe by default: tags that run code or build arbitrary objects
 (``!!python/object/apply:...``, ``!!python/name:...``) raise
 :class:`UnsafeYAMLError`, ``!!python/tuple`` loads as a tuple, and aliases may
