@@ -47,6 +47,18 @@ def _zip(extra: dict[str, bytes] | None = None, link: tuple[str, str] | None = N
     return buffer.getvalue()
 
 
+def _zip_links(links: list[tuple[str, str]], files: dict[str, bytes] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, target in links:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, target)
+        for name, data in (files or {}).items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 ARCHIVES = {
     "w.zip": _zip,
     "w.tar": lambda: _tar("w"),
@@ -116,6 +128,14 @@ def _add_file(name: str) -> Callable[..., None]:
     return add
 
 
+def _chain(*adders: Callable[[tarfile.TarFile], None]) -> Callable[..., None]:
+    def add(tar: tarfile.TarFile) -> None:
+        for adder in adders:
+            adder(tar)
+
+    return add
+
+
 def _add_device(name: str) -> Callable[..., None]:
     def add(tar: tarfile.TarFile) -> None:
         info = tarfile.TarInfo(name)
@@ -140,6 +160,42 @@ MALICIOUS = {
     "zip-dotdot": ("evil.zip", lambda: _zip({"../evil.txt": b"evil"}), "../evil.txt"),
     "zip-absolute": ("evil.zip", lambda: _zip({"/tmp/evil.txt": b"evil"}), "/tmp/evil.txt"),
     "zip-symlink-out": ("evil.zip", lambda: _zip(link=("out", "/etc")), "out"),
+    # Each link points inside on its own; together they lead out.
+    "tar-link-through-link": (
+        "evil.tar",
+        lambda: _tar("w", _chain(_add_link("a", "."), _add_link("a/b", ".."), _add_file("a/b/x"))),
+        "a/b",
+    ),
+    "tar-link-via-link-target": (
+        "evil.tar",
+        lambda: _tar("w", _chain(_add_link("x", "y/../z"), _add_link("y", "."))),
+        "x",
+    ),
+    "tar-file-replacing-link": (
+        "evil.tar",
+        lambda: _tar("w", _chain(_add_link("l", "README"), _add_file("l"))),
+        "l",
+    ),
+    "tar-hardlink-to-link": (
+        "evil.tar",
+        lambda: _tar("w", _chain(_add_link("l", "README"), _add_link("h", "l", tarfile.LNKTYPE))),
+        "h",
+    ),
+    "zip-link-through-link": (
+        "evil.zip",
+        lambda: _zip_links([("a", "."), ("a/b", "..")], {"a/b/evil.txt": b"evil"}),
+        "a/b",
+    ),
+    "zip-link-via-link-target": (
+        "evil.zip",
+        lambda: _zip_links([("x", "y/../z"), ("y", ".")]),
+        "x",
+    ),
+    "zip-file-replacing-link": (
+        "evil.zip",
+        lambda: _zip_links([("l", "README")], {"l": b"evil"}),
+        "l",
+    ),
 }
 
 
@@ -151,6 +207,7 @@ def test_zip_symlink_inside_the_folder_is_kept(http_site: Site, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("case", list(MALICIOUS), ids=list(MALICIOUS))
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
 def test_entries_that_escape_are_refused(http_site: Site, tmp_path: Path, case: str) -> None:
     name, build, member = MALICIOUS[case]
     out = tmp_path / "deep" / "out"

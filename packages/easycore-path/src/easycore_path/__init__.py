@@ -2212,39 +2212,61 @@ def _extract_zip(archive: str, folder: str) -> None:
         links: dict[str, str] = {}
         for member in members:
             _check_member_path(archive, member.filename, folder)
-            if stat.S_ISLNK(member.external_attr >> 16):
+            if _is_zip_link(member):
                 links[member.filename] = zip_file.read(member).decode("utf-8")
                 _check_link(archive, member.filename, links[member.filename], folder)
+        names = [(member.filename, member.filename) for member in members]
+        _check_not_through_links(archive, names, links, whole=False)
+        files = [(m.filename, m.filename) for m in members if not _is_zip_link(m)]
+        _check_not_through_links(archive, files, links, whole=True)
         os.makedirs(folder)
         for member in members:
             path = os.path.join(folder, member.filename)
-            if member.filename in links:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.symlink(links[member.filename], path)
-            elif member.is_dir():
+            if _is_zip_link(member):
+                continue  # made last, so that nothing is written through a link
+            if member.is_dir():
                 os.makedirs(path, exist_ok=True)
             else:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 with zip_file.open(member) as source, open(path, "wb") as file:
                     shutil.copyfileobj(source, file, _CHUNK_SIZE)
+        for name, link_target in links.items():
+            path = os.path.join(folder, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.symlink(link_target, path)
+        _check_links_resolve_inside(archive, links, folder)
+
+
+def _is_zip_link(member: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(member.external_attr >> 16)
 
 
 def _extract_tar(archive: str, folder: str) -> None:
     with tarfile.open(archive) as tar:
         members = tar.getmembers()
+        links: dict[str, str] = {}
         for member in members:
             _check_member_path(archive, member.name, folder)
             if member.isdev() or member.isfifo():
                 raise _unsafe_member(archive, member.name, "it is a device or a pipe")
             if member.issym():
                 _check_link(archive, member.name, member.linkname, folder)
+                links[member.name] = member.linkname
             elif member.islnk():  # a hard link names another member, from the root
                 target = os.path.join(folder, member.linkname)
                 if os.path.isabs(member.linkname) or not _is_inside(folder, target):
                     why = f"it is a hard link to {member.linkname!r}, out of the folder"
                     raise _unsafe_member(archive, member.name, why)
+        names = [(member.name, member.name) for member in members]
+        _check_not_through_links(archive, names, links, whole=False)
+        files = [(member.name, member.name) for member in members if not member.issym()]
+        files += [(member.name, member.linkname) for member in members if member.islnk()]
+        _check_not_through_links(archive, files, links, whole=True)
         os.makedirs(folder)
-        tar.extractall(folder, members=members, **_TAR_FILTER)
+        # Symbolic links last, so that nothing is written through one.
+        ordered = sorted(members, key=lambda member: member.issym())
+        tar.extractall(folder, members=ordered, **_TAR_FILTER)
+        _check_links_resolve_inside(archive, links, folder)
 
 
 def _decompress(archive: str, path: str, suffix: str) -> None:
@@ -2265,6 +2287,32 @@ def _check_link(archive: str, name: str, link_target: str, folder: str) -> None:
     resolved = os.path.join(folder, os.path.dirname(name), link_target)
     if os.path.isabs(link_target) or not _is_inside(folder, resolved):
         raise _unsafe_member(archive, name, f"it is a link to {link_target!r}, out of the folder")
+
+
+def _check_not_through_links(
+    archive: str, paths: Sequence[tuple[str, str]], links: Mapping[str, str], *, whole: bool
+) -> None:
+    """Refuse each ``(entry, path)`` whose path goes through a link entry (or is one, if ``whole``).
+
+    The link would take it wherever it points: ``a -> .`` then ``a/b -> ..`` passes each
+    check on its own, yet ``a/b/x`` lands beside the folder.
+    """
+    link_names = {os.path.normpath(name) for name in links}
+    for entry, path in paths:
+        parts = path.replace("\\", "/").split("/")
+        for depth in range(1, len(parts) + 1 if whole else len(parts)):
+            prefix = "/".join(parts[:depth])
+            if os.path.normpath(prefix) in link_names:
+                raise _unsafe_member(archive, entry, f"it goes through the link entry {prefix!r}")
+
+
+def _check_links_resolve_inside(archive: str, links: Mapping[str, str], folder: str) -> None:
+    """Refuse links that, followed through the links made before them, end outside."""
+    root = os.path.realpath(folder)
+    for name, link_target in links.items():
+        if not _is_inside(root, os.path.realpath(os.path.join(folder, name))):
+            why = f"it is a link to {link_target!r}, which leads out through other links"
+            raise _unsafe_member(archive, name, why)
 
 
 def _is_inside(folder: str, path: str) -> bool:
