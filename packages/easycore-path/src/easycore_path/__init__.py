@@ -1894,7 +1894,7 @@ def _fetch_http(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool
     """Download ``url`` into ``sink``; return False when a refresh finds the file current."""
     headers = partial.request_headers(job.target if job.refresh else None)
     deadline = time.monotonic() + job.attempt_timeout
-    with _HTTPSession(job.allow_insecure_redirects) as session:
+    with _HTTPSession(job.allow_insecure_redirects, list(job.headers)) as session:
         response = _get(session, url, {**job.headers, **headers})
         with response:
             if response.status_code == 304:
@@ -1917,12 +1917,28 @@ def _fetch_http(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool
 
 
 class _HTTPSession(requests.Session):
-    """A requests session that refuses redirects from https to http unless allowed."""
+    """A requests session that refuses redirects from https to http unless allowed.
 
-    def __init__(self, allow_insecure_redirects: bool) -> None:
+    The caller's own headers (``private_headers``) are dropped when a redirect leads to
+    another host, as requests does for Authorization only: a token sent as
+    ``PRIVATE-TOKEN`` or ``X-Api-Key`` is as secret.
+    """
+
+    def __init__(self, allow_insecure_redirects: bool, private_headers: Sequence[str] = ()) -> None:
         super().__init__()
         self.headers.update(_HEADERS)
         self._allow_insecure_redirects = allow_insecure_redirects
+        self._private_headers = tuple(private_headers)
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        """Drop the caller's headers on a redirect to another host, then let requests go on."""
+        old_url, new_url = response.request.url or "", prepared_request.url or ""
+        if self.should_strip_auth(old_url, new_url):  # type: ignore[no-untyped-call]
+            for name in self._private_headers:
+                prepared_request.headers.pop(name, None)
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         """Return where ``resp`` redirects to, refusing a step down from https to http."""
