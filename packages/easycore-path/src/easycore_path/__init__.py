@@ -1744,6 +1744,7 @@ class _PartialFile:
         self._note = f"{stem}.part.json"
         self._final_note = f"{stem}.json"  # the validators of the file under the final name
         self._url = url
+        self._validators: dict[str, str] = {}  # of the bytes a resume continues
         self.offset = 0
 
     def request_headers(self, refresh_of: str | None) -> dict[str, str]:
@@ -1757,7 +1758,7 @@ class _PartialFile:
             if_range = etag if strong else validators.get("last_modified", "")
             size = os.path.getsize(self.path)
             if if_range and size:
-                self.offset = size
+                self.offset, self._validators = size, validators
                 return {"Range": f"bytes={size}-", "If-Range": if_range}
         if refresh_of is not None and os.path.isfile(refresh_of):
             cached = _read_note(self._final_note, self._url) or {}
@@ -1765,6 +1766,18 @@ class _PartialFile:
             conditions["If-Modified-Since"] = cached.get("last_modified", "")
             return {name: value for name, value in conditions.items() if value}
         return {}
+
+    def is_same_version(self, response: requests.Response) -> bool:
+        """Return whether ``response`` is of the version the partial file holds.
+
+        A server that ignores If-Range answers 206 even for a changed file; its ETag or
+        Last-Modified then tells.
+        """
+        for header, key in (("ETag", "etag"), ("Last-Modified", "last_modified")):
+            seen, noted = response.headers.get(header, ""), self._validators.get(key, "")
+            if seen and noted:
+                return seen == noted
+        return True
 
     def start(self, response: requests.Response) -> int:
         """Return the offset the body of ``response`` starts at, and note its validators.
@@ -1794,7 +1807,7 @@ class _PartialFile:
 
     def discard(self) -> None:
         """Remove the partial file and its note."""
-        self.offset = 0
+        self.offset, self._validators = 0, {}
         _remove_quietly(self.path)
         _remove_quietly(self._note)
 
@@ -1899,8 +1912,9 @@ def _fetch_http(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool
         with response:
             if response.status_code == 304:
                 return False
-            if partial.offset and not _resumes_at(response, partial.offset):
-                partial.discard()  # 416, or another range than asked: ask for all of it
+            if partial.offset and not _resumes_at(response, partial):
+                # 416, another range than asked, or another version: ask for all of it
+                partial.discard()
                 return _fetch_http(url, job, partial, sink)
             _check_status(url, response)
             if response.status_code == 206 and not partial.offset:
@@ -2023,10 +2037,11 @@ def _content_range(response: requests.Response) -> tuple[int, int, int | None]:
     return int(first), int(last), None if total == "*" else int(total)
 
 
-def _resumes_at(response: requests.Response, offset: int) -> bool:
-    """Return whether ``response`` is usable for a request of bytes ``offset``-."""
+def _resumes_at(response: requests.Response, partial: _PartialFile) -> bool:
+    """Return whether ``response`` is usable for a request of bytes ``partial.offset``-."""
     if response.status_code == 206:
-        return _content_range(response)[0] == offset
+        starts_at_offset = _content_range(response)[0] == partial.offset
+        return starts_at_offset and partial.is_same_version(response)
     return response.status_code != 416  # a 200 is the whole file: fine too
 
 
