@@ -1645,11 +1645,17 @@ class _ProcessBackend(_Backend):
         try:
             return _dumps_spec(spec)
         except Exception as err:
+            fix = (
+                "Define the runner class at module level of an importable module, keep cfg "
+                "to plain data"
+                if _is_main_importable()
+                else f"In {_interactive_main_name()}, `pip install cloudpickle` (a copied "
+                f"easycore_parallel.py needs it installed to send such objects by value)"
+            )
             raise NotPicklableError(
                 f"{_explain_spec_pickling(spec)} cannot be pickled to start producers with "
-                f"start_method={self._method!r} ({type(err).__name__}: {err}). Define the "
-                f"runner class at module level of an importable module, keep cfg to plain "
-                f"data, or use start_method='fork' where it is safe."
+                f"start_method={self._method!r} ({type(err).__name__}: {err}). {fix}, or "
+                f"use start_method='fork' where it is safe."
             ) from err
 
     def _child_setup(self) -> _ChildSetup:
@@ -1881,11 +1887,15 @@ def _dumps_spec(obj: object) -> bytes:
     When ``__main__`` has no file that producers could re-run (a notebook, ``python -c``,
     a script read from stdin, the REPL), its classes and functions travel by value with
     cloudpickle (a dependency of easycore-parallel; a copied module uses it when it is
-    installed). Otherwise everything travels by name, as with ``pickle``: producers
-    re-run a script file as ``__mp_main__``, so its globals are the script's own.
+    installed). A script file's travel by name, as with ``pickle`` (producers re-run the
+    script as ``__mp_main__``, so its globals are the script's own), unless that fails:
+    then by value too (a lambda or a closure in cfg).
     """
     if _is_main_importable():
-        return bytes(_dumps(obj))
+        try:
+            return bytes(_dumps(obj))
+        except Exception:
+            pass
     try:
         cloudpickle = importlib.import_module("cloudpickle")
     except ImportError:
