@@ -315,6 +315,8 @@ def _make_plots(sections: dict[str, list[dict[str, Any]]], folder: Path) -> list
 
     matplotlib.use("Agg")
     folder.mkdir(exist_ok=True)
+    for stale in folder.glob("*.png"):  # the folder holds this run's plots and no others
+        stale.unlink()
     plots = []
     runner_points = _runner_curve(sections.get("parallel", []))
     if runner_points:
