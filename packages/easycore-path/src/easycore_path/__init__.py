@@ -1617,7 +1617,8 @@ def _fetch(url: str, job: _Job, partial: _PartialFile) -> bool:
     Returns False when a refresh found the file current (nothing was downloaded).
     """
     label = os.path.basename(job.target)
-    with _Sink(url, partial.path, label, job.progress, job.checksum) as sink:
+    deadline = time.monotonic() + job.attempt_timeout
+    with _Sink(url, partial.path, label, job.progress, job.checksum, deadline=deadline) as sink:
         if url[:6].lower() == "ftp://":
             _fetch_ftp(url, sink)
         elif not _fetch_http(url, job, partial, sink):
@@ -1639,10 +1640,21 @@ def _fetch(url: str, job: _Job, partial: _PartialFile) -> bool:
 
 
 class _Sink:
-    """Where a fetcher writes a body: the partial file, a byte count, a hash, a progress bar."""
+    """Where a fetcher writes a body: the partial file, a byte count, a hash, a progress bar.
+
+    It also keeps the attempt's deadline (``time.monotonic()``), checked as bytes come in,
+    so a server that drips never holds the download: the read timeouts cannot see that.
+    """
 
     def __init__(
-        self, url: str, path: str, label: str, progress: bool, checksum: tuple[str, str] | None
+        self,
+        url: str,
+        path: str,
+        label: str,
+        progress: bool,
+        checksum: tuple[str, str] | None,
+        *,
+        deadline: float,
     ) -> None:
         self.received = 0
         self.expected: int | None = None
@@ -1654,6 +1666,7 @@ class _Sink:
         self._file: IO[bytes] | None = None
         self._bar: tqdm[Any] | None = None
         self._written_back = 0  # bytes already handed to the disk
+        self._deadline = deadline
 
     def __enter__(self) -> _Sink:
         return self
@@ -1703,6 +1716,8 @@ class _Sink:
             self._bar.update(len(chunk))
         if _CAN_START_WRITEBACK and self.received - self._written_back >= _WRITEBACK_WINDOW:
             self._start_writeback()
+        if time.monotonic() > self._deadline:
+            raise _truncated(self._url, self, _PAST_DEADLINE)
 
     def _start_writeback(self) -> None:
         # Hand the bytes written so far to the disk now, while the network keeps going,
@@ -1906,7 +1921,6 @@ _HEADERS: Final = {"Accept-Encoding": "identity", "User-Agent": f"easycore-path/
 def _fetch_http(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool:
     """Download ``url`` into ``sink``; return False when a refresh finds the file current."""
     headers = partial.request_headers(job.target if job.refresh else None)
-    deadline = time.monotonic() + job.attempt_timeout
     with _HTTPSession(job.allow_insecure_redirects, list(job.headers)) as session:
         response = _get(session, url, {**job.headers, **headers})
         with response:
@@ -1926,7 +1940,7 @@ def _fetch_http(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool
                 )
             offset = partial.start(response)
             sink.begin(_announced_size(response, offset), offset)
-            _copy_body(url, response, sink, deadline)
+            _copy_body(url, response, sink)
     return True
 
 
@@ -1991,9 +2005,9 @@ def _keep_request_as_is(request: requests.PreparedRequest) -> requests.PreparedR
     return request
 
 
-def _copy_body(url: str, response: requests.Response, sink: _Sink, deadline: float) -> None:
+def _copy_body(url: str, response: requests.Response, sink: _Sink) -> None:
     # Raw bytes, never decoded; read1 returns what has arrived, so no byte that arrived
-    # before a failure is lost and the deadline is checked while a server drips.
+    # before a failure is lost and the sink checks the deadline while a server drips.
     raw = response.raw
     try:
         while True:
@@ -2001,8 +2015,6 @@ def _copy_body(url: str, response: requests.Response, sink: _Sink, deadline: flo
             if not chunk:
                 return
             sink.write(chunk)
-            if time.monotonic() > deadline:
-                raise _truncated(url, sink, _PAST_DEADLINE)
     except (urllib3.exceptions.HTTPError, requests.RequestException) as err:
         timed_out = isinstance(err, (urllib3.exceptions.TimeoutError, requests.Timeout))
         reason = "the server went silent: read timed out" if timed_out else "connection broke"
