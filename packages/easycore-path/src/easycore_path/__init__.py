@@ -133,6 +133,10 @@ _LOCK_TIMEOUT: Final = 30 * 60.0  # seconds: the reference promises a 30 minute 
 class PathError(Exception):
     """Base class of the errors raised by ``easycore_path``."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt without calling __init__, so every attribute a subclass sets travels.
+        return (_restored_error, (type(self), self.args, self.__dict__))
+
 
 class UnknownProtocolError(PathError, ValueError):
     """No registered handler supports the ``protocol://`` of a path (also a ``ValueError``).
@@ -144,9 +148,6 @@ class UnknownProtocolError(PathError, ValueError):
     def __init__(self, message: str, path: str) -> None:
         super().__init__(message)
         self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.path))
 
 
 class PrefixConflictError(PathError, ValueError):
@@ -160,9 +161,6 @@ class PrefixConflictError(PathError, ValueError):
         super().__init__(message)
         self.prefix = prefix
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.prefix))
-
 
 class RedirectLoopError(PathError, ValueError):
     """Redirects lead back to where they started (also a ``ValueError``).
@@ -174,9 +172,6 @@ class RedirectLoopError(PathError, ValueError):
     def __init__(self, message: str, path: str) -> None:
         super().__init__(message)
         self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.path))
 
 
 class UnsupportedOperationError(PathError, NotImplementedError):
@@ -192,9 +187,6 @@ class UnsupportedOperationError(PathError, NotImplementedError):
         self.path = path
         self.operation = operation
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.path, self.operation))
-
 
 class DownloadError(PathError, OSError):
     """A download failed and nothing was saved under the target name (also an ``OSError``).
@@ -204,17 +196,13 @@ class DownloadError(PathError, OSError):
         status: The HTTP status or FTP reply code when the server answered, else ``None``.
     """
 
-    # The wait a 429 or 503 answer asked for (Retry-After); read by the retry loop only,
-    # so it need not survive pickling.
+    # The wait a 429 or 503 answer asked for (Retry-After); read by the retry loop only.
     _retry_after: float | None = None
 
     def __init__(self, message: str, url: str, status: int | None = None) -> None:
         super().__init__(message)
         self.url = url
         self.status = status
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.url, self.status))
 
 
 class RemoteFileNotFoundError(DownloadError, FileNotFoundError):
@@ -237,9 +225,6 @@ class TruncatedDownloadError(DownloadError):
         self.received = received
         self.expected = expected
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.url, self.received, self.expected))
-
 
 class ChecksumMismatchError(DownloadError):
     """A file's hash is not the one asked for with ``checksum=`` (or ``sha256=``).
@@ -255,10 +240,6 @@ class ChecksumMismatchError(DownloadError):
         self.path = path
         self.expected = expected
         self.actual = actual
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        args = (self.args[0], self.url, self.path, self.expected, self.actual)
-        return (type(self), args)
 
 
 class UnsafeArchiveError(PathError, ValueError):
@@ -276,9 +257,6 @@ class UnsafeArchiveError(PathError, ValueError):
         self.path = path
         self.member = member
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.path, self.member))
-
 
 class LockTimeoutError(PathError, TimeoutError):
     """A ``file_lock`` was not acquired in time (also a ``TimeoutError``).
@@ -292,9 +270,6 @@ class LockTimeoutError(PathError, TimeoutError):
         super().__init__(message)
         self.lock_file = lock_file
         self.timeout = timeout
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.lock_file, self.timeout))
 
 
 # -- Public API: PathManager ---------------------------------------------------
@@ -1202,6 +1177,17 @@ def download_file(
 
 
 # -- Internals: dispatch and messages ------------------------------------------
+
+
+def _restored_error(
+    cls: type[PathError], args: tuple[Any, ...], state: dict[str, Any]
+) -> PathError:
+    """Rebuild a pickled error: its class, its args, and every attribute it carried."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 # A "protocol://" start. Two letters at least, so that "C://data" stays a Windows path.
 _SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
