@@ -39,6 +39,7 @@ project as ``easycore_path.py`` to vendor it.
 """
 
 # SPDX-License-Identifier: MIT
+# Copyright (c) 2026 the easycore developers
 
 from __future__ import annotations
 
