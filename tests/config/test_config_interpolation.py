@@ -328,3 +328,9 @@ def test_missing_value_error_is_a_key_and_attribute_error_and_pickles() -> None:
     error = pickle.loads(pickle.dumps(info.value))
     assert type(error) is MissingValueError
     assert (error.key, error.line, str(error)) == ("SEED", 4, str(info.value))
+
+
+def test_a_node_built_from_a_config_keeps_its_expressions_live() -> None:
+    cfg = CfgNode(CfgNode.load("ROOT: /data\nTRAIN: ${ROOT}/train\n"))
+    cfg.ROOT = "/mnt"
+    assert cfg.TRAIN == "/mnt/train"

@@ -294,6 +294,8 @@ class CfgNode(dict[Any, Any]):
         node_class = type(self)
         for key, value in init_dict.items():
             _store(self, key, _convert(value, node_class, copy))
+        if isinstance(init_dict, CfgNode):
+            _copy_exprs(init_dict, self)  # its ${...} stay live in the new node
 
     # -- attribute access --
 
@@ -422,7 +424,9 @@ class CfgNode(dict[Any, Any]):
         text, source = _read_text(file, encoding)
         made = _expressions_made
         cfg = _resolved(_load_config(text, source, cls, allow_unsafe)[0], made)
-        object.__setattr__(cfg, "_sources", ((source, text),))
+        # A path is read again for key lines if validate() has errors to report.
+        kept = None if isinstance(file, (str, os.PathLike)) else text
+        object.__setattr__(cfg, "_sources", ((source, kept),))
         return cfg
 
     @classmethod
@@ -2226,26 +2230,58 @@ def _construct_node(loader: _ConfigConstructor, node: yaml.Node) -> CfgNode:
         loader.flatten_mapping(node)  # "<<: *base" pairs go first, so own keys win
         first_own = len(node.value) - own_pairs
     result = _new_node(loader.config_node_class)
+    if first_own:
+        _construct_pairs_checked(loader, node, result, first_own)
+        return result
+    # The common case, inlined (a load spends most of its time here): str keys and str
+    # values skip _build, and duplicates are looked for only if the count says so.
+    attributes = result.__dict__
+    reserved = loader.config_node_class._reserved_names
+    for key_node, value_node in node.value:
+        key = key_node.value
+        if key_node.tag != _STR_TAG or "${" in key:
+            key = _build_key(loader, node, key_node)
+        value = value_node.value
+        if value_node.tag != _STR_TAG or type(value_node) is not yaml.ScalarNode or "${" in value:
+            value = _build(loader, value_node)
+        dict.__setitem__(result, key, value)
+        if isinstance(key, str) and key not in reserved:
+            attributes[key] = value
+        if type(value) not in _ATOMIC_TYPES:
+            _adopt(result, value, (key,))
+    if len(result) != len(node.value):
+        _construct_pairs_checked(loader, node, _new_node(loader.config_node_class), 0)
+    return result
+
+
+def _construct_pairs_checked(
+    loader: _ConfigConstructor, node: yaml.MappingNode, result: CfgNode, first_own: int
+) -> None:
+    """Fill ``result`` from the pairs of ``node``, refusing duplicates from ``first_own`` on."""
     seen: dict[Any, yaml.Node] = {}
     for index, (key_node, value_node) in enumerate(node.value):
-        key = _build(loader, key_node)
-        if type(key) in _PENDING_TYPES:  # keys are names, never expressions
-            key = key_node.value.replace("$${", "${") if type(key) is _Expr else "???"
-        try:
-            hash(key)
-        except TypeError as err:
-            raise ConstructorError(
-                "while building a mapping",
-                node.start_mark,
-                f"found a key that cannot be a dict key ({type(key).__name__})",
-                key_node.start_mark,
-            ) from err
+        key = _build_key(loader, node, key_node)
         if index >= first_own:
             if key in seen:
                 raise _duplicate_key_error(loader.config_source, key, key_node, seen[key])
             seen[key] = key_node
         _store(result, key, _build(loader, value_node))
-    return result
+
+
+def _build_key(loader: _ConfigConstructor, node: yaml.Node, key_node: yaml.Node) -> Any:
+    key = _build(loader, key_node)
+    if type(key) in _PENDING_TYPES:  # keys are names, never expressions
+        key = key_node.value.replace("$${", "${") if type(key) is _Expr else "???"
+    try:
+        hash(key)
+    except TypeError as err:
+        raise ConstructorError(
+            "while building a mapping",
+            node.start_mark,
+            f"found a key that cannot be a dict key ({type(key).__name__})",
+            key_node.start_mark,
+        ) from err
+    return key
 
 
 def _construct_list(loader: _ConfigConstructor, node: yaml.Node) -> list[Any]:
@@ -2339,6 +2375,10 @@ def _configure_loader(loader_class: type[_ConfigConstructor], safe: bool) -> Non
     loader_class.add_multi_constructor(_PYTHON_TAG_PREFIX, _refuse_python_tag)
 
 
+# PyYAML's resolution, which _CachedResolver wraps (untyped in types-PyYAML).
+_RESOLVE_TAG: Final = cast(Callable[..., str], yaml.resolver.BaseResolver.resolve)
+
+
 class _CachedResolver(yaml.resolver.Resolver):
     """PyYAML's tag resolution, with the tags of short plain scalars remembered.
 
@@ -2356,12 +2396,12 @@ class _CachedResolver(yaml.resolver.Resolver):
         pass
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        resolve_tag = cast(Callable[..., str], super().resolve)  # untyped in types-PyYAML
+        resolve_tag = _RESOLVE_TAG
         if kind is not yaml.ScalarNode or not implicit[0] or len(value) > _CACHED_SCALAR_LENGTH:
-            return resolve_tag(kind, value, implicit)
+            return resolve_tag(self, kind, value, implicit)
         tag = self.tag_cache.get(value)
         if tag is None:
-            tag = resolve_tag(kind, value, implicit)
+            tag = resolve_tag(self, kind, value, implicit)
             if len(self.tag_cache) < _TAG_CACHE_SIZE:
                 self.tag_cache[value] = tag
         return tag
