@@ -17,6 +17,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
+pytest.importorskip("easycore.common.parallel")  # the reference's imports
 
 SETUP = """
 import numpy, torch

@@ -15,6 +15,7 @@ pytest.importorskip("torch")
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
+pytest.importorskip("easycore.common.parallel")  # the reference's imports
 
 SETUP = """
 import numpy, torch
