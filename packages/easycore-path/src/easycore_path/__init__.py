@@ -125,7 +125,7 @@ _ATTEMPT_TIMEOUT: Final = 60 * 60.0
 _ATTEMPTS: Final = 4  # tries per URL; see _is_retryable for which failures are retried
 _BACKOFF: Final = 0.5  # seconds before the first retry, doubled before each next one
 _RETRY_AFTER_CAP: Final = 120.0  # seconds: the longest Retry-After (429, 503) we wait
-_LOCK_TIMEOUT: Final = 30 * 60.0  # seconds: the reference promises a 30 minute wait
+_LOCK_TIMEOUT: Final = 30 * 60.0  # seconds: the original promises a 30 minute wait
 
 
 # -- Errors --------------------------------------------------------------------
@@ -375,7 +375,7 @@ class PathManager:
             _warn_not_overwritten(dst)
             return False
         local_path = src_handler.get_local_path(src)
-        # A custom handler written to the reference may return None: that is success too.
+        # A custom handler written for the original may return None: that is success too.
         return dst_handler.copy_from_local(local_path, dst, overwrite=overwrite) is not False
 
     @staticmethod
@@ -500,7 +500,7 @@ class PathHandler:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # The reference's tutorial spells it get_support_prefixes; keep such handlers working.
+        # The original's tutorial spells it get_support_prefixes; keep such handlers working.
         if "get_support_prefixes" in vars(cls) and "get_supported_prefixes" not in vars(cls):
             warnings.warn(
                 f"{cls.__qualname__} defines get_support_prefixes(), the old spelling: "
