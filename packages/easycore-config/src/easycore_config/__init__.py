@@ -884,6 +884,8 @@ class CfgNode(dict[Any, Any]):
         object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
         object.__setattr__(new, "_sources", self._sources)
         _copy_exprs(self, new)
+        if self._holds_exprs:
+            _mark_holds_exprs(new)
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -1127,6 +1129,8 @@ def _convert(value: Any, node_class: type[CfgNode], copy: bool) -> Any:
             _store(node, key, _convert(item, node_class, copy))
         if isinstance(value, CfgNode):
             _copy_exprs(value, node)
+            if value._holds_exprs:
+                _mark_holds_exprs(node)
         return node
     if kind is list or kind is tuple:
         items = [_convert(item, node_class, copy) for item in value]
@@ -1153,6 +1157,8 @@ def _shallow_copy(node: _NodeT, frozen: bool) -> _NodeT:
     object.__setattr__(new, "_frozen", frozen)
     object.__setattr__(new, "_key_rules", copy.copy(node._key_rules))
     _copy_exprs(node, new)
+    if node._holds_exprs:
+        _mark_holds_exprs(new)
     return new
 
 
@@ -1163,6 +1169,8 @@ def _copy_tree(value: Any) -> Any:
         for key, item in dict.items(value):
             _store(new, key, _copy_tree(item))
         _copy_exprs(value, new)
+        if value._holds_exprs:
+            _mark_holds_exprs(new)
         return new
     if type(value) is list:
         return [_copy_tree(item) for item in value]
@@ -1563,8 +1571,7 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
     False to a key that is gone) is left unset, and reading it raises the reason.
     """
     entries: list[tuple[CfgNode, Any]] = []
-    # After a load every node may hold ${...} values; after that, only flagged ones do.
-    for node in _iter_nodes(root, only_flagged=not strict):
+    for node in _iter_nodes(root):
         for key, value in dict.items(node):
             if type(value) in _PENDING_TYPES:
                 _exprs_of(node)[key] = value
@@ -1586,10 +1593,10 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
             _remove(node, key)
 
 
-def _iter_nodes(root: CfgNode, only_flagged: bool) -> list[CfgNode]:
-    """Return the nodes of the tree below ``root`` (included).
+def _iter_nodes(root: CfgNode) -> list[CfgNode]:
+    """Return the nodes of the tree below ``root`` (included) that hold expressions.
 
-    With ``only_flagged``, skip the nodes without expressions in or below them.
+    Nodes without expressions in or below them are skipped, with all below them.
     """
     found: list[CfgNode] = []
     stack: list[Any] = [root]
@@ -1600,7 +1607,7 @@ def _iter_nodes(root: CfgNode, only_flagged: bool) -> list[CfgNode]:
             continue
         seen.add(id(value))
         if isinstance(value, CfgNode):
-            if only_flagged and not value._holds_exprs:
+            if not value._holds_exprs:
                 continue
             found.append(value)
             stack.extend(item for item in dict.values(value) if type(item) not in _ATOMIC_TYPES)
@@ -2249,6 +2256,8 @@ def _construct_node(loader: _ConfigConstructor, node: yaml.Node) -> CfgNode:
             attributes[key] = value
         if type(value) not in _ATOMIC_TYPES:
             _adopt(result, value, (key,))
+            if type(value) in _PENDING_TYPES:
+                _mark_holds_exprs(result)
     if len(result) != len(node.value):
         _construct_pairs_checked(loader, node, _new_node(loader.config_node_class), 0)
     return result
@@ -2265,7 +2274,10 @@ def _construct_pairs_checked(
             if key in seen:
                 raise _duplicate_key_error(loader.config_source, key, key_node, seen[key])
             seen[key] = key_node
-        _store(result, key, _build(loader, value_node))
+        value = _build(loader, value_node)
+        _store(result, key, value)
+        if type(value) in _PENDING_TYPES:
+            _mark_holds_exprs(result)
 
 
 def _build_key(loader: _ConfigConstructor, node: yaml.Node, key_node: yaml.Node) -> Any:
