@@ -69,6 +69,7 @@ import urllib.parse
 import uuid
 import warnings
 import zipfile
+import zlib
 from typing import (
     IO,
     TYPE_CHECKING,
@@ -1138,7 +1139,8 @@ def download_file(
         unpack: Extract a zip or tar (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz) archive
             once into the folder ``<file>.unpacked`` next to it and return that
             folder; a single .gz, .bz2 or .xz file is decompressed next to it and that
-            file's path returned.
+            file's path returned. An archive that ``refresh`` replaced is extracted
+            again.
         refresh: ``"never"`` (default) returns a file already there as it is;
             ``"if-changed"`` asks the server (with its ETag or Last-Modified) and
             replaces the file, atomically, only when it changed.
@@ -1790,7 +1792,7 @@ class _PartialFile:
         if response.status_code == 206 and self.offset:
             return self.offset
         self.offset = 0
-        _write_note(
+        _write_json(
             self._note,
             {
                 "url": self._url,
@@ -1824,7 +1826,7 @@ def _read_note(path: str, url: str) -> dict[str, str] | None:
     return note if isinstance(note, dict) and note.get("url") == url else None
 
 
-def _write_note(path: str, note: dict[str, str]) -> None:
+def _write_json(path: str, note: dict[str, str]) -> None:
     tmp_path = _temp_path_for(path)
     with open(tmp_path, "w", encoding="utf-8") as file:
         json.dump(note, file)
@@ -2191,15 +2193,24 @@ _TAR_FILTER: Final[dict[str, Any]] = {"filter": "data"} if hasattr(tarfile, "dat
 
 
 def _unpacked(url: str, archive: str) -> str:
-    """Extract ``archive`` (once, atomically, under its lock) and return what it holds."""
-    kind = _archive_kind(archive)
+    """Extract ``archive`` (once per version of it, atomically, under its lock); return it.
+
+    A note in the work folder records which version of the archive (size, mtime, inode)
+    was extracted, so an archive that ``refresh="if-changed"`` replaced is extracted
+    again rather than served stale.
+    """
+    try:
+        kind = _archive_kind(archive)
+    except _DAMAGED_ARCHIVE_ERRORS as err:  # looking inside may read a damaged stream
+        raise _damaged_archive(url, archive, err) from err
     # A folder for an archive; a compressed file loses its suffix (data.csv.gz: data.csv).
     is_archive = kind in ("zip", "tar")
     destination = f"{archive}{_UNPACKED_SUFFIX}" if is_archive else archive[: -len(kind)]
-    if os.path.exists(destination):
+    note = f"{_work_stem(destination)}.unpacked.json"
+    if _is_unpacked(archive, destination, note):
         return destination
     with file_lock(archive):
-        if os.path.exists(destination):  # unpacked by another caller while we waited
+        if _is_unpacked(archive, destination, note):  # done by another caller meanwhile
             return destination
         tmp_path = _temp_path_for(destination)
         try:
@@ -2209,7 +2220,10 @@ def _unpacked(url: str, archive: str) -> str:
                 _extract_tar(archive, tmp_path)
             else:
                 _decompress(archive, tmp_path, kind)
-            os.replace(tmp_path, destination)
+            _put_in_place(tmp_path, destination)
+            _write_json(note, {"archive": _archive_version(archive)})
+        except _DAMAGED_ARCHIVE_ERRORS as err:
+            raise _damaged_archive(url, archive, err) from err
         except OSError as err:
             if isinstance(err, PathError):
                 raise
@@ -2219,6 +2233,60 @@ def _unpacked(url: str, archive: str) -> str:
                 shutil.rmtree(tmp_path)
             _remove_quietly(tmp_path)
     return destination
+
+
+# What a damaged archive raises while it is read (a bad gzip stream is an OSError too).
+_DAMAGED_ARCHIVE_ERRORS: Final = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    gzip.BadGzipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+)
+
+
+def _damaged_archive(url: str, archive: str, err: Exception) -> DownloadError:
+    return DownloadError(
+        f"{url} was saved at {archive}, but it cannot be unpacked: {err}. The archive is "
+        f"damaged or not what its name says; nothing was extracted. Delete it to download "
+        f"it again.",
+        url,
+    )
+
+
+def _archive_version(archive: str) -> str:
+    info = os.stat(archive)
+    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
+
+
+def _is_unpacked(archive: str, destination: str, note: str) -> bool:
+    """Return whether ``destination`` holds what this version of ``archive`` holds."""
+    if not os.path.lexists(destination):
+        return False
+    try:
+        with open(note, encoding="utf-8") as file:
+            unpacked = json.load(file)["archive"]
+    except FileNotFoundError:  # there before us (by hand, or an older version): kept
+        return True
+    except (OSError, ValueError, KeyError, TypeError):  # a note cut by a crash
+        return False
+    return bool(unpacked == _archive_version(archive))
+
+
+def _put_in_place(tmp_path: str, destination: str) -> None:
+    """Rename ``tmp_path`` to ``destination``; a folder there (an older unpack) is replaced."""
+    if not os.path.isdir(destination) or os.path.islink(destination):
+        os.replace(tmp_path, destination)
+        return
+    old = _temp_path_for(destination)
+    os.replace(destination, old)
+    try:
+        os.replace(tmp_path, destination)
+    except OSError:
+        os.replace(old, destination)
+        raise
+    shutil.rmtree(old)
 
 
 def _archive_kind(archive: str) -> str:
