@@ -44,8 +44,11 @@ cloudpickle; the caller waits on their results and on one never-ending call per 
 which fails the moment that actor dies.
 
 Batches grow from one item until a batch holds about 5 ms of producer work (or 4 MiB),
-from the per-item time the producers measure. Errors come back to the caller with
-their own type and the producer's traceback (naming the device) as ``__cause__``.
+from the per-item time the producers measure; a result is pickled the moment
+``producer_work`` returns it. Errors come back to the caller with their own type and the
+producer's traceback (naming the device) as ``__cause__``. Runner classes defined where
+producers cannot import them (a notebook, ``python -c``) travel by value with cloudpickle,
+this module's one dependency; a copy of this file works without it, by name only.
 
 Environment variables: none.
 """
@@ -222,7 +225,10 @@ class BaseRunner:
             threads that Python does not manage (torch's or a BLAS thread pool, which
             would deadlock forked children), ``spawn`` where fork is not safe (macOS,
             Windows), else ``fork``. Except under ``fork``, the runner class and ``cfg``
-            must be picklable (defined at module level of an importable module).
+            must reach the producers: by name from an importable module, or by value
+            with cloudpickle when defined in a notebook, ``python -c``, stdin or the
+            REPL (and for a script's lambdas and closures). ``fork`` after this process
+            started native threads sets the producers' OpenMP runtimes to one thread.
         backend: ``"process"`` (default), ``"thread"``: producers are threads of this
             process, for hooks that wait on I/O or release the GIL; nothing is pickled; or
             ``"ray"``: producers are Ray actors, one per device, on this machine or a Ray
@@ -306,6 +312,7 @@ class BaseRunner:
         is returned. If anything fails, the call stops within a moment and raises; the
         producers skip the rest of its work and the runner can be called again, except
         after ``ProducerDiedError`` or ``KeyboardInterrupt``, which close it.
+        ``close()`` from another thread stops the call too.
 
         Args:
             data_iter: An iterable of items (it may be endless: the consumer can stop
@@ -315,9 +322,12 @@ class BaseRunner:
             What ``consumer_end`` returns.
 
         Raises:
-            RunnerClosedError: The runner is closed.
+            RunnerClosedError: The runner is closed, or ``close()`` was called from
+                another thread during the call.
             ProducerDiedError: A producer process died; the runner is closed.
             NotPicklableError: An item or a result cannot be pickled.
+            RunnerError: A producer hook raised ``SystemExit`` or ``KeyboardInterrupt``
+                (it cannot end the caller's program), or a hook called its own runner.
             Exception: Whatever a hook or ``data_iter`` raised; a producer hook's
                 exception has the producer's traceback as ``__cause__``.
         """
