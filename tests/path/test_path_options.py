@@ -111,6 +111,14 @@ def test_headers_follow_a_redirect_on_the_same_host(http_site: Site, tmp_path: P
     assert [headers["PRIVATE-TOKEN"] for headers in http_site.request_headers] == ["s3cret"] * 2
 
 
+def test_handler_headers_are_sent_when_asking_whether_it_exists(http_site: Site) -> None:
+    url = http_site.serve("/private.bin", BODY)
+    PathManager.register(HTTPURLHandler(progress=False, headers={"X-Token": "abc"}), override=True)
+    assert PathManager.exists(url)
+    assert http_site.requests == [("HEAD", "/private.bin")]
+    assert http_site.request_headers[0]["X-Token"] == "abc"
+
+
 @pytest.fixture
 def netrc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "netrc"

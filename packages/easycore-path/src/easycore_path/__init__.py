@@ -685,9 +685,10 @@ class HTTPURLHandler(PathHandler):
 
     Args:
         progress: Show a tqdm progress bar while downloading.
-        headers: Extra HTTP headers for every download, such as
-            ``{"Authorization": "Bearer ..."}`` for a private weight store.
-        allow_insecure_redirects: Follow redirects from https to plain http.
+        headers: Extra HTTP headers for every request (downloads and ``exists``), such
+            as ``{"Authorization": "Bearer ..."}`` for a private weight store.
+        allow_insecure_redirects: Follow redirects from https to plain http (downloads
+            and ``exists``).
     """
 
     # Class defaults, so subclasses that skip __init__ still work.
@@ -750,7 +751,7 @@ class HTTPURLHandler(PathHandler):
         """
         if os.path.isfile(self._cache_path(path)):
             return True
-        return _remote_exists(path)
+        return _remote_exists(path, self._headers, self._allow_insecure_redirects)
 
     def isfile(self, path: str) -> bool:
         """Return ``exists(path)``: a URL names a file."""
@@ -1888,7 +1889,7 @@ def _check_existing_checksum(url: str, path: str, checksum: tuple[str, str]) -> 
         )
 
 
-def _remote_exists(url: str) -> bool:
+def _remote_exists(url: str, headers: Mapping[str, str], allow_insecure_redirects: bool) -> bool:
     if _is_offline():
         raise DownloadError(
             f"cannot ask whether {url} exists: EASYCORE_OFFLINE is set and it is not "
@@ -1897,7 +1898,7 @@ def _remote_exists(url: str) -> bool:
         )
     if url[:6].lower() == "ftp://":
         return _ftp_exists(url)
-    return _http_exists(url)
+    return _http_exists(url, headers, allow_insecure_redirects)
 
 
 # -- Internals: HTTP -----------------------------------------------------------
@@ -1976,18 +1977,22 @@ class _HTTPSession(requests.Session):
 
 
 def _get(session: requests.Session, url: str, headers: dict[str, str]) -> requests.Response:
-    # An explicit Authorization header wins over ~/.netrc: requests would replace it.
-    has_authorization = any(name.lower() == "authorization" for name in headers)
     try:
         return session.get(
             url,
             stream=True,
             timeout=(_CONNECT_TIMEOUT, _READ_TIMEOUT),
             headers=headers,
-            auth=_keep_request_as_is if has_authorization else None,
+            auth=_auth_for(headers),
         )
     except requests.RequestException as err:
         raise _request_error(url, err) from err
+
+
+def _auth_for(headers: Mapping[str, str]) -> Callable[..., Any] | None:
+    """Return the ``auth=`` for requests: an explicit Authorization wins over ~/.netrc."""
+    has_authorization = any(name.lower() == "authorization" for name in headers)
+    return _keep_request_as_is if has_authorization else None  # requests would replace it
 
 
 def _keep_request_as_is(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -2094,13 +2099,19 @@ def _request_error(url: str, err: requests.RequestException) -> DownloadError:
     return DownloadError(f"cannot download {url}: {err}.", url)
 
 
-def _http_exists(url: str) -> bool:
+def _http_exists(url: str, headers: Mapping[str, str], allow_insecure_redirects: bool) -> bool:
     timeout = (_CONNECT_TIMEOUT, _READ_TIMEOUT)
+    # The download's session and headers: the same credentials, the same redirect rules.
+    asked = dict(headers)
+    auth = _auth_for(asked)
     try:
-        response = requests.head(url, allow_redirects=True, timeout=timeout, headers=_HEADERS)
-        if response.status_code in (405, 501):  # HEAD refused: ask with a GET, read no body
-            with requests.get(url, stream=True, timeout=timeout, headers=_HEADERS) as response:
-                pass
+        with _HTTPSession(allow_insecure_redirects, list(asked)) as session:
+            response = session.head(
+                url, allow_redirects=True, timeout=timeout, headers=asked, auth=auth
+            )
+            if response.status_code in (405, 501):  # HEAD refused: ask with a GET, no body
+                response = session.get(url, stream=True, timeout=timeout, headers=asked, auth=auth)
+                response.close()
     except requests.RequestException as err:
         raise _request_error(url, err) from err
     if response.status_code in (404, 410):
