@@ -222,3 +222,16 @@ def test_reused_result_buffer_is_captured_when_returned(method, leftovers):
     with ReusedBuffer(2, start_method=method) as runner:
         assert runner(range(8)) == [[x, x * x] for x in range(8)]
     leftovers.assert_none()
+
+
+@pytest.mark.timeout(120)
+def test_close_from_another_thread_stops_a_stuck_call_on_ray(ray_session):
+    runner = Stuck(1, backend="ray")
+    started = threading.Event()
+    report = close_from_watchdog(runner, started, timeout=1.0)
+    with pytest.raises(RunnerClosedError, match="close\\(\\) was called from another thread"):
+        runner_cfg_call(runner, started)
+    report["thread"].join(60)
+    assert not report["thread"].is_alive(), "close() from the watchdog did not return"
+    assert "did not finish" in str(report.get("close_error", ""))
+    assert not runner.is_activate
