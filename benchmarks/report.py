@@ -151,7 +151,9 @@ def _unit(row: dict[str, Any], component: str) -> str:
 
 
 def _is_time(unit: str) -> bool:
-    return unit in _TIME_UNITS
+    """A time (``ms``, ``s/item``: lower is better), not a rate (``MB/s``: higher is)."""
+    words = unit.split("/", maxsplit=1)[0].split()
+    return bool(words) and words[0] in _TIME_UNITS
 
 
 def _speedup(row: dict[str, Any], unit: str) -> float | None:
@@ -185,7 +187,7 @@ def _target_text(target: Any) -> str:
 def _quantity(value: Any, unit: str) -> str:
     if not isinstance(value, (int, float)):
         return "-"
-    if _is_time(unit):
+    if unit in _TIME_UNITS:
         seconds = value * _TIME_UNITS[unit]
         for name, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
             if seconds >= scale:
