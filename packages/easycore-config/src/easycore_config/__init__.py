@@ -252,6 +252,7 @@ class CfgNode(dict[Any, Any]):
         "_key",
         "_key_rules",
         "_parent",
+        "_references",
         "_sources",
     )
 
@@ -265,6 +266,9 @@ class CfgNode(dict[Any, Any]):
     # This node or one below has had expressions (so have all its parents): only such
     # trees are resolved again after a change.
     _holds_exprs: bool
+    # On a root, after it was resolved: first name of each key path a ${...} reads -> the
+    # key paths, so that setting an unread key skips resolving again. None: not known.
+    _references: dict[str, list[str]] | None
     # Files (or texts) this root was loaded and merged from, to find key lines for errors.
     _sources: tuple[tuple[str, str | None], ...]
     _parent: weakref.ref[CfgNode] | None
@@ -761,9 +765,10 @@ class CfgNode(dict[Any, Any]):
             raise _frozen_error(self, key, "set")
         if self._exprs is not None:
             self._exprs.pop(key, None)  # a value set by hand replaces an expression
-        _store(self, key, _convert(value, type(self), False))
+        value = _convert(value, type(self), False)
+        _store(self, key, value)
         if _expressions_made:
-            _refresh(self)
+            _refresh_after_set(self, key, value)
 
     def __delitem__(self, key: Any) -> None:
         if self._frozen:
@@ -1048,6 +1053,7 @@ def _init_slots(node: CfgNode) -> None:
     object.__setattr__(node, "_holds_exprs", False)
     object.__setattr__(node, "_key_rules", None)
     object.__setattr__(node, "_sources", ())
+    object.__setattr__(node, "_references", None)
     object.__setattr__(node, "_parent", None)
     object.__setattr__(node, "_key", ())
 
@@ -1473,6 +1479,7 @@ class _Required:
 
 
 _PENDING_TYPES: Final = (_Expr, _Required)
+_ExprMap = Dict[Any, Union[_Expr, _Required]]  # a node's _exprs (built once: casts run hot)
 
 
 def _parse_dollars(text: str, source: str, line: int) -> str | _Expr:
@@ -1547,6 +1554,26 @@ def _refresh(node: CfgNode) -> None:
         _resolve_tree(root, strict=False)
 
 
+def _refresh_after_set(node: CfgNode, key: Any, value: Any) -> None:
+    """Resolve again after ``node[key] = value``, unless no expression reads that key."""
+    root = _root_of(node)
+    if not root._holds_exprs:
+        return
+    references = root._references
+    brings_exprs = isinstance(value, CfgNode) and value._holds_exprs
+    if references is not None and not brings_exprs:
+        path = _join(_node_path(node), key)
+        first = re.split(r"[.\[]", path, maxsplit=1)[0]
+        if not any(_overlaps(path, read) for read in references.get(first, ())):
+            return
+    _resolve_tree(root, strict=False)
+
+
+def _overlaps(path: str, read: str) -> bool:
+    """Return whether changing ``path`` may change what reading key path ``read`` gives."""
+    return path == read or read.startswith(f"{path}.") or path.startswith((f"{read}.", f"{read}["))
+
+
 def _mark_holds_exprs(node: CfgNode | None) -> None:
     while node is not None and not node._holds_exprs:
         object.__setattr__(node, "_holds_exprs", True)
@@ -1577,6 +1604,13 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
                 _exprs_of(node)[key] = value
         if node._exprs:
             entries.extend((node, key) for key in node._exprs)
+    references: dict[str, list[str]] = {}
+    for node, key in entries:
+        expr = cast(_ExprMap, node._exprs)[key]
+        for part in expr.parts if type(expr) is _Expr else ():
+            if not isinstance(part, str) and part[0] == "key":
+                references.setdefault(part[1].split(".")[0], []).append(part[1])
+    object.__setattr__(root, "_references", references)
     resolver = _Resolver(root)  # reads _exprs first, so old values in the dict are never used
     for node, key in entries:
         try:
@@ -1642,7 +1676,7 @@ def _exprs_of(node: CfgNode) -> dict[Any, _Expr | _Required]:
     if node._exprs is None:
         object.__setattr__(node, "_exprs", {})
         _mark_holds_exprs(node)
-    return cast(Dict[Any, Union[_Expr, _Required]], node._exprs)
+    return cast(_ExprMap, node._exprs)
 
 
 def _copy_exprs(source: CfgNode, target: CfgNode) -> None:
@@ -1657,7 +1691,7 @@ def _is_unset(node: CfgNode, key: Any) -> bool:
 
 def _read_unset(node: CfgNode, key: Any) -> Any:
     """Read a key that has an expression or ``???`` but no value: raise why, or resolve it."""
-    expr = cast(Dict[Any, Union[_Expr, _Required]], node._exprs)[key]
+    expr = cast(_ExprMap, node._exprs)[key]
     if type(expr) is _Required:
         raise _missing_value_error(_join(_node_path(node), key), expr, None)
     return _Resolver(_root_of(node)).value_of(node, key)
@@ -1675,7 +1709,7 @@ class _Resolver:
         token = (id(node), key)
         if token in self.done:
             return self.done[token]
-        expr = cast(Dict[Any, Union[_Expr, _Required]], node._exprs)[key]
+        expr = cast(_ExprMap, node._exprs)[key]
         if type(expr) is _Required:
             raise _missing_value_error(_join(_node_path(node), key), expr, None)
         tokens = [(id(active), active_key) for active, active_key in self.active]
