@@ -235,3 +235,43 @@ def test_close_from_another_thread_stops_a_stuck_call_on_ray(ray_session):
     assert not report["thread"].is_alive(), "close() from the watchdog did not return"
     assert "did not finish" in str(report.get("close_error", ""))
     assert not runner.is_activate
+
+
+FORK_AFTER_TORCH = """
+import torch
+from easycore_parallel import OrderedRunner
+
+class MatMul(OrderedRunner):
+    @staticmethod
+    def producer_work(device, cfg, data):
+        x = torch.full((256, 256), float(data))
+        return float((x @ x).sum()), torch.get_num_threads()
+
+if __name__ == "__main__":
+    x = torch.randn(1000, 1000)
+    x @ x  # torch's intra-op (OpenMP) pool runs in the parent now
+    results = []
+    MatMul.consumer_work = staticmethod(lambda cfg, data: results.append(data))
+    with MatMul(2, start_method="fork") as runner:
+        print(runner.start_method, flush=True)
+        runner(range(4))
+    print(sorted(results))
+"""
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and /proc: Linux")
+def test_fork_after_a_torch_op_in_the_parent_works_instead_of_hanging(tmp_path):
+    pytest.importorskip("torch")
+    result = subprocess.run(
+        [sys.executable, str(write_script(tmp_path, FORK_AFTER_TORCH))],
+        capture_output=True,
+        text=True,
+        timeout=60,  # the hang this guards against was forever
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "fork"
+    # Each producer runs torch with one thread: its inherited OpenMP pool is never used.
+    assert lines[1] == str([(256.0**3 * d * d, 1) for d in range(4)])
