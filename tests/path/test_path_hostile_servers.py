@@ -14,6 +14,7 @@ import pytest
 import easycore_path
 from easycore_path import (
     DownloadError,
+    HTTPURLHandler,
     PathManager,
     RedirectPathHandler,
     TruncatedDownloadError,
@@ -68,6 +69,29 @@ def test_https_redirect_to_http_is_refused_for_the_cache(
     with pytest.raises(DownloadError, match="plain http"):
         PathManager.get_local_path(url)
     assert not list(cache_dir.rglob("w.bin"))
+
+
+def test_https_redirect_to_http_is_followed_for_the_cache_when_allowed(
+    https_site: Site, http_site: Site
+) -> None:
+    plain = http_site.serve("/w.bin", BODY)
+    url = https_site.add("/w.bin", https_site.Route(status=301, headers={"Location": plain}))
+    handler = HTTPURLHandler(progress=False, allow_insecure_redirects=True)
+    PathManager.register(handler, override=True)
+    assert Path(PathManager.get_local_path(url)).read_bytes() == BODY
+
+
+def test_https_redirect_to_http_is_refused_when_asking_whether_it_exists(
+    https_site: Site, http_site: Site
+) -> None:
+    plain = http_site.serve("/w.bin", BODY)
+    url = https_site.add("/w.bin", https_site.Route(status=301, headers={"Location": plain}))
+    with pytest.raises(DownloadError, match="plain http") as info:
+        PathManager.exists(url)
+    assert info.value.url == url
+    assert http_site.requests == []
+    PathManager.register(HTTPURLHandler(allow_insecure_redirects=True), override=True)
+    assert PathManager.exists(url)
 
 
 @pytest.mark.timeout(60)

@@ -48,8 +48,11 @@ cloudpickle; the caller waits on their results and on one never-ending call per 
 which fails the moment that actor dies.
 
 Batches grow from one item until a batch holds about 5 ms of producer work (or 4 MiB),
-from the per-item time the producers measure. Errors come back to the caller with
-their own type and the producer's traceback (naming the device) as ``__cause__``.
+from the per-item time the producers measure; a result is pickled the moment
+``producer_work`` returns it. Errors come back to the caller with their own type and the
+producer's traceback (naming the device) as ``__cause__``. Runner classes defined where
+producers cannot import them (a notebook, ``python -c``) travel by value with cloudpickle,
+this module's one dependency; a copy of this file works without it, by name only.
 
 Environment variables: none.
 """
@@ -280,7 +283,10 @@ class BaseRunner:
             threads that Python does not manage (torch's or a BLAS thread pool, which
             would deadlock forked children), ``spawn`` where fork is not safe (macOS,
             Windows), else ``fork``. Except under ``fork``, the runner class and ``cfg``
-            must be picklable (defined at module level of an importable module).
+            must reach the producers: by name from an importable module, or by value
+            with cloudpickle when defined in a notebook, ``python -c``, stdin or the
+            REPL (and for a script's lambdas and closures). ``fork`` after this process
+            started native threads sets the producers' OpenMP runtimes to one thread.
         backend: ``"process"`` (default), ``"thread"``: producers are threads of this
             process, for hooks that wait on I/O or release the GIL; nothing is pickled; or
             ``"ray"``: producers are Ray actors, one per device, on this machine or a Ray
@@ -407,6 +413,7 @@ class BaseRunner:
         is returned. If anything fails, the call stops within a moment and raises; the
         producers skip the rest of its work and the runner can be called again, except
         after ``ProducerDiedError`` or ``KeyboardInterrupt``, which close it.
+        ``close()`` from another thread stops the call too.
 
         Args:
             data_iter: An iterable of items (it may be endless: the consumer can stop
@@ -419,12 +426,15 @@ class BaseRunner:
         ``runner.failures`` instead (see the constructor's long-run options).
 
         Raises:
-            RunnerClosedError: The runner is closed.
+            RunnerClosedError: The runner is closed, or ``close()`` was called from
+                another thread during the call.
             ProducerDiedError: A producer process died (more than ``max_restarts`` times
                 in this call: the runner is closed; or an item killed its producer on its
                 own: the producer was replaced).
             ItemTimeoutError: An item ran past ``item_timeout``; its producer was replaced.
             NotPicklableError: An item or a result cannot be pickled.
+            RunnerError: A producer hook raised ``SystemExit`` or ``KeyboardInterrupt``
+                (it cannot end the caller's program), or a hook called its own runner.
             Exception: Whatever a hook or ``data_iter`` raised; a producer hook's
                 exception has the producer's traceback as ``__cause__``.
         """
@@ -2514,15 +2524,19 @@ class _ProcessBackend(_Backend):
             return _dumps_spec(spec)
         except Exception as err:
             fix = (
-                "Define the runner class at module level of an importable module"
-                if spec.task is None
-                else "Let fn and init capture only picklable objects (make locks, files "
-                "or models in init)"
+                "Define the runner class at module level of an importable module, keep cfg "
+                "to plain data"
+                if spec.task is None and _is_main_importable()
+                else "Let fn and init capture only picklable objects (make locks, files or "
+                "models in init), keep cfg to plain data"
+                if _is_main_importable()
+                else f"In {_interactive_main_name()}, `pip install cloudpickle` (a copied "
+                f"easycore_parallel.py needs it installed to send such objects by value)"
             )
             raise NotPicklableError(
                 f"{_explain_spec_pickling(spec)} cannot be pickled to start producers with "
-                f"start_method={self._method!r} ({type(err).__name__}: {err}). {fix}, keep "
-                f"cfg to plain data, or use start_method='fork' where it is safe."
+                f"start_method={self._method!r} ({type(err).__name__}: {err}). {fix}, or "
+                f"use start_method='fork' where it is safe."
             ) from err
 
     def _child_setup(self, stamp: Any) -> _ChildSetup:
@@ -2849,6 +2863,11 @@ class _TimeoutWatch:
     def forget(self, index: int) -> None:
         self._seen[index] = None
 
+    def last(self, index: int) -> tuple[int, int, int] | None:
+        """Return the item producer ``index`` was last seen at, if any."""
+        seen = self._seen[index]
+        return None if seen is None else seen[0]
+
 
 def _explain_spec_pickling(spec: _ProducerSpec) -> str:
     try:
@@ -2879,11 +2898,15 @@ def _dumps_spec(obj: object) -> bytes:
     When ``__main__`` has no file that producers could re-run (a notebook, ``python -c``,
     a script read from stdin, the REPL), its classes and functions travel by value with
     cloudpickle (a dependency of easycore-parallel; a copied module uses it when it is
-    installed). Otherwise everything travels by name, as with ``pickle``: producers
-    re-run a script file as ``__mp_main__``, so its globals are the script's own.
+    installed). A script file's travel by name, as with ``pickle`` (producers re-run the
+    script as ``__mp_main__``, so its globals are the script's own), unless that fails:
+    then by value too (a lambda or a closure in cfg).
     """
     if _is_main_importable():
-        return bytes(_dumps(obj))
+        try:
+            return bytes(_dumps(obj))
+        except Exception:
+            pass
     try:
         cloudpickle = importlib.import_module("cloudpickle")
     except ImportError:
@@ -3418,6 +3441,10 @@ class _RayProducer:
     def watch(self) -> None:
         self._forever.wait()
 
+    def progress(self) -> tuple[int, int, int]:
+        """Say which item is at work, for ``item_timeout`` (see ``_ProducerCore.progress``)."""
+        return (-1, -1, -1) if self._core is None else self._core.progress()
+
     def end(self) -> _Failure | None:
         if self._core is None or not self._ready or self._ended:
             return None
@@ -3450,6 +3477,7 @@ class _RayBackend(_Backend):
         self._batches: dict[Any, tuple[int, int, int]] = {}  # ref -> (index, call, batch)
         self._watches: dict[Any, int] = {}  # ref of a never-ending call -> index
         self._remote: Any = None  # the actor class, made remote
+        self._watch = _TimeoutWatch(self.size, limits.item_timeout)
         self._session: tuple[str, str] | None = None  # (job id, node id) of the actors
 
     def start(self) -> list[_Failure]:
@@ -3506,6 +3534,7 @@ class _RayBackend(_Backend):
             del self._batches[ref]
         spec = self.specs[index]
         self._dead.discard(index)
+        self._watch.forget(index)
         failure = self._await_init(index, self._launch(spec, self._pickle_spec(spec)))
         if failure is not None:
             self._dead.add(index)
@@ -3595,11 +3624,41 @@ class _RayBackend(_Backend):
             return []
         ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=0)
         while not ready and self.interrupted is None:
+            if self._watch.is_due():
+                timed_out = self._end_timed_out()
+                if timed_out:
+                    return timed_out
             # Nothing can wake ray.wait from another thread: look for an interrupt often.
             ready, _ = self._ray.wait(refs, num_returns=1, timeout=_RAY_ALARM_SECONDS)
         replies: list[_Reply] = []
         for ref in ready:
             replies.extend(self._reply(ref))
+        return replies
+
+    def _end_timed_out(self) -> list[_Reply]:
+        """Kill the actors stuck on one item past ``item_timeout``; reply for each."""
+        busy = [i for i in range(self.size) if self._pending[i] and i not in self._dead]
+        asked = {
+            self._actors[i].progress.options(concurrency_group="control").remote(): i for i in busy
+        }
+        answered, _ = self._ray.wait(list(asked), num_returns=len(asked), timeout=1.0)
+        replies: list[_Reply] = []
+        for ref, index in asked.items():
+            # No answer: the item holds the actor's GIL, so it is still at the same item.
+            key = self._ray.get(ref) if ref in answered else self._watch.last(index)
+            seconds = None if key is None else self._watch.seconds_on(index, key)
+            if key is None or seconds is None:
+                continue
+            self._dead.add(index)
+            for watch in [ref for ref, owner in self._watches.items() if owner == index]:
+                del self._watches[watch]
+            with contextlib.suppress(Exception):
+                self._ray.kill(self._actors[index], no_restart=True)
+            death = self._died(index, "while running producer_work", "killed: item_timeout")
+            call_id, batch_id, position = key
+            replies.append(
+                _Reply(index, _TIMEOUT, call_id, batch_id, [], seconds, 0, death, position=position)
+            )
         return replies
 
     def _reply(self, ref: Any) -> list[_Reply]:
