@@ -10,6 +10,9 @@ Rows (each measured in the same run; the machine is shared, so only ratios mean 
 - the same with ``sum(imap(square, items))``, the function-first API: against
   ``Pool.imap`` (>= 2.3x), mpire (>= 5x) and ``joblib.Parallel(n_jobs=2)`` (>= 1.5x; joblib
   and mpire run in a child interpreter each, process start included there too);
+- the same ``imap`` with the long-run options ``item_timeout`` and ``on_error="skip"``
+  against ``imap`` without them, same run (>= 0.9x: the options must not cost the fast
+  path);
 - ~1 ms CPU-bound tasks on 2 producers against a serial loop (>= 1.85x), for a runner
   and for ``imap``;
 - per-call start-up of an activated runner (< 5 ms);
@@ -66,9 +69,9 @@ def time_ours_tiny(n: int) -> tuple[float, str]:
     return elapsed, method
 
 
-def time_imap_tiny(n: int) -> float:
+def time_imap_tiny(n: int, **options: Any) -> float:
     start = time.perf_counter()
-    total = sum(imap(square_builtin, range(n), WORKERS))
+    total = sum(imap(square_builtin, range(n), WORKERS, **options))
     elapsed = time.perf_counter() - start
     check(total, sum(x * x for x in range(n)), "easycore-parallel imap tiny tasks")
     return elapsed
@@ -244,6 +247,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
         )
 
     rows.extend(imap_tiny_rows(repeats, mpire_times))
+    rows.append(long_run_options_row(repeats))
 
     n_1ms = calibrate_burn(0.001)
     tasks = [n_1ms] * (600 if quick else 1500)
@@ -351,6 +355,23 @@ def imap_tiny_rows(repeats: int, mpire_times: list[float]) -> list[dict[str, Any
             )
         )
     return rows
+
+
+def long_run_options_row(repeats: int) -> dict[str, Any]:
+    """imap on tiny tasks with item_timeout and on_error="skip" against imap without them."""
+    with_options, without = best_of_pairs(
+        repeats,
+        lambda: time_imap_tiny(TINY_ITEMS, item_timeout=60.0, on_error="skip"),
+        lambda: time_imap_tiny(TINY_ITEMS),
+    )
+    return row(
+        "imap: tiny x*x, 200k items, item_timeout + on_error='skip' vs the options off",
+        with_options,
+        without,
+        unit="s",
+        higher_is_better=False,
+        min_ratio=0.9,
+    )
 
 
 def throughput_curve(quick: bool) -> list[dict[str, Any]]:
