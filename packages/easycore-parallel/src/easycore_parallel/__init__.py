@@ -54,6 +54,12 @@ producer's traceback (naming the device) as ``__cause__``. Runner classes define
 producers cannot import them (a notebook, ``python -c``) travel by value with cloudpickle,
 this module's one dependency; a copy of this file works without it, by name only.
 
+Long runs: ``item_timeout`` replaces a producer stuck on one item (its reader thread
+stamps the item at work into shared memory, and the caller reads the stamps while it
+waits), ``on_error="skip"`` leaves failed items out (``runner.failures``),
+``max_restarts`` replaces dead producers and runs their batches again one item at a
+time, and ``max_items_per_producer`` recycles producers.
+
 Environment variables: none.
 """
 
@@ -1823,9 +1829,10 @@ class _Call:
                 positions = list(range(len(batch.items)))
             else:
                 batch.parts -= 1
-            if reply.kind == _TIMEOUT and (reply.call_id, reply.batch_id) == (
-                self._call_id,
-                lost_id,
+            if (
+                reply.kind == _TIMEOUT
+                and (reply.call_id, reply.batch_id) == (self._call_id, lost_id)
+                and 0 <= reply.position < len(positions)
             ):
                 timed_out = positions[reply.position]
                 batch.failures.append(self._timeout_failure(reply, batch, timed_out))
