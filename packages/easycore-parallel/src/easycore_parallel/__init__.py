@@ -1848,6 +1848,7 @@ class _Call:
     def _rerun(self, batch_id: int, positions: list[int], *, singly: bool) -> None:
         """Queue items of a batch to be sent again, one by one or together."""
         batch = self._batches[batch_id]
+        self._sizes.pop(batch_id, None)  # its reply, the sizer's measure, will not come
         parts = [[position] for position in positions] if singly else [positions]
         for part in parts:
             if part:
