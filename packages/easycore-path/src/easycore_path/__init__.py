@@ -1443,6 +1443,11 @@ def _temp_path_for(target: str) -> str:
     return os.path.join(os.path.dirname(target), f".easycore-{uuid.uuid4().hex[:16]}.tmp")
 
 
+def _hidden_temp_path_for(target: str) -> str:
+    """Return a unique temporary path in the work folder beside ``target``."""
+    return f"{_work_stem(target)}-{uuid.uuid4().hex[:16]}.tmp"
+
+
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
@@ -2284,7 +2289,9 @@ def _unpacked(url: str, archive: str) -> str:
     with file_lock(archive):
         if _is_unpacked(archive, destination, note):  # done by another caller meanwhile
             return destination
-        tmp_path = _temp_path_for(destination)
+        # In the work folder (same file system, so the rename is atomic): even a killed
+        # extraction leaves nothing among your files.
+        tmp_path = _hidden_temp_path_for(destination)
         try:
             if kind == "zip":
                 _extract_zip(archive, tmp_path)
@@ -2351,7 +2358,7 @@ def _put_in_place(tmp_path: str, destination: str) -> None:
     if not os.path.isdir(destination) or os.path.islink(destination):
         os.replace(tmp_path, destination)
         return
-    old = _temp_path_for(destination)
+    old = _hidden_temp_path_for(destination)
     os.replace(destination, old)
     try:
         os.replace(tmp_path, destination)
