@@ -13,8 +13,8 @@ A last line cuts the connection at 50% of the file and reports the share of the 
 the server sends again until the download is complete (Range resume; counted by the
 server).
 
-Targets: at least 1.0 x the fsyncing requests loop (issue 16), 2 x urlretrieve (issue
-5), and at most 55% of the file sent again after the cut (issue 16). The machine is
+Targets: at least 1.0 x the fsyncing requests loop, 2 x urlretrieve, and at most 55%
+of the file sent again after the cut. The machine is
 shared, so only ratios taken in the same run mean anything: the three downloads run in
 alternation, and the best round of each counts.
 
@@ -40,7 +40,7 @@ import requests
 
 from easycore_path import download_file
 
-CHUNK = 1 << 20  # the peer loop's chunk size, as the issue asks
+CHUNK = 1 << 20  # the peer loop's chunk size: a common choice for requests loops
 
 # Serves one file with sendfile(2) at any path, honouring "Range: bytes=N-"; the first
 # request for a path starting with /cut gets half the file, then a closed connection.

@@ -14,6 +14,8 @@ from easycore_config import (
     ConfigKeyError,
     ConfigTypeError,
     FrozenConfigError,
+    MissingValueError,
+    SchemaError,
     UnsafeYAMLError,
 )
 
@@ -23,6 +25,8 @@ HIERARCHY = {
     "type": (ConfigTypeError, (ConfigError, TypeError)),
     "frozen": (FrozenConfigError, (ConfigError, AttributeError)),
     "unsafe": (UnsafeYAMLError, (ConfigError, ValueError)),
+    "missing": (MissingValueError, (ConfigKeyError, ConfigError, KeyError, AttributeError)),
+    "schema": (SchemaError, (ConfigError, TypeError)),
 }
 
 
@@ -42,6 +46,8 @@ ERRORS = {
     ),
     "frozen": FrozenConfigError("cannot set 'A'", key="A"),
     "unsafe": UnsafeYAMLError("refused", tag="!!python/name:os.system", file="a.yaml", line=4),
+    "missing": MissingValueError("'A' is ???", key="A", file="a.yaml", line=5),
+    "schema": SchemaError("does not match", problems=["'A' is missing"]),
 }
 
 

@@ -328,3 +328,31 @@ def test_missing_value_error_is_a_key_and_attribute_error_and_pickles() -> None:
     error = pickle.loads(pickle.dumps(info.value))
     assert type(error) is MissingValueError
     assert (error.key, error.line, str(error)) == ("SEED", 4, str(info.value))
+
+
+def test_a_node_built_from_a_config_keeps_its_expressions_live() -> None:
+    cfg = CfgNode(CfgNode.load("ROOT: /data\nTRAIN: ${ROOT}/train\n"))
+    cfg.ROOT = "/mnt"
+    assert cfg.TRAIN == "/mnt/train"
+
+
+def test_setting_a_key_no_expression_reads_resolves_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = CfgNode.load(TEXT)
+    calls: list[CfgNode] = []
+    resolve_tree = easycore_config._resolve_tree
+    monkeypatch.setattr(
+        easycore_config,
+        "_resolve_tree",
+        lambda root, strict: (calls.append(root), resolve_tree(root, strict)),
+    )
+    cfg.MODEL.HEAD_COPY.DIM = 3  # read by no ${...}
+    cfg.SOLVER.NEW = 1
+    assert calls == []
+    cfg.MODEL.HEAD.DIM = 4  # read by ${MODEL.HEAD}
+    assert cfg.MODEL.HEAD_COPY.DIM == 4
+    cfg.SOLVER = {"BASE_LR": 0.3, "SIZE": (1, 1)}  # a node above keys that are read
+    assert (cfg.SOLVER.BASE_LR, cfg.MODEL.HEAD_COPY.DIM) == (0.3, 4)
+    assert len(calls) == 2
+    assert cfg.missing_keys() == []

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
+import easycore_config
 from easycore_config import CfgNode, ConfigError, ConfigTypeError
 
 EXAMPLE = """\
@@ -343,3 +344,21 @@ def test_deep_nesting_fails_cleanly(backend: str) -> None:
     depth = 5000
     with pytest.raises(ConfigError, match="<string>"):
         CfgNode.load("A: " + "[" * depth + "]" * depth + "\n")
+
+
+def test_a_warm_tag_cache_reads_as_a_cold_one(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "A: 1\nB: '1'\nC: 1e-3\nD: (1, 2)\nE: true\nF: 'true'\nG: ???\nH: ~\nI: 0x1F\nJ: 1.5\n"
+    loader = easycore_config._LOADERS[(backend == "libyaml", False)]
+    monkeypatch.setattr(loader, "tag_cache", {})
+    cold = CfgNode.load(text)
+    assert loader.tag_cache  # type: ignore[attr-defined]
+    warm = CfgNode.load(text)
+    assert warm == cold
+    assert [type(warm[key]) for key in warm] == [type(cold[key]) for key in cold]
+    assert warm == {"A": 1, "B": "1", "C": 0.001, "D": (1, 2), "E": True, "F": "true"} | {
+        "H": None,
+        "I": 31,
+        "J": 1.5,
+    }

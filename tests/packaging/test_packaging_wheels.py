@@ -35,9 +35,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _version_of(package: str) -> str:
-    text = (REPO / "packages" / package / "pyproject.toml").read_text(encoding="utf-8")
-    match = re.search(r'^version = "([^"]+)"', text, flags=re.MULTILINE)
-    assert match, f"no version in {package}/pyproject.toml"
+    # The module's literal __version__ is the package version (pyproject reads it).
+    init = REPO / "packages" / package / "src" / PACKAGES[package] / "__init__.py"
+    match = re.search(r'^__version__ = "([^"]+)"', init.read_text(encoding="utf-8"), re.MULTILINE)
+    assert match, f"no __version__ in {init}"
     return match.group(1)
 
 
@@ -127,7 +128,8 @@ def test_wheel_and_sdist_are_built_with_license_readme_and_types(dist: Path, pac
     assert f"{import_name}/__init__.py" in names
     assert f"{import_name}/py.typed" in names
     assert any(name.endswith("licenses/LICENSE") for name in names)
-    assert "Requires-Python: >=3.9" in metadata
+    assert "Requires-Python: >=3.10" in metadata
+    assert "Programming Language :: Python :: 3.14" in metadata
     assert "License-Expression: MIT" in metadata
     sdist = dist / f"{import_name}-{VERSION}.tar.gz"
     with tarfile.open(sdist) as archive:

@@ -46,6 +46,8 @@ class Route:
         headers: Extra response headers, such as ``{"Content-Encoding": "gzip"}``.
         etag: The ETag to send; a GET with a matching If-None-Match gets 304.
         ranges: Honour ``Range: bytes=N-`` (206) when If-Range, if sent, is ``etag``.
+        ignores_if_range: With ``ranges``, answer a Range with 206 whatever If-Range says
+            (as some servers do).
     """
 
     body: bytes = b""
@@ -59,6 +61,7 @@ class Route:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     etag: str | None = None
     ranges: bool = False
+    ignores_if_range: bool = False
 
 
 class Site:
@@ -178,7 +181,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             headers["ETag"] = route.etag
         asked = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
         if_range = self.headers.get("If-Range", route.etag)
-        if not (route.ranges and asked and if_range == route.etag):
+        if_range_holds = route.ignores_if_range or if_range == route.etag
+        if not (route.ranges and asked and if_range_holds):
             return route.status, headers, route.body
         start = int(asked.group(1))
         if start >= len(route.body):

@@ -272,11 +272,11 @@ def test_file_lock_excludes_threads_of_one_process(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_download_inside_the_references_file_lock_pattern_does_not_deadlock(
+def test_download_inside_the_originals_file_lock_pattern_does_not_deadlock(
     http_site: Site, tmp_path: Path
 ) -> None:
-    # The reference's file_lock example, with download_file as do_create_file(): the
-    # original easycore's HTTPURLHandler does exactly this. The inner lock is re-entered.
+    # The original's file_lock example, with download_file as do_create_file(): the
+    # original's HTTPURLHandler does exactly this. The inner lock is re-entered.
     url = http_site.serve("/nested.bin", BODY)
     target = str(tmp_path / "nested.bin")
     with file_lock(target, timeout=5):

@@ -91,6 +91,38 @@ def test_error_survives_pickle(
         assert getattr(copy, name) == value
 
 
+def _every_error_class(base: type[PathError] = PathError) -> list[type[PathError]]:
+    found = [base]
+    for subclass in base.__subclasses__():
+        found += _every_error_class(subclass)
+    return found
+
+
+def test_the_table_covers_every_error_class() -> None:
+    assert {type(error) for error, _, _ in ERRORS} | {PathError} == set(_every_error_class())
+
+
+@pytest.mark.parametrize(("error", "bases", "facts"), ERRORS, ids=IDS)
+def test_error_pickles_an_attribute_added_later(
+    error: PathError, bases: tuple[type[BaseException], ...], facts: dict[str, Any]
+) -> None:
+    error.added_later = 42  # type: ignore[attr-defined]
+    try:
+        copy = pickle.loads(pickle.dumps(error))
+    finally:
+        del error.added_later  # type: ignore[attr-defined]
+    assert type(copy) is type(error)
+    assert copy.args == error.args
+    assert vars(copy) == {**vars(error), "added_later": 42}
+
+
+def test_plain_path_error_pickles_with_its_attributes() -> None:
+    error = PathError("plain")
+    error.note = "kept"  # type: ignore[attr-defined]
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), copy.args, vars(copy)) == (PathError, ("plain",), {"note": "kept"})
+
+
 @pytest.mark.parametrize(("error", "bases", "facts"), ERRORS, ids=IDS)
 def test_error_str_is_the_message_alone(
     error: PathError, bases: tuple[type[BaseException], ...], facts: dict[str, Any]

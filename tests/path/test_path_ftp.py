@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import easycore_path
 from easycore_path import (
     DownloadError,
     PathManager,
@@ -93,3 +94,24 @@ def test_ftp_exists(ftp_site: FtpSite) -> None:
     assert PathManager.isfile(ftp_site.url("here.txt"))
     assert not PathManager.exists(ftp_site.url("gone.txt"))
     assert ftp_site.retrievals == 0
+
+
+@pytest.mark.timeout(60)
+def test_ftp_dripping_server_is_cut_at_the_attempt_deadline(
+    ftp_site: FtpSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyftpdlib.handlers import ThrottledDTPHandler
+
+    class Drip(ThrottledDTPHandler):
+        write_limit = 2048  # bytes per second: the file would take 30 s
+
+    monkeypatch.setattr(ftp_site.handler, "dtp_handler", Drip)
+    monkeypatch.setattr(easycore_path, "_ATTEMPTS", 2)
+    (ftp_site.root / "drip.bin").write_bytes(BODY[:60_000])
+    out = tmp_path / "out"
+    with pytest.raises(TruncatedDownloadError, match="attempt_timeout") as info:
+        download_file(ftp_site.url("drip.bin"), str(out), progress=False, attempt_timeout=1)
+    assert 0 < info.value.received < 60_000
+    assert ftp_site.retrievals == 2
+    assert os.listdir(out) == [".easycore-locks"]
+    assert not list((out / ".easycore-locks").glob("*.part"))

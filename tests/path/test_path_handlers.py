@@ -87,7 +87,7 @@ def test_new_spelling_does_not_warn() -> None:
 def test_tutorial_custom_http_handler_with_required_protocol_argument(
     http_site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path
 ) -> None:
-    """The reference's section 1.5.4 example, verbatim apart from the server."""
+    """The original's section 1.5.4 example, verbatim apart from the server."""
     with pytest.warns(DeprecationWarning, match="NewHTTPURLHandler defines get_support_prefixes"):
 
         class NewHTTPURLHandler(HTTPURLHandler):

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
 import re
+import socket
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 import easycore_path
 from easycore_path import (
     DownloadError,
+    HTTPURLHandler,
     PathManager,
     RedirectPathHandler,
     TruncatedDownloadError,
@@ -70,6 +74,29 @@ def test_https_redirect_to_http_is_refused_for_the_cache(
     assert not list(cache_dir.rglob("w.bin"))
 
 
+def test_https_redirect_to_http_is_followed_for_the_cache_when_allowed(
+    https_site: Site, http_site: Site
+) -> None:
+    plain = http_site.serve("/w.bin", BODY)
+    url = https_site.add("/w.bin", https_site.Route(status=301, headers={"Location": plain}))
+    handler = HTTPURLHandler(progress=False, allow_insecure_redirects=True)
+    PathManager.register(handler, override=True)
+    assert Path(PathManager.get_local_path(url)).read_bytes() == BODY
+
+
+def test_https_redirect_to_http_is_refused_when_asking_whether_it_exists(
+    https_site: Site, http_site: Site
+) -> None:
+    plain = http_site.serve("/w.bin", BODY)
+    url = https_site.add("/w.bin", https_site.Route(status=301, headers={"Location": plain}))
+    with pytest.raises(DownloadError, match="plain http") as info:
+        PathManager.exists(url)
+    assert info.value.url == url
+    assert http_site.requests == []
+    PathManager.register(HTTPURLHandler(allow_insecure_redirects=True), override=True)
+    assert PathManager.exists(url)
+
+
 @pytest.mark.timeout(60)
 def test_dripping_server_is_cut_at_the_attempt_deadline(
     http_site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -83,6 +110,49 @@ def test_dripping_server_is_cut_at_the_attempt_deadline(
     assert http_site.hits("/drip.bin") == 2
     assert os.listdir(tmp_path) == [".easycore-locks"]
     assert not list((tmp_path / ".easycore-locks").glob("*.part"))
+
+
+@pytest.fixture
+def header_drip() -> Iterator[str]:
+    """A server that sends its status line, then header bytes, one every 50 ms, forever."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve(connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\n":  # then header bytes, forever
+                if stop.wait(0.05):
+                    return
+                connection.sendall(bytes([byte]))
+            while not stop.wait(0.05):
+                connection.sendall(b"X")
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                connection, _ = listener.accept()
+                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/drip.bin"
+    stop.set()
+    acceptor.join()
+    listener.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_server_dripping_its_headers_is_cut_at_the_attempt_deadline(
+    header_drip: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(easycore_path, "_ATTEMPTS", 2)
+    with pytest.raises(TruncatedDownloadError, match="attempt_timeout") as info:
+        download_file(header_drip, str(tmp_path), progress=False, attempt_timeout=0.5)
+    assert info.value.url == header_drip
+    assert info.value.received == 0
+    assert os.listdir(tmp_path) == [".easycore-locks"]
 
 
 @pytest.mark.timeout(60)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+import pytest
 
 import easycore_path
+
+if TYPE_CHECKING:
+    from conftest import Site
 
 REQUIRED = {
     "PathManager",
@@ -128,3 +135,43 @@ def test_fsspec_handler_without_fsspec_names_the_extra(run_python: RunPython) ->
     )
     assert result.returncode == 0, result.stderr
     assert "pip install 'easycore-path[fsspec]'" in result.stdout
+
+
+def _docstring_example() -> str:
+    match = re.search(r"::\n\n((?:    .*\n|\n)+)", easycore_path.__doc__ or "")
+    assert match is not None, "the module docstring has no '::' example"
+    return textwrap.dedent(match.group(1))
+
+
+@pytest.mark.timeout(60)
+def test_module_docstring_example_runs_next_to_a_copy_of_the_module(
+    https_site: Site, tmp_path: Path
+) -> None:
+    weights = bytes(range(256)) * 64
+    https_site.serve("/models/resnet50.pth", weights)
+    published = "https://example.org/models/"
+    example = _docstring_example()
+    assert published in example
+    example = example.replace(published, https_site.url("/models/"))
+    (tmp_path / "easycore_path.py").write_bytes(Path(easycore_path.__file__).read_bytes())
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", f"{example}\nprint(header.hex())"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        for _ in range(2)
+    ]
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == weights[:16].hex()
+    assert https_site.hits("/models/resnet50.pth") == 1  # the second run read the cache
+
+
+def test_module_carries_its_copyright_beside_the_spdx_line() -> None:
+    lines = Path(easycore_path.__file__).read_text(encoding="utf-8").splitlines()
+    spdx = lines.index("# SPDX-License-Identifier: MIT")
+    assert re.fullmatch(r"# Copyright \(c\) \d{4} the easycore developers", lines[spdx + 1])

@@ -87,6 +87,38 @@ def test_handler_headers_are_sent_for_the_cache(http_site: Site) -> None:
     assert http_site.request_headers[0]["X-Token"] == "abc"
 
 
+def test_headers_are_not_sent_to_another_host_after_a_redirect(
+    http_site: Site, tmp_path: Path
+) -> None:
+    elsewhere = http_site.serve("/moved.bin", BODY).replace("127.0.0.1", "localhost")
+    url = http_site.url("/private.bin")
+    http_site.add("/private.bin", http_site.Route(status=302, headers={"Location": elsewhere}))
+    token = {"PRIVATE-TOKEN": "s3cret", "Authorization": "Bearer t0k"}
+    path = download_file(url, str(tmp_path), progress=False, headers=token)
+    assert Path(path).read_bytes() == BODY
+    first, second = http_site.request_headers
+    assert first["PRIVATE-TOKEN"] == "s3cret"
+    assert first["Authorization"] == "Bearer t0k"
+    assert "PRIVATE-TOKEN" not in second
+    assert "Authorization" not in second
+
+
+def test_headers_follow_a_redirect_on_the_same_host(http_site: Site, tmp_path: Path) -> None:
+    moved = http_site.serve("/moved.bin", BODY)
+    url = http_site.url("/private.bin")
+    http_site.add("/private.bin", http_site.Route(status=302, headers={"Location": moved}))
+    download_file(url, str(tmp_path), progress=False, headers={"PRIVATE-TOKEN": "s3cret"})
+    assert [headers["PRIVATE-TOKEN"] for headers in http_site.request_headers] == ["s3cret"] * 2
+
+
+def test_handler_headers_are_sent_when_asking_whether_it_exists(http_site: Site) -> None:
+    url = http_site.serve("/private.bin", BODY)
+    PathManager.register(HTTPURLHandler(progress=False, headers={"X-Token": "abc"}), override=True)
+    assert PathManager.exists(url)
+    assert http_site.requests == [("HEAD", "/private.bin")]
+    assert http_site.request_headers[0]["X-Token"] == "abc"
+
+
 @pytest.fixture
 def netrc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "netrc"

@@ -51,6 +51,20 @@ def test_weak_etag_resumes_with_last_modified(http_site: Site, tmp_path: Path) -
     assert http_site.request_headers[1]["If-Range"] == modified["Last-Modified"]
 
 
+def test_a_part_of_a_changed_file_is_not_appended(http_site: Site, tmp_path: Path) -> None:
+    new_body = os.urandom(SIZE)
+    changed = http_site.Route(body=new_body, etag='"v2"', ranges=True, ignores_if_range=True)
+    url = http_site.add(
+        "/big.bin",
+        http_site.Route(body=BODY, etag='"v1"', ranges=True, cut_after=HALF),
+        changed,
+        changed,
+    )
+    assert Path(download_file(url, str(tmp_path), progress=False)).read_bytes() == new_body
+    assert http_site.request_headers[1]["If-Range"] == '"v1"'
+    assert "Range" not in http_site.request_headers[2]
+
+
 def test_server_without_ranges_sends_everything_again(http_site: Site, tmp_path: Path) -> None:
     url = http_site.add(
         "/big.bin",

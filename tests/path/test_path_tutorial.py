@@ -1,4 +1,4 @@
-"""The reference's section 1.5 examples, with a local server standing in for xxx.com.
+"""The original's section 1.5 examples, with a local server standing in for xxx.com.
 
 Section 1.5.4 (the custom NewHTTPURLHandler) is in test_path_handlers.py.
 """

@@ -6,6 +6,11 @@ run everywhere and check what a machine without the requested device reports.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from _torch_runners import (
@@ -87,8 +92,36 @@ def test_tutorial_examples_run_on_cuda_devices(leftovers) -> None:
 @requires_cuda
 @pytest.mark.timeout(180)
 def test_cuda_tensor_results_arrive_through_cuda_ipc(leftovers) -> None:
-    with CudaResult(["cuda:0"]) as runner:
+    with CudaResult(["cuda:0"]) as runner:  # read while the producer lives: its memory
         results = runner(range(5))
-    assert [r.device.type for r in results] == ["cuda"] * 5
-    assert [float(r.sum().cpu()) for r in results] == [3.0 * i for i in range(5)]
+        assert [r.device.type for r in results] == ["cuda"] * 5
+        assert [float(r.sum().cpu()) for r in results] == [3.0 * i for i in range(5)]
     leftovers.assert_none()
+
+
+GPU_CHECK = Path(__file__).resolve().parents[2] / "benchmarks" / "torch" / "gpu_check.py"
+
+
+@pytest.mark.timeout(120)
+def test_gpu_check_says_there_is_no_cuda_and_exits_0_without_it() -> None:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no GPU, even on a GPU machine
+    done = subprocess.run(
+        [sys.executable, str(GPU_CHECK)], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no CUDA here" in done.stdout
+    assert "nothing to check" in done.stdout
+
+
+@pytest.mark.gpu
+@requires_cuda
+@pytest.mark.timeout(360)
+def test_gpu_check_passes_on_this_machines_gpus() -> None:
+    done = subprocess.run(
+        [sys.executable, str(GPU_CHECK), "--no-tests"],  # this run is the tests already
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "checks passed" in done.stdout

@@ -14,6 +14,11 @@ read as attributes. It loads and saves YAML, merges, freezes and copies deeply::
 :class:`HierarchicalCfgNode` opens files that inherit from others through a
 ``__BASE__: base.yaml`` key (a path or a list of paths).
 
+Values in files may be ``${A.B}`` (another key's value), ``${env:VAR,default}``
+or ``???`` (must be set; :meth:`CfgNode.missing_keys` lists them); they resolve at
+load and again after each change. :meth:`CfgNode.from_dataclass` and
+:meth:`CfgNode.validate` give and check a config typed by a dataclass.
+
 Loading is safe by default: tags that run code or build arbitrary objects
 (``!!python/object/apply:...``, ``!!python/name:...``) raise
 :class:`UnsafeYAMLError`, ``!!python/tuple`` loads as a tuple, and aliases may
@@ -36,7 +41,9 @@ import ast
 import base64
 import contextlib
 import copy
+import dataclasses
 import difflib
+import enum
 import errno
 import io
 import math
@@ -45,6 +52,8 @@ import re
 import reprlib
 import secrets
 import stat
+import types
+import typing
 import warnings
 import weakref
 from collections.abc import Mapping
@@ -65,6 +74,7 @@ __all__ = [
     "FrozenConfigError",
     "HierarchicalCfgNode",
     "MissingValueError",
+    "SchemaError",
     "UnsafeYAMLError",
 ]
 
@@ -169,6 +179,18 @@ class ConfigTypeError(ConfigError, TypeError):
         self.actual = actual
 
 
+class SchemaError(ConfigError, TypeError):
+    """A config does not match its dataclass schema (also a ``TypeError``).
+
+    The message lists every problem, one per line, with the file and line of the
+    key where known. ``problems`` holds the same lines.
+    """
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
 class FrozenConfigError(ConfigError, AttributeError):
     """A frozen node was asked to change (also an ``AttributeError``, as in yacs).
 
@@ -230,6 +252,8 @@ class CfgNode(dict[Any, Any]):
         "_key",
         "_key_rules",
         "_parent",
+        "_references",
+        "_sources",
     )
 
     # Keys are mirrored into the instance __dict__, so that reading an
@@ -242,6 +266,11 @@ class CfgNode(dict[Any, Any]):
     # This node or one below has had expressions (so have all its parents): only such
     # trees are resolved again after a change.
     _holds_exprs: bool
+    # On a root, after it was resolved: first name of each key path a ${...} reads -> the
+    # key paths, so that setting an unread key skips resolving again. None: not known.
+    _references: dict[str, list[str]] | None
+    # Files (or texts) this root was loaded and merged from, to find key lines for errors.
+    _sources: tuple[tuple[str, str | None], ...]
     _parent: weakref.ref[CfgNode] | None
     _reserved_names: ClassVar[frozenset[str]] = frozenset()
 
@@ -269,6 +298,8 @@ class CfgNode(dict[Any, Any]):
         node_class = type(self)
         for key, value in init_dict.items():
             _store(self, key, _convert(value, node_class, copy))
+        if isinstance(init_dict, CfgNode):
+            _copy_exprs(init_dict, self)  # its ${...} stay live in the new node
 
     # -- attribute access --
 
@@ -396,7 +427,11 @@ class CfgNode(dict[Any, Any]):
         """
         text, source = _read_text(file, encoding)
         made = _expressions_made
-        return _resolved(_load_config(text, source, cls, allow_unsafe)[0], made)
+        cfg = _resolved(_load_config(text, source, cls, allow_unsafe)[0], made)
+        # A path is read again for key lines if validate() has errors to report.
+        kept = None if isinstance(file, (str, os.PathLike)) else text
+        object.__setattr__(cfg, "_sources", ((source, kept),))
+        return cfg
 
     @classmethod
     def load(cls: type[_NodeT], yaml_str: str | bytes, *, allow_unsafe: bool = False) -> _NodeT:
@@ -417,7 +452,9 @@ class CfgNode(dict[Any, Any]):
         if isinstance(yaml_str, bytes):
             yaml_str = _decode(yaml_str, "utf-8", "<string>")
         made = _expressions_made
-        return _resolved(_load_config(yaml_str, "<string>", cls, allow_unsafe)[0], made)
+        cfg = _resolved(_load_config(yaml_str, "<string>", cls, allow_unsafe)[0], made)
+        object.__setattr__(cfg, "_sources", (("<string>", yaml_str),))
+        return cfg
 
     @classmethod
     def dump(
@@ -476,6 +513,62 @@ class CfgNode(dict[Any, Any]):
         Leaves are not copied.
         """
         return cast(Dict[Any, Any], _to_plain(self))
+
+    @classmethod
+    def from_dataclass(cls: type[_NodeT], schema: type) -> _NodeT:
+        """Return a config holding the defaults of the dataclass ``schema``.
+
+        Fields of a dataclass type become nodes; fields without a default are
+        unset (as ``???``: see :meth:`missing_keys`); an ``Enum`` default is
+        stored by name, so the config dumps to YAML. Check a config against the
+        schema with :meth:`validate`.
+
+        Example::
+
+            @dataclasses.dataclass
+            class Solver:
+                BASE_LR: float = 0.1
+                STEPS: Tuple[int, ...] = (1000, 2000)
+
+            cfg = CfgNode.from_dataclass(Solver)
+            assert cfg.BASE_LR == 0.1
+
+        Args:
+            schema: A dataclass (the class, not an instance).
+
+        Returns:
+            The config, unfrozen.
+
+        Raises:
+            ConfigTypeError: ``schema`` is not a dataclass.
+        """
+        return cast(_NodeT, _node_from_dataclass(_require_dataclass(schema), cls))
+
+    def validate(self, schema: type) -> None:
+        """Check every key of this node against the dataclass ``schema``.
+
+        Checks the type of each value (``int``, ``float`` (an int is fine),
+        ``str``, ``bool``, ``None``, ``Optional``, ``Union``, ``List``, ``Tuple``,
+        ``Dict[str, ...]``, ``Literal``, ``Enum`` (a member or its name), nested
+        dataclasses, ``Any``, other classes by ``isinstance``), keys the schema
+        lacks and fields the config lacks (or holds unset, ``???``).
+
+        Example::
+
+            cfg.validate(TrainConfig)   # raises SchemaError listing every problem
+
+        Args:
+            schema: A dataclass (the class, not an instance).
+
+        Raises:
+            SchemaError: One or more problems; each names the key path and, where
+                known, the file and line.
+            ConfigTypeError: ``schema`` is not a dataclass.
+        """
+        problems: list[tuple[str, str]] = []
+        _check_dataclass(self, _require_dataclass(schema), _node_path(self), problems)
+        if problems:
+            raise _schema_error(self, schema, problems)
 
     def missing_keys(self) -> list[str]:
         """Return the key paths below this node that have no value yet.
@@ -560,6 +653,8 @@ class CfgNode(dict[Any, Any]):
             path, encoding, allow_unsafe, type(self), base_root=base_root, locations=locations
         )
         origin = _Origin(path, locations)
+        root = _root_of(self)
+        object.__setattr__(root, "_sources", (*root._sources, (path, None)))
         if self._key_rules is not None:
             self._key_rules.apply_to_tree(other, _node_path(self), origin)
         updates: list[tuple[CfgNode, Any, Any]] = []
@@ -670,9 +765,10 @@ class CfgNode(dict[Any, Any]):
             raise _frozen_error(self, key, "set")
         if self._exprs is not None:
             self._exprs.pop(key, None)  # a value set by hand replaces an expression
-        _store(self, key, _convert(value, type(self), False))
+        value = _convert(value, type(self), False)
+        _store(self, key, value)
         if _expressions_made:
-            _refresh(self)
+            _refresh_after_set(self, key, value)
 
     def __delitem__(self, key: Any) -> None:
         if self._frozen:
@@ -791,7 +887,10 @@ class CfgNode(dict[Any, Any]):
             _store(new, key, value if type(value) in _ATOMIC_TYPES else deepcopy(value, memo))
         object.__setattr__(new, "_frozen", self._frozen)
         object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
+        object.__setattr__(new, "_sources", self._sources)
         _copy_exprs(self, new)
+        if self._holds_exprs:
+            _mark_holds_exprs(new)
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -867,7 +966,11 @@ class HierarchicalCfgNode:
             UnsafeYAMLError: A file uses a tag that can run code.
         """
         made = _expressions_made
-        cfg = _open_tree(os.fspath(file), encoding, allow_unsafe, CfgNode, base_root=base_root)
+        files: list[str] = []
+        cfg = _open_tree(
+            os.fspath(file), encoding, allow_unsafe, CfgNode, base_root=base_root, order=files
+        )
+        object.__setattr__(cfg, "_sources", tuple((path, None) for path in files))
         return _resolved(cfg, made)
 
     @classmethod
@@ -922,8 +1025,8 @@ class HierarchicalCfgNode:
             )
         base_path = os.fspath(base_cfg_path)
         chain: set[str] = set()
-        base = _open_tree(base_path, encoding, False, CfgNode, files=chain)
-        _resolve_tree(base, strict=False)
+        made = _expressions_made
+        base = _resolved(_open_tree(base_path, encoding, False, CfgNode, files=chain), made)
         _refuse_overwriting_base(os.fspath(save_path), base_path, chain)
         lost: list[str] = []
         difference = _difference(cfg, base, "", lost)
@@ -949,6 +1052,8 @@ def _init_slots(node: CfgNode) -> None:
     object.__setattr__(node, "_frozen", False)
     object.__setattr__(node, "_holds_exprs", False)
     object.__setattr__(node, "_key_rules", None)
+    object.__setattr__(node, "_sources", ())
+    object.__setattr__(node, "_references", None)
     object.__setattr__(node, "_parent", None)
     object.__setattr__(node, "_key", ())
 
@@ -1030,6 +1135,8 @@ def _convert(value: Any, node_class: type[CfgNode], copy: bool) -> Any:
             _store(node, key, _convert(item, node_class, copy))
         if isinstance(value, CfgNode):
             _copy_exprs(value, node)
+            if value._holds_exprs:
+                _mark_holds_exprs(node)
         return node
     if kind is list or kind is tuple:
         items = [_convert(item, node_class, copy) for item in value]
@@ -1056,6 +1163,8 @@ def _shallow_copy(node: _NodeT, frozen: bool) -> _NodeT:
     object.__setattr__(new, "_frozen", frozen)
     object.__setattr__(new, "_key_rules", copy.copy(node._key_rules))
     _copy_exprs(node, new)
+    if node._holds_exprs:
+        _mark_holds_exprs(new)
     return new
 
 
@@ -1066,6 +1175,8 @@ def _copy_tree(value: Any) -> Any:
         for key, item in dict.items(value):
             _store(new, key, _copy_tree(item))
         _copy_exprs(value, new)
+        if value._holds_exprs:
+            _mark_holds_exprs(new)
         return new
     if type(value) is list:
         return [_copy_tree(item) for item in value]
@@ -1357,7 +1468,7 @@ class _Required:
 
     __slots__ = ("file", "line")
 
-    def __init__(self, file: str, line: int) -> None:
+    def __init__(self, file: str, line: int | None) -> None:
         self.file, self.line = file, line
 
     def __deepcopy__(self, memo: Dict[int, Any]) -> _Required:
@@ -1368,6 +1479,7 @@ class _Required:
 
 
 _PENDING_TYPES: Final = (_Expr, _Required)
+_ExprMap = Dict[Any, Union[_Expr, _Required]]  # a node's _exprs (built once: casts run hot)
 
 
 def _parse_dollars(text: str, source: str, line: int) -> str | _Expr:
@@ -1442,6 +1554,26 @@ def _refresh(node: CfgNode) -> None:
         _resolve_tree(root, strict=False)
 
 
+def _refresh_after_set(node: CfgNode, key: Any, value: Any) -> None:
+    """Resolve again after ``node[key] = value``, unless no expression reads that key."""
+    root = _root_of(node)
+    if not root._holds_exprs:
+        return
+    references = root._references
+    brings_exprs = isinstance(value, CfgNode) and value._holds_exprs
+    if references is not None and not brings_exprs:
+        path = _join(_node_path(node), key)
+        first = re.split(r"[.\[]", path, maxsplit=1)[0]
+        if not any(_overlaps(path, read) for read in references.get(first, ())):
+            return
+    _resolve_tree(root, strict=False)
+
+
+def _overlaps(path: str, read: str) -> bool:
+    """Return whether changing ``path`` may change what reading key path ``read`` gives."""
+    return path == read or read.startswith(f"{path}.") or path.startswith((f"{read}.", f"{read}["))
+
+
 def _mark_holds_exprs(node: CfgNode | None) -> None:
     while node is not None and not node._holds_exprs:
         object.__setattr__(node, "_holds_exprs", True)
@@ -1466,12 +1598,19 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
     False to a key that is gone) is left unset, and reading it raises the reason.
     """
     entries: list[tuple[CfgNode, Any]] = []
-    for node, _ in _walk_nodes(root, ""):
+    for node in _iter_nodes(root):
         for key, value in dict.items(node):
             if type(value) in _PENDING_TYPES:
                 _exprs_of(node)[key] = value
         if node._exprs:
             entries.extend((node, key) for key in node._exprs)
+    references: dict[str, list[str]] = {}
+    for node, key in entries:
+        expr = cast(_ExprMap, node._exprs)[key]
+        for part in expr.parts if type(expr) is _Expr else ():
+            if not isinstance(part, str) and part[0] == "key":
+                references.setdefault(part[1].split(".")[0], []).append(part[1])
+    object.__setattr__(root, "_references", references)
     resolver = _Resolver(root)  # reads _exprs first, so old values in the dict are never used
     for node, key in entries:
         try:
@@ -1486,6 +1625,29 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
             _store(node, key, value)  # in place: the key keeps its position
         elif dict.__contains__(node, key):
             _remove(node, key)
+
+
+def _iter_nodes(root: CfgNode) -> list[CfgNode]:
+    """Return the nodes of the tree below ``root`` (included) that hold expressions.
+
+    Nodes without expressions in or below them are skipped, with all below them.
+    """
+    found: list[CfgNode] = []
+    stack: list[Any] = [root]
+    seen: set[int] = set()
+    while stack:
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, CfgNode):
+            if not value._holds_exprs:
+                continue
+            found.append(value)
+            stack.extend(item for item in dict.values(value) if type(item) not in _ATOMIC_TYPES)
+        elif type(value) is list or type(value) is tuple:
+            stack.extend(item for item in value if type(item) not in _ATOMIC_TYPES)
+    return found
 
 
 def _walk_nodes(root: CfgNode, root_path: str) -> list[tuple[CfgNode, str]]:
@@ -1514,7 +1676,7 @@ def _exprs_of(node: CfgNode) -> dict[Any, _Expr | _Required]:
     if node._exprs is None:
         object.__setattr__(node, "_exprs", {})
         _mark_holds_exprs(node)
-    return cast(Dict[Any, Union[_Expr, _Required]], node._exprs)
+    return cast(_ExprMap, node._exprs)
 
 
 def _copy_exprs(source: CfgNode, target: CfgNode) -> None:
@@ -1529,7 +1691,7 @@ def _is_unset(node: CfgNode, key: Any) -> bool:
 
 def _read_unset(node: CfgNode, key: Any) -> Any:
     """Read a key that has an expression or ``???`` but no value: raise why, or resolve it."""
-    expr = cast(Dict[Any, Union[_Expr, _Required]], node._exprs)[key]
+    expr = cast(_ExprMap, node._exprs)[key]
     if type(expr) is _Required:
         raise _missing_value_error(_join(_node_path(node), key), expr, None)
     return _Resolver(_root_of(node)).value_of(node, key)
@@ -1541,19 +1703,22 @@ class _Resolver:
     def __init__(self, root: CfgNode) -> None:
         self.root = root
         self.done: dict[tuple[int, Any], Any] = {}
-        self.active: list[tuple[tuple[int, Any], str]] = []  # keys being resolved, in order
+        self.active: list[tuple[CfgNode, Any]] = []  # keys being resolved, in order
 
     def value_of(self, node: CfgNode, key: Any) -> Any:
         token = (id(node), key)
         if token in self.done:
             return self.done[token]
-        expr = cast(Dict[Any, Union[_Expr, _Required]], node._exprs)[key]
-        path = _join(_node_path(node), key)
+        expr = cast(_ExprMap, node._exprs)[key]
         if type(expr) is _Required:
-            raise _missing_value_error(path, expr, None)
-        tokens = [active for active, _ in self.active]
+            raise _missing_value_error(_join(_node_path(node), key), expr, None)
+        tokens = [(id(active), active_key) for active, active_key in self.active]
         if token in tokens:
-            chain = [name for _, name in self.active[tokens.index(token) :]]
+            path = _join(_node_path(node), key)
+            chain = [
+                _join(_node_path(active), active_key)
+                for active, active_key in self.active[tokens.index(token) :]
+            ]
             raise ConfigKeyError(
                 f"{path!r} in {expr.file}, line {expr.line}: interpolations refer to each"
                 f" other in a cycle: {' -> '.join([*chain, path])}. Break the cycle.",
@@ -1561,17 +1726,18 @@ class _Resolver:
                 file=expr.file,
                 line=expr.line,
             )
-        self.active.append((token, path))
+        self.active.append((node, key))
         try:
-            value = self._evaluate(cast(_Expr, expr), path)
+            value = self._evaluate(cast(_Expr, expr), node, key)
         finally:
             self.active.pop()
         self.done[token] = value
         return value
 
-    def _evaluate(self, expr: _Expr, path: str) -> Any:
+    def _evaluate(self, expr: _Expr, node: CfgNode, key: Any) -> Any:
         values = [
-            part if isinstance(part, str) else self._part(part, expr, path) for part in expr.parts
+            part if isinstance(part, str) else self._part(part, expr, node, key)
+            for part in expr.parts
         ]
         if len(values) == 1 and not isinstance(expr.parts[0], str):
             kind = expr.parts[0][0]
@@ -1580,11 +1746,12 @@ class _Resolver:
             value if isinstance(value, str) else str(_to_plain(value)) for value in values
         )
 
-    def _part(self, part: tuple[str, str, str | None], expr: _Expr, path: str) -> Any:
+    def _part(self, part: tuple[str, str, str | None], expr: _Expr, node: CfgNode, key: Any) -> Any:
         kind, name, default = part
         if kind == "env":
             value = os.environ.get(name, default)
             if value is None:
+                path = _join(_node_path(node), key)
                 raise ConfigKeyError(
                     f"{path!r} in {expr.file}, line {expr.line} is {expr.text!r}, but the"
                     f" environment variable {name} is not set. Set it, or give a default:"
@@ -1594,25 +1761,28 @@ class _Resolver:
                     line=expr.line,
                 )
             return value
-        return self._lookup(name, expr, path)
+        return self._lookup(name, expr, node, key)
 
-    def _lookup(self, reference: str, expr: _Expr, path: str) -> Any:
+    def _lookup(self, reference: str, expr: _Expr, node: CfgNode, key: Any) -> Any:
         value: Any = self.root
         names = reference.split(".")
         for depth, name in enumerate(names):
-            here = ".".join(names[:depth])
             if not isinstance(value, CfgNode):
-                raise _bad_reference(expr, path, reference, f"{here!r} is not a node with keys")
+                why = f"{'.'.join(names[:depth])!r} is not a node with keys"
+                raise _bad_reference(expr, _join(_node_path(node), key), reference, why)
             if value._exprs is not None and name in value._exprs:
                 try:
                     value = self.value_of(value, name)
                 except MissingValueError as err:
+                    path = _join(_node_path(node), key)
                     raise _missing_value_error(path, expr, err) from err
             elif dict.__contains__(value, name):
                 value = dict.__getitem__(value, name)
             else:
+                here = ".".join(names[:depth])
                 where = f"{here!r} has" if here else "the config has"
-                raise _bad_reference(expr, path, reference, f"{where} no key {name!r}")
+                why = f"{where} no key {name!r}"
+                raise _bad_reference(expr, _join(_node_path(node), key), reference, why)
         return self._snapshot(value)
 
     def _snapshot(self, value: Any) -> Any:
@@ -1656,9 +1826,10 @@ def _missing_value_error(
     path: str, mark: _Expr | _Required, cause: MissingValueError | None
 ) -> MissingValueError:
     if cause is None:
+        where = f"{mark.file}, line {mark.line}" if mark.line is not None else mark.file
         return MissingValueError(
-            f"{path!r} is ??? in {mark.file}, line {mark.line}: it must be set before it is"
-            f" read. Set it in a file, or with merge_from_list(['{path}=...']).",
+            f"{path!r} is ??? in {where}: it must be set before it is read. Set it in a"
+            f" file, or with merge_from_list(['{path}=...']).",
             key=path,
             file=mark.file,
             line=mark.line,
@@ -1670,6 +1841,186 @@ def _missing_value_error(
         file=mark.file,
         line=mark.line,
     )
+
+
+# -- Internals: dataclass schemas ----------------------------------------------------
+
+
+def _require_dataclass(schema: Any) -> type:
+    if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
+        raise ConfigTypeError(
+            f"a schema is a dataclass (the class itself), got {_describe(schema)}. Decorate"
+            " the class with @dataclasses.dataclass.",
+            expected="dataclass",
+            actual=type(schema).__name__,
+        )
+    return schema
+
+
+def _node_from_dataclass(schema: type, node_class: type[CfgNode]) -> CfgNode:
+    global _expressions_made
+    node = _new_node(node_class)
+    hints = typing.get_type_hints(schema)
+    for field in dataclasses.fields(schema):
+        annotation = hints.get(field.name, Any)
+        if field.default is not dataclasses.MISSING:
+            value = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            value = field.default_factory()
+        elif isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+            value = _node_from_dataclass(annotation, node_class)
+        else:
+            _expressions_made += 1
+            _exprs_of(node)[field.name] = _Required(f"dataclass {schema.__qualname__}", None)
+            continue
+        _store(node, field.name, _convert(_plain_default(value), node_class, True))
+    return node
+
+
+def _plain_default(value: Any) -> Any:
+    """Return a default as a config holds it: an Enum member by name, dataclasses as dicts."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            field.name: _plain_default(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+        }
+    if type(value) in (list, tuple):
+        return type(value)(_plain_default(item) for item in value)
+    if isinstance(value, Mapping):
+        return {key: _plain_default(item) for key, item in value.items()}
+    return value
+
+
+def _check_dataclass(node: Any, schema: type, path: str, problems: list[tuple[str, str]]) -> None:
+    if not isinstance(node, Mapping):
+        problems.append(
+            (path, f"is {_describe(node)}, expected a mapping of {schema.__qualname__}")
+        )
+        return
+    hints = typing.get_type_hints(schema)
+    names = [field.name for field in dataclasses.fields(schema)]
+    for name in names:
+        key_path = _join(path, name)
+        if isinstance(node, CfgNode) and _is_unset(node, name):
+            problems.append((key_path, "has no value yet (???)"))
+        elif name not in node:
+            problems.append((key_path, f"is missing ({_type_name(hints.get(name, Any))})"))
+        else:
+            _check_value(node[name], hints.get(name, Any), key_path, problems)
+    for key in node:
+        if key not in names:
+            close = _close_names(str(key), names)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            problems.append((_join(path, key), f"is not a field of {schema.__qualname__}{hint}"))
+
+
+def _check_value(value: Any, annotation: Any, path: str, problems: list[tuple[str, str]]) -> None:
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        _check_dataclass(value, annotation, path, problems)
+    elif not _matches(value, annotation, path, problems):
+        problems.append((path, f"is {_describe(value)}, expected {_type_name(annotation)}"))
+
+
+def _matches(value: Any, annotation: Any, path: str, problems: list[tuple[str, str]]) -> bool:
+    """Return whether ``value`` fits ``annotation``; items of containers add their own problems."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Any:
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    if origin is Union or origin is types.UnionType:
+        return any(_matches(value, option, path, []) for option in args)
+    if origin is typing.Literal:
+        return any(value == option and type(value) is type(option) for option in args)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return isinstance(value, annotation) or value in annotation.__members__
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        inner: list[tuple[str, str]] = []
+        _check_dataclass(value, annotation, path, inner)
+        return not inner
+    if annotation is float:
+        return type(value) in (int, float)
+    if annotation in (int, str, bool):
+        return type(value) is annotation
+    if origin in (list, tuple) or annotation in (list, tuple):
+        return _matches_sequence(value, origin or annotation, args, path, problems)
+    if origin is dict or annotation is dict or origin is Mapping:
+        if not isinstance(value, Mapping):
+            return False
+        key_type, item_type = args if args else (Any, Any)
+        for key, item in value.items():
+            if not _matches(key, key_type, path, []):
+                problems.append((_join(path, key), f"key {key!r} is not {_type_name(key_type)}"))
+            else:
+                _check_value(item, item_type, _join(path, key), problems)
+        return True
+    return isinstance(annotation, type) and isinstance(value, annotation)
+
+
+def _matches_sequence(
+    value: Any, kind: Any, args: tuple[Any, ...], path: str, problems: list[tuple[str, str]]
+) -> bool:
+    # A list may stand for a tuple and back, as in merge_from_file.
+    if type(value) not in (list, tuple):
+        return False
+    if kind is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+        if len(value) != len(args):
+            return False
+        item_types = list(args)
+    else:
+        item_types = [args[0] if args else Any] * len(value)
+    for index, (item, item_type) in enumerate(zip(value, item_types, strict=True)):
+        _check_value(item, item_type, f"{path}[{index}]", problems)
+    return True
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is type(None) or annotation is None:
+        return "None"
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__qualname__
+    return repr(annotation).replace("typing.", "")
+
+
+def _schema_error(node: CfgNode, schema: type, problems: list[tuple[str, str]]) -> SchemaError:
+    lines = _source_lines(_root_of(node))
+    shown = []
+    for path, problem in problems:
+        file, line = _nearest_line(lines, path)
+        where = f" ({file}, line {line})" if file is not None else ""
+        shown.append(f"{path!r}{where} {problem}")
+    count = f"{len(shown)} problem{'s' if len(shown) > 1 else ''}"
+    return SchemaError(
+        f"the config does not match {schema.__qualname__} ({count}):\n  " + "\n  ".join(shown),
+        problems=shown,
+    )
+
+
+def _nearest_line(
+    lines: dict[str, tuple[str, int]], path: str
+) -> tuple[str, int] | tuple[None, None]:
+    """Return the file and line of ``path``, else of the closest key above it."""
+    while path:
+        if path in lines:
+            return lines[path]
+        path = re.sub(r"(\[\d+\]|\.?[^.\[]*)$", "", path, count=1)
+    return None, None
+
+
+def _source_lines(root: CfgNode) -> dict[str, tuple[str, int]]:
+    """Return key path -> (file, line) from the files the config was read from (later wins)."""
+    lines: dict[str, tuple[str, int]] = {}
+    for name, text in root._sources:
+        try:
+            source_text = text if text is not None else _read_text(name, "utf-8")[0]
+            graph = yaml.compose(source_text, Loader=yaml.SafeLoader)
+        except (OSError, ConfigError, yaml.YAMLError):
+            continue  # the file changed or went away since: no lines from it
+        if graph is not None:
+            lines.update(_key_lines(graph, name))
+    return lines
 
 
 # -- Internals: reading YAML ----------------------------------------------------
@@ -1685,7 +2036,8 @@ _LITERAL_FIRST_CHARS: Final = list("(N-+.0123456789")
 _YAML_TAG_PREFIX: Final = "tag:yaml.org,2002:"
 _PYTHON_TAG_PREFIX: Final = "tag:yaml.org,2002:python/"
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
-_FLATTEN_TAGS: Final = (_MERGE_TAG, "tag:yaml.org,2002:value")  # keys flatten_mapping rewrites
+# Tags of the keys that flatten_mapping rewrites ("<<" and "=").
+_FLATTEN_TAGS: Final = frozenset((_MERGE_TAG, "tag:yaml.org,2002:value"))
 _STR_TAG: Final = "tag:yaml.org,2002:str"
 _INT_TAG: Final = "tag:yaml.org,2002:int"
 _FLOAT_TAG: Final = "tag:yaml.org,2002:float"
@@ -1698,6 +2050,10 @@ _MAX_ALIAS_EXPANSION: Final = 1_000_000  # nodes
 # Python converts ints of at most 4300 decimal digits to text (CVE-2020-10735), about
 # 14,280 bits: a longer one (from hex or octal, which have no limit) would load but not dump.
 _MAX_INT_BITS: Final = 14_000
+# Plain scalars up to this long have their resolved tag cached, at most this many per
+# loader class (a few hundred KB): enough for the repeated values of big configs.
+_CACHED_SCALAR_LENGTH: Final = 40
+_TAG_CACHE_SIZE: Final = 8192
 
 _HAS_LIBYAML: Final = bool(getattr(yaml, "__with_libyaml__", False))
 # Which backend loads and dumps: the C one when PyYAML has it. Tests switch
@@ -1910,31 +2266,68 @@ def _construct_node(loader: _ConfigConstructor, node: yaml.Node) -> CfgNode:
             None, None, f"expected a mapping, found {_node_kind(node)}", node.start_mark
         )
     first_own = 0
-    if any(key_node.tag in _FLATTEN_TAGS for key_node, _ in node.value):
+    if not _FLATTEN_TAGS.isdisjoint([key_node.tag for key_node, _ in node.value]):
         own_pairs = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
         loader.flatten_mapping(node)  # "<<: *base" pairs go first, so own keys win
         first_own = len(node.value) - own_pairs
     result = _new_node(loader.config_node_class)
+    if first_own:
+        _construct_pairs_checked(loader, node, result, first_own)
+        return result
+    # The common case, inlined (a load spends most of its time here): str keys and str
+    # values skip _build, and duplicates are looked for only if the count says so.
+    attributes = result.__dict__
+    reserved = loader.config_node_class._reserved_names
+    for key_node, value_node in node.value:
+        key = key_node.value
+        if key_node.tag != _STR_TAG or "${" in key:
+            key = _build_key(loader, node, key_node)
+        value = value_node.value
+        if value_node.tag != _STR_TAG or type(value_node) is not yaml.ScalarNode or "${" in value:
+            value = _build(loader, value_node)
+        dict.__setitem__(result, key, value)
+        if isinstance(key, str) and key not in reserved:
+            attributes[key] = value
+        if type(value) not in _ATOMIC_TYPES:
+            _adopt(result, value, (key,))
+            if type(value) in _PENDING_TYPES:
+                _mark_holds_exprs(result)
+    if len(result) != len(node.value):
+        _construct_pairs_checked(loader, node, _new_node(loader.config_node_class), 0)
+    return result
+
+
+def _construct_pairs_checked(
+    loader: _ConfigConstructor, node: yaml.MappingNode, result: CfgNode, first_own: int
+) -> None:
+    """Fill ``result`` from the pairs of ``node``, refusing duplicates from ``first_own`` on."""
     seen: dict[Any, yaml.Node] = {}
     for index, (key_node, value_node) in enumerate(node.value):
-        key = _build(loader, key_node)
-        if type(key) in _PENDING_TYPES:  # keys are names, never expressions
-            key = key_node.value.replace("$${", "${") if type(key) is _Expr else "???"
-        try:
-            hash(key)
-        except TypeError as err:
-            raise ConstructorError(
-                "while building a mapping",
-                node.start_mark,
-                f"found a key that cannot be a dict key ({type(key).__name__})",
-                key_node.start_mark,
-            ) from err
+        key = _build_key(loader, node, key_node)
         if index >= first_own:
             if key in seen:
                 raise _duplicate_key_error(loader.config_source, key, key_node, seen[key])
             seen[key] = key_node
-        _store(result, key, _build(loader, value_node))
-    return result
+        value = _build(loader, value_node)
+        _store(result, key, value)
+        if type(value) in _PENDING_TYPES:
+            _mark_holds_exprs(result)
+
+
+def _build_key(loader: _ConfigConstructor, node: yaml.Node, key_node: yaml.Node) -> Any:
+    key = _build(loader, key_node)
+    if type(key) in _PENDING_TYPES:  # keys are names, never expressions
+        key = key_node.value.replace("$${", "${") if type(key) is _Expr else "???"
+    try:
+        hash(key)
+    except TypeError as err:
+        raise ConstructorError(
+            "while building a mapping",
+            node.start_mark,
+            f"found a key that cannot be a dict key ({type(key).__name__})",
+            key_node.start_mark,
+        ) from err
+    return key
 
 
 def _construct_list(loader: _ConfigConstructor, node: yaml.Node) -> list[Any]:
@@ -1992,6 +2385,7 @@ def _refuse_python_tag(loader: _ConfigConstructor, suffix: str, node: yaml.Node)
 
 
 def _configure_loader(loader_class: type[_ConfigConstructor], safe: bool) -> None:
+    cast(Any, loader_class).tag_cache = {}
     ours: dict[str, Any] = {
         _YAML_TAG_PREFIX + "map": _construct_node,
         _YAML_TAG_PREFIX + "seq": _construct_list,
@@ -2027,11 +2421,43 @@ def _configure_loader(loader_class: type[_ConfigConstructor], safe: bool) -> Non
     loader_class.add_multi_constructor(_PYTHON_TAG_PREFIX, _refuse_python_tag)
 
 
-class _PySafeLoader(yaml.SafeLoader, _ConfigConstructor):
+# PyYAML's resolution, which _CachedResolver wraps (untyped in types-PyYAML).
+_RESOLVE_TAG: Final = cast(Callable[..., str], yaml.resolver.BaseResolver.resolve)
+
+
+class _CachedResolver(yaml.resolver.Resolver):
+    """PyYAML's tag resolution, with the tags of short plain scalars remembered.
+
+    Resolving runs a regex per scalar in Python (a fifth of a load); configs
+    repeat their short values (``true``, ``0.9``, ``4``), and with no path
+    resolvers a plain scalar's tag depends on its text alone.
+    """
+
+    tag_cache: ClassVar[dict[str, str]]  # one per loader class, see _configure_loader
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass  # only path resolvers use it, and loaders here have none
+
+    def ascend_resolver(self) -> None:
+        pass
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        resolve_tag = _RESOLVE_TAG
+        if kind is not yaml.ScalarNode or not implicit[0] or len(value) > _CACHED_SCALAR_LENGTH:
+            return resolve_tag(self, kind, value, implicit)
+        tag = self.tag_cache.get(value)
+        if tag is None:
+            tag = resolve_tag(self, kind, value, implicit)
+            if len(self.tag_cache) < _TAG_CACHE_SIZE:
+                self.tag_cache[value] = tag
+        return tag
+
+
+class _PySafeLoader(_CachedResolver, yaml.SafeLoader, _ConfigConstructor):
     pass
 
 
-class _PyUnsafeLoader(yaml.UnsafeLoader, _ConfigConstructor):
+class _PyUnsafeLoader(_CachedResolver, yaml.UnsafeLoader, _ConfigConstructor):
     pass
 
 
@@ -2047,10 +2473,10 @@ _LOADERS: Final[dict[tuple[bool, bool], Callable[[str], _Loader]]] = {
 
 if _HAS_LIBYAML:
 
-    class _CSafeLoader(yaml.CSafeLoader, _ConfigConstructor):
+    class _CSafeLoader(_CachedResolver, yaml.CSafeLoader, _ConfigConstructor):
         pass
 
-    class _CUnsafeLoader(yaml.CUnsafeLoader, _ConfigConstructor):
+    class _CUnsafeLoader(_CachedResolver, yaml.CUnsafeLoader, _ConfigConstructor):
         pass
 
     _configure_loader(_CSafeLoader, safe=True)
@@ -2282,6 +2708,7 @@ def _open_tree(
     base_root: str | os.PathLike[str] | None = None,
     locations: dict[str, tuple[str, int]] | None = None,
     files: set[str] | None = None,
+    order: list[str] | None = None,
 ) -> _NodeT:
     """Open ``path`` merged over its ``__BASE__`` files.
 
@@ -2294,6 +2721,8 @@ def _open_tree(
         locations.update(lines)
     if files is not None:
         files.update(tree.opened)
+    if order is not None:
+        order.extend(tree.read_order)
     return cast(_NodeT, cfg)
 
 
@@ -2319,6 +2748,7 @@ class _BaseTree:
         self.want_lines = want_lines
         # real path -> (the file merged over its bases, key path -> (file, line))
         self.opened: dict[str, tuple[CfgNode, dict[str, tuple[str, int]]]] = {}
+        self.read_order: list[str] = []  # files as merged: bases before what includes them
 
     def open(self, path: str, chain: tuple[str, ...]) -> tuple[CfgNode, dict[str, tuple[str, int]]]:
         """Return the file merged over its bases; ``chain`` holds the files including it."""
@@ -2346,6 +2776,7 @@ class _BaseTree:
         if self.want_lines and graph is not None:
             lines.update(_key_lines(graph, source))
         self.opened[real] = (merged, lines)
+        self.read_order.append(path)
         return merged, lines
 
     def _check_confined(self, base_path: str, source: str, text: str) -> None:

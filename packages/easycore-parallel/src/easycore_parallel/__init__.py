@@ -48,8 +48,11 @@ cloudpickle; the caller waits on their results and on one never-ending call per 
 which fails the moment that actor dies.
 
 Batches grow from one item until a batch holds about 5 ms of producer work (or 4 MiB),
-from the per-item time the producers measure. Errors come back to the caller with
-their own type and the producer's traceback (naming the device) as ``__cause__``.
+from the per-item time the producers measure; a result is pickled the moment
+``producer_work`` returns it. Errors come back to the caller with their own type and the
+producer's traceback (naming the device) as ``__cause__``. Runner classes defined where
+producers cannot import them (a notebook, ``python -c``) travel by value with cloudpickle,
+this module's one dependency; a copy of this file works without it, by name only.
 
 Environment variables: none.
 """
@@ -228,7 +231,10 @@ class BaseRunner:
             threads that Python does not manage (torch's or a BLAS thread pool, which
             would deadlock forked children), ``spawn`` where fork is not safe (macOS,
             Windows), else ``fork``. Except under ``fork``, the runner class and ``cfg``
-            must be picklable (defined at module level of an importable module).
+            must reach the producers: by name from an importable module, or by value
+            with cloudpickle when defined in a notebook, ``python -c``, stdin or the
+            REPL (and for a script's lambdas and closures). ``fork`` after this process
+            started native threads sets the producers' OpenMP runtimes to one thread.
         backend: ``"process"`` (default), ``"thread"``: producers are threads of this
             process, for hooks that wait on I/O or release the GIL; nothing is pickled; or
             ``"ray"``: producers are Ray actors, one per device, on this machine or a Ray
@@ -315,6 +321,7 @@ class BaseRunner:
         is returned. If anything fails, the call stops within a moment and raises; the
         producers skip the rest of its work and the runner can be called again, except
         after ``ProducerDiedError`` or ``KeyboardInterrupt``, which close it.
+        ``close()`` from another thread stops the call too.
 
         Args:
             data_iter: An iterable of items (it may be endless: the consumer can stop
@@ -324,9 +331,12 @@ class BaseRunner:
             What ``consumer_end`` returns.
 
         Raises:
-            RunnerClosedError: The runner is closed.
+            RunnerClosedError: The runner is closed, or ``close()`` was called from
+                another thread during the call.
             ProducerDiedError: A producer process died; the runner is closed.
             NotPicklableError: An item or a result cannot be pickled.
+            RunnerError: A producer hook raised ``SystemExit`` or ``KeyboardInterrupt``
+                (it cannot end the caller's program), or a hook called its own runner.
             Exception: Whatever a hook or ``data_iter`` raised; a producer hook's
                 exception has the producer's traceback as ``__cause__``.
         """
@@ -1544,20 +1554,6 @@ class _Task(NamedTuple):
     fn: Callable[..., Any]  # fn(item), or fn(state, item) with state = init(device, cfg)
     init: Callable[[str, Any], Any] | None
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # imap's functions are often lambdas and closures, which pickle cannot send by
-        # name: cloudpickle sends them by value (and importable functions by name), as
-        # loky and Ray do. A copied module without cloudpickle sends them by name.
-        try:
-            cloudpickle = importlib.import_module("cloudpickle")
-        except ImportError:
-            return (_Task, tuple(self))
-        return (_load_task, (cloudpickle.dumps(tuple(self), pickle.HIGHEST_PROTOCOL),))
-
-
-def _load_task(data: bytes) -> _Task:
-    return _Task(*pickle.loads(data))
-
 
 class _Outcome(NamedTuple):
     """What a producer made of one batch."""
@@ -1937,15 +1933,19 @@ class _ProcessBackend(_Backend):
             return _dumps_spec(spec)
         except Exception as err:
             fix = (
-                "Define the runner class at module level of an importable module"
-                if spec.task is None
-                else "Let fn and init capture only picklable objects (make locks, files "
-                "or models in init)"
+                "Let fn and init capture only picklable objects (make locks, files or "
+                "models in init), keep cfg to plain data"
+                if spec.task is not None
+                else "Define the runner class at module level of an importable module, keep "
+                "cfg to plain data"
+                if _is_main_importable()
+                else f"In {_interactive_main_name()}, `pip install cloudpickle` (a copied "
+                f"easycore_parallel.py needs it installed to send such objects by value)"
             )
             raise NotPicklableError(
                 f"{_explain_spec_pickling(spec)} cannot be pickled to start producers with "
-                f"start_method={self._method!r} ({type(err).__name__}: {err}). {fix}, keep "
-                f"cfg to plain data, or use start_method='fork' where it is safe."
+                f"start_method={self._method!r} ({type(err).__name__}: {err}). {fix}, or "
+                f"use start_method='fork' where it is safe."
             ) from err
 
     def _child_setup(self) -> _ChildSetup:
@@ -2193,11 +2193,15 @@ def _dumps_spec(obj: object) -> bytes:
     When ``__main__`` has no file that producers could re-run (a notebook, ``python -c``,
     a script read from stdin, the REPL), its classes and functions travel by value with
     cloudpickle (a dependency of easycore-parallel; a copied module uses it when it is
-    installed). Otherwise everything travels by name, as with ``pickle``: producers
-    re-run a script file as ``__mp_main__``, so its globals are the script's own.
+    installed). A script file's travel by name, as with ``pickle`` (producers re-run the
+    script as ``__mp_main__``, so its globals are the script's own), unless that fails:
+    then by value too (a lambda or a closure in cfg).
     """
     if _is_main_importable():
-        return bytes(_dumps(obj))
+        try:
+            return bytes(_dumps(obj))
+        except Exception:
+            pass
     try:
         cloudpickle = importlib.import_module("cloudpickle")
     except ImportError:

@@ -39,6 +39,7 @@ project as ``easycore_path.py`` to vendor it.
 """
 
 # SPDX-License-Identifier: MIT
+# Copyright (c) 2026 the easycore developers
 
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ import lzma
 import os
 import re
 import shutil
+import socket
 import stat
 import tarfile
 import threading
@@ -68,6 +70,7 @@ import urllib.parse
 import uuid
 import warnings
 import zipfile
+import zlib
 from typing import (
     IO,
     TYPE_CHECKING,
@@ -83,6 +86,7 @@ from typing import (
 
 import filelock
 import requests
+import requests.adapters
 import urllib3
 from tqdm import tqdm
 
@@ -124,7 +128,7 @@ _ATTEMPT_TIMEOUT: Final = 60 * 60.0
 _ATTEMPTS: Final = 4  # tries per URL; see _is_retryable for which failures are retried
 _BACKOFF: Final = 0.5  # seconds before the first retry, doubled before each next one
 _RETRY_AFTER_CAP: Final = 120.0  # seconds: the longest Retry-After (429, 503) we wait
-_LOCK_TIMEOUT: Final = 30 * 60.0  # seconds: the reference promises a 30 minute wait
+_LOCK_TIMEOUT: Final = 30 * 60.0  # seconds: the original promises a 30 minute wait
 
 
 # -- Errors --------------------------------------------------------------------
@@ -132,6 +136,10 @@ _LOCK_TIMEOUT: Final = 30 * 60.0  # seconds: the reference promises a 30 minute 
 
 class PathError(Exception):
     """Base class of the errors raised by ``easycore_path``."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt without calling __init__, so every attribute a subclass sets travels.
+        return (_restored_error, (type(self), self.args, self.__dict__))
 
 
 class UnknownProtocolError(PathError, ValueError):
@@ -145,9 +153,6 @@ class UnknownProtocolError(PathError, ValueError):
         super().__init__(message)
         self.path = path
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.path))
-
 
 class PrefixConflictError(PathError, ValueError):
     """Another handler is registered for the prefix (also a ``ValueError``).
@@ -160,9 +165,6 @@ class PrefixConflictError(PathError, ValueError):
         super().__init__(message)
         self.prefix = prefix
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.prefix))
-
 
 class RedirectLoopError(PathError, ValueError):
     """Redirects lead back to where they started (also a ``ValueError``).
@@ -174,9 +176,6 @@ class RedirectLoopError(PathError, ValueError):
     def __init__(self, message: str, path: str) -> None:
         super().__init__(message)
         self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.path))
 
 
 class UnsupportedOperationError(PathError, NotImplementedError):
@@ -192,9 +191,6 @@ class UnsupportedOperationError(PathError, NotImplementedError):
         self.path = path
         self.operation = operation
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.path, self.operation))
-
 
 class DownloadError(PathError, OSError):
     """A download failed and nothing was saved under the target name (also an ``OSError``).
@@ -204,17 +200,13 @@ class DownloadError(PathError, OSError):
         status: The HTTP status or FTP reply code when the server answered, else ``None``.
     """
 
-    # The wait a 429 or 503 answer asked for (Retry-After); read by the retry loop only,
-    # so it need not survive pickling.
+    # The wait a 429 or 503 answer asked for (Retry-After); read by the retry loop only.
     _retry_after: float | None = None
 
     def __init__(self, message: str, url: str, status: int | None = None) -> None:
         super().__init__(message)
         self.url = url
         self.status = status
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.url, self.status))
 
 
 class RemoteFileNotFoundError(DownloadError, FileNotFoundError):
@@ -237,9 +229,6 @@ class TruncatedDownloadError(DownloadError):
         self.received = received
         self.expected = expected
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.url, self.received, self.expected))
-
 
 class ChecksumMismatchError(DownloadError):
     """A file's hash is not the one asked for with ``checksum=`` (or ``sha256=``).
@@ -255,10 +244,6 @@ class ChecksumMismatchError(DownloadError):
         self.path = path
         self.expected = expected
         self.actual = actual
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        args = (self.args[0], self.url, self.path, self.expected, self.actual)
-        return (type(self), args)
 
 
 class UnsafeArchiveError(PathError, ValueError):
@@ -276,9 +261,6 @@ class UnsafeArchiveError(PathError, ValueError):
         self.path = path
         self.member = member
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.path, self.member))
-
 
 class LockTimeoutError(PathError, TimeoutError):
     """A ``file_lock`` was not acquired in time (also a ``TimeoutError``).
@@ -292,9 +274,6 @@ class LockTimeoutError(PathError, TimeoutError):
         super().__init__(message)
         self.lock_file = lock_file
         self.timeout = timeout
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.lock_file, self.timeout))
 
 
 # -- Public API: PathManager ---------------------------------------------------
@@ -399,7 +378,7 @@ class PathManager:
             _warn_not_overwritten(dst)
             return False
         local_path = src_handler.get_local_path(src)
-        # A custom handler written to the reference may return None: that is success too.
+        # A custom handler written for the original may return None: that is success too.
         return dst_handler.copy_from_local(local_path, dst, overwrite=overwrite) is not False
 
     @staticmethod
@@ -524,7 +503,7 @@ class PathHandler:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # The reference's tutorial spells it get_support_prefixes; keep such handlers working.
+        # The original's tutorial spells it get_support_prefixes; keep such handlers working.
         if "get_support_prefixes" in vars(cls) and "get_supported_prefixes" not in vars(cls):
             warnings.warn(
                 f"{cls.__qualname__} defines get_support_prefixes(), the old spelling: "
@@ -708,17 +687,27 @@ class HTTPURLHandler(PathHandler):
 
     Args:
         progress: Show a tqdm progress bar while downloading.
-        headers: Extra HTTP headers for every download, such as
-            ``{"Authorization": "Bearer ..."}`` for a private weight store.
+        headers: Extra HTTP headers for every request (downloads and ``exists``), such
+            as ``{"Authorization": "Bearer ..."}`` for a private weight store.
+        allow_insecure_redirects: Follow redirects from https to plain http (downloads
+            and ``exists``).
     """
 
     # Class defaults, so subclasses that skip __init__ still work.
     _progress: bool = True
     _headers: Mapping[str, str] = {}
+    _allow_insecure_redirects: bool = False
 
-    def __init__(self, progress: bool = True, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        progress: bool = True,
+        *,
+        headers: Mapping[str, str] | None = None,
+        allow_insecure_redirects: bool = False,
+    ) -> None:
         self._progress = progress
         self._headers = dict(headers or {})
+        self._allow_insecure_redirects = allow_insecure_redirects
 
     def get_supported_prefixes(self) -> List[str]:
         """Return ``["http://", "https://", "ftp://"]``."""
@@ -733,7 +722,13 @@ class HTTPURLHandler(PathHandler):
             DownloadError: Any other failure, with the URL and the reason.
         """
         target = self._cache_path(path)
-        job = _Job(urls=(path,), target=target, progress=self._progress, headers=self._headers)
+        job = _Job(
+            urls=(path,),
+            target=target,
+            progress=self._progress,
+            headers=self._headers,
+            allow_insecure_redirects=self._allow_insecure_redirects,
+        )
         return _download(job)
 
     def open(self, path: str, mode: str = "r", **kwargs: Any) -> IO[Any]:
@@ -758,7 +753,7 @@ class HTTPURLHandler(PathHandler):
         """
         if os.path.isfile(self._cache_path(path)):
             return True
-        return _remote_exists(path)
+        return _remote_exists(path, self._headers, self._allow_insecure_redirects)
 
     def isfile(self, path: str) -> bool:
         """Return ``exists(path)``: a URL names a file."""
@@ -1147,14 +1142,16 @@ def download_file(
         unpack: Extract a zip or tar (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz) archive
             once into the folder ``<file>.unpacked`` next to it and return that
             folder; a single .gz, .bz2 or .xz file is decompressed next to it and that
-            file's path returned.
+            file's path returned. An archive that ``refresh`` replaced is extracted
+            again.
         refresh: ``"never"`` (default) returns a file already there as it is;
             ``"if-changed"`` asks the server (with its ETag or Last-Modified) and
             replaces the file, atomically, only when it changed.
         allow_insecure_redirects: Follow a redirect from https to plain http.
-        attempt_timeout: Seconds one attempt may take in all (1 hour by default), so
-            a server that stalls or drips cannot hold the download and its lock
-            forever; a server with Range support resumes at the next attempt.
+        attempt_timeout: Seconds one attempt may take in all, headers and body (1
+            hour by default), so a server that stalls or drips cannot hold the
+            download and its lock forever; a server with Range support resumes at the
+            next attempt.
 
     Returns:
         The path of the downloaded file, or of the file already there; with
@@ -1187,6 +1184,17 @@ def download_file(
 
 
 # -- Internals: dispatch and messages ------------------------------------------
+
+
+def _restored_error(
+    cls: type[PathError], args: tuple[Any, ...], state: dict[str, Any]
+) -> PathError:
+    """Rebuild a pickled error: its class, its args, and every attribute it carried."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 # A "protocol://" start. Two letters at least, so that "C://data" stays a Windows path.
 _SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
@@ -1435,6 +1443,11 @@ def _temp_path_for(target: str) -> str:
     return os.path.join(os.path.dirname(target), f".easycore-{uuid.uuid4().hex[:16]}.tmp")
 
 
+def _hidden_temp_path_for(target: str) -> str:
+    """Return a unique temporary path in the work folder beside ``target``."""
+    return f"{_work_stem(target)}-{uuid.uuid4().hex[:16]}.tmp"
+
+
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
@@ -1602,7 +1615,8 @@ def _fetch(url: str, job: _Job, partial: _PartialFile) -> bool:
     Returns False when a refresh found the file current (nothing was downloaded).
     """
     label = os.path.basename(job.target)
-    with _Sink(url, partial.path, label, job.progress, job.checksum) as sink:
+    deadline = time.monotonic() + job.attempt_timeout
+    with _Sink(url, partial.path, label, job.progress, job.checksum, deadline=deadline) as sink:
         if url[:6].lower() == "ftp://":
             _fetch_ftp(url, sink)
         elif not _fetch_http(url, job, partial, sink):
@@ -1624,10 +1638,21 @@ def _fetch(url: str, job: _Job, partial: _PartialFile) -> bool:
 
 
 class _Sink:
-    """Where a fetcher writes a body: the partial file, a byte count, a hash, a progress bar."""
+    """Where a fetcher writes a body: the partial file, a byte count, a hash, a progress bar.
+
+    It also keeps the attempt's deadline (``time.monotonic()``), checked as bytes come in,
+    so a server that drips never holds the download: the read timeouts cannot see that.
+    """
 
     def __init__(
-        self, url: str, path: str, label: str, progress: bool, checksum: tuple[str, str] | None
+        self,
+        url: str,
+        path: str,
+        label: str,
+        progress: bool,
+        checksum: tuple[str, str] | None,
+        *,
+        deadline: float,
     ) -> None:
         self.received = 0
         self.expected: int | None = None
@@ -1639,6 +1664,7 @@ class _Sink:
         self._file: IO[bytes] | None = None
         self._bar: tqdm[Any] | None = None
         self._written_back = 0  # bytes already handed to the disk
+        self.deadline = deadline
 
     def __enter__(self) -> _Sink:
         return self
@@ -1688,6 +1714,8 @@ class _Sink:
             self._bar.update(len(chunk))
         if _CAN_START_WRITEBACK and self.received - self._written_back >= _WRITEBACK_WINDOW:
             self._start_writeback()
+        if time.monotonic() > self.deadline:
+            raise _truncated(self._url, self, _PAST_DEADLINE)
 
     def _start_writeback(self) -> None:
         # Hand the bytes written so far to the disk now, while the network keeps going,
@@ -1729,6 +1757,7 @@ class _PartialFile:
         self._note = f"{stem}.part.json"
         self._final_note = f"{stem}.json"  # the validators of the file under the final name
         self._url = url
+        self._validators: dict[str, str] = {}  # of the bytes a resume continues
         self.offset = 0
 
     def request_headers(self, refresh_of: str | None) -> dict[str, str]:
@@ -1742,7 +1771,7 @@ class _PartialFile:
             if_range = etag if strong else validators.get("last_modified", "")
             size = os.path.getsize(self.path)
             if if_range and size:
-                self.offset = size
+                self.offset, self._validators = size, validators
                 return {"Range": f"bytes={size}-", "If-Range": if_range}
         if refresh_of is not None and os.path.isfile(refresh_of):
             cached = _read_note(self._final_note, self._url) or {}
@@ -1750,6 +1779,18 @@ class _PartialFile:
             conditions["If-Modified-Since"] = cached.get("last_modified", "")
             return {name: value for name, value in conditions.items() if value}
         return {}
+
+    def is_same_version(self, response: requests.Response) -> bool:
+        """Return whether ``response`` is of the version the partial file holds.
+
+        A server that ignores If-Range answers 206 even for a changed file; its ETag or
+        Last-Modified then tells.
+        """
+        for header, key in (("ETag", "etag"), ("Last-Modified", "last_modified")):
+            seen, noted = response.headers.get(header, ""), self._validators.get(key, "")
+            if seen and noted:
+                return seen == noted
+        return True
 
     def start(self, response: requests.Response) -> int:
         """Return the offset the body of ``response`` starts at, and note its validators.
@@ -1760,7 +1801,7 @@ class _PartialFile:
         if response.status_code == 206 and self.offset:
             return self.offset
         self.offset = 0
-        _write_note(
+        _write_json(
             self._note,
             {
                 "url": self._url,
@@ -1779,7 +1820,7 @@ class _PartialFile:
 
     def discard(self) -> None:
         """Remove the partial file and its note."""
-        self.offset = 0
+        self.offset, self._validators = 0, {}
         _remove_quietly(self.path)
         _remove_quietly(self._note)
 
@@ -1794,7 +1835,7 @@ def _read_note(path: str, url: str) -> dict[str, str] | None:
     return note if isinstance(note, dict) and note.get("url") == url else None
 
 
-def _write_note(path: str, note: dict[str, str]) -> None:
+def _write_json(path: str, note: dict[str, str]) -> None:
     tmp_path = _temp_path_for(path)
     with open(tmp_path, "w", encoding="utf-8") as file:
         json.dump(note, file)
@@ -1856,7 +1897,7 @@ def _check_existing_checksum(url: str, path: str, checksum: tuple[str, str]) -> 
         )
 
 
-def _remote_exists(url: str) -> bool:
+def _remote_exists(url: str, headers: Mapping[str, str], allow_insecure_redirects: bool) -> bool:
     if _is_offline():
         raise DownloadError(
             f"cannot ask whether {url} exists: EASYCORE_OFFLINE is set and it is not "
@@ -1865,7 +1906,7 @@ def _remote_exists(url: str) -> bool:
         )
     if url[:6].lower() == "ftp://":
         return _ftp_exists(url)
-    return _http_exists(url)
+    return _http_exists(url, headers, allow_insecure_redirects)
 
 
 # -- Internals: HTTP -----------------------------------------------------------
@@ -1878,14 +1919,23 @@ _HEADERS: Final = {"Accept-Encoding": "identity", "User-Agent": f"easycore-path/
 def _fetch_http(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool:
     """Download ``url`` into ``sink``; return False when a refresh finds the file current."""
     headers = partial.request_headers(job.target if job.refresh else None)
-    deadline = time.monotonic() + job.attempt_timeout
-    with _HTTPSession(job.allow_insecure_redirects) as session:
-        response = _get(session, url, {**job.headers, **headers})
-        with response:
+    with _HTTPSession(job.allow_insecure_redirects, list(job.headers)) as session:
+        with session.cut_at(sink.deadline):
+            try:
+                response = _get(session, url, {**job.headers, **headers})
+            except DownloadError as err:
+                if session.was_cut:  # the watchdog's cut, not the server's
+                    raise _truncated(url, sink, _PAST_DEADLINE) from err
+                raise
+        if session.was_cut:
+            response.close()
+            raise _truncated(url, sink, _PAST_DEADLINE)
+        with response, session.cut_at(sink.deadline):
             if response.status_code == 304:
                 return False
-            if partial.offset and not _resumes_at(response, partial.offset):
-                partial.discard()  # 416, or another range than asked: ask for all of it
+            if partial.offset and not _resumes_at(response, partial):
+                # 416, another range than asked, or another version: ask for all of it
+                partial.discard()
                 return _fetch_http(url, job, partial, sink)
             _check_status(url, response)
             if response.status_code == 206 and not partial.offset:
@@ -1897,17 +1947,68 @@ def _fetch_http(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool
                 )
             offset = partial.start(response)
             sink.begin(_announced_size(response, offset), offset)
-            _copy_body(url, response, sink, deadline)
+            try:
+                _copy_body(url, response, sink)
+            except TruncatedDownloadError as err:
+                if session.was_cut:  # the watchdog's cut, not the server's
+                    raise _truncated(url, sink, _PAST_DEADLINE) from err
+                raise
     return True
 
 
 class _HTTPSession(requests.Session):
-    """A requests session that refuses redirects from https to http unless allowed."""
+    """A requests session that refuses redirects from https to http unless allowed.
 
-    def __init__(self, allow_insecure_redirects: bool) -> None:
+    The caller's own headers (``private_headers``) are dropped when a redirect leads to
+    another host, as requests does for Authorization only: a token sent as
+    ``PRIVATE-TOKEN`` or ``X-Api-Key`` is as secret.
+
+    Its sockets are watched: ``cut_at(deadline)`` shuts them down at the deadline, so a
+    server that drips its headers a byte at a time (each within the read timeout) cannot
+    hold a request forever.
+    """
+
+    def __init__(self, allow_insecure_redirects: bool, private_headers: Sequence[str] = ()) -> None:
         super().__init__()
         self.headers.update(_HEADERS)
         self._allow_insecure_redirects = allow_insecure_redirects
+        self._private_headers = tuple(private_headers)
+        self._sockets: list[socket.socket] = []
+        self.was_cut = False
+        for prefix in ("http://", "https://"):
+            adapter = requests.adapters.HTTPAdapter()
+            adapter.poolmanager.pool_classes_by_scheme = {
+                "http": _watched_pool(urllib3.HTTPConnectionPool, self._sockets),
+                "https": _watched_pool(urllib3.HTTPSConnectionPool, self._sockets),
+            }
+            self.mount(prefix, adapter)
+
+    @contextlib.contextmanager
+    def cut_at(self, deadline: float) -> Iterator[None]:
+        """Shut this session's sockets down if the block is still running at ``deadline``."""
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            yield
+        finally:
+            watchdog.cancel()
+
+    def _cut(self) -> None:
+        self.was_cut = True
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):  # closed already
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        """Drop the caller's headers on a redirect to another host, then let requests go on."""
+        old_url, new_url = response.request.url or "", prepared_request.url or ""
+        if self.should_strip_auth(old_url, new_url):  # type: ignore[no-untyped-call]
+            for name in self._private_headers:
+                prepared_request.headers.pop(name, None)
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         """Return where ``resp`` redirects to, refusing a step down from https to http."""
@@ -1927,28 +2028,46 @@ class _HTTPSession(requests.Session):
         return location
 
 
+def _watched_pool(pool: type[Any], sockets: list[socket.socket]) -> type[Any]:
+    """Return a subclass of the urllib3 ``pool`` whose connections list their socket."""
+
+    class WatchedConnection(pool.ConnectionCls):  # type: ignore[misc,name-defined]
+        def connect(self) -> None:
+            super().connect()
+            sockets.append(self.sock)
+
+    class WatchedPool(pool):  # type: ignore[misc]
+        ConnectionCls = WatchedConnection
+
+    return WatchedPool
+
+
 def _get(session: requests.Session, url: str, headers: dict[str, str]) -> requests.Response:
-    # An explicit Authorization header wins over ~/.netrc: requests would replace it.
-    has_authorization = any(name.lower() == "authorization" for name in headers)
     try:
         return session.get(
             url,
             stream=True,
             timeout=(_CONNECT_TIMEOUT, _READ_TIMEOUT),
             headers=headers,
-            auth=_keep_request_as_is if has_authorization else None,
+            auth=_auth_for(headers),
         )
     except requests.RequestException as err:
         raise _request_error(url, err) from err
+
+
+def _auth_for(headers: Mapping[str, str]) -> Callable[..., Any] | None:
+    """Return the ``auth=`` for requests: an explicit Authorization wins over ~/.netrc."""
+    has_authorization = any(name.lower() == "authorization" for name in headers)
+    return _keep_request_as_is if has_authorization else None  # requests would replace it
 
 
 def _keep_request_as_is(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
-def _copy_body(url: str, response: requests.Response, sink: _Sink, deadline: float) -> None:
+def _copy_body(url: str, response: requests.Response, sink: _Sink) -> None:
     # Raw bytes, never decoded; read1 returns what has arrived, so no byte that arrived
-    # before a failure is lost and the deadline is checked while a server drips.
+    # before a failure is lost and the sink checks the deadline while a server drips.
     raw = response.raw
     try:
         while True:
@@ -1956,8 +2075,6 @@ def _copy_body(url: str, response: requests.Response, sink: _Sink, deadline: flo
             if not chunk:
                 return
             sink.write(chunk)
-            if time.monotonic() > deadline:
-                raise _truncated(url, sink, _PAST_DEADLINE)
     except (urllib3.exceptions.HTTPError, requests.RequestException) as err:
         timed_out = isinstance(err, (urllib3.exceptions.TimeoutError, requests.Timeout))
         reason = "the server went silent: read timed out" if timed_out else "connection broke"
@@ -1992,10 +2109,11 @@ def _content_range(response: requests.Response) -> tuple[int, int, int | None]:
     return int(first), int(last), None if total == "*" else int(total)
 
 
-def _resumes_at(response: requests.Response, offset: int) -> bool:
-    """Return whether ``response`` is usable for a request of bytes ``offset``-."""
+def _resumes_at(response: requests.Response, partial: _PartialFile) -> bool:
+    """Return whether ``response`` is usable for a request of bytes ``partial.offset``-."""
     if response.status_code == 206:
-        return _content_range(response)[0] == offset
+        starts_at_offset = _content_range(response)[0] == partial.offset
+        return starts_at_offset and partial.is_same_version(response)
     return response.status_code != 416  # a 200 is the whole file: fine too
 
 
@@ -2047,13 +2165,19 @@ def _request_error(url: str, err: requests.RequestException) -> DownloadError:
     return DownloadError(f"cannot download {url}: {err}.", url)
 
 
-def _http_exists(url: str) -> bool:
+def _http_exists(url: str, headers: Mapping[str, str], allow_insecure_redirects: bool) -> bool:
     timeout = (_CONNECT_TIMEOUT, _READ_TIMEOUT)
+    # The download's session and headers: the same credentials, the same redirect rules.
+    asked = dict(headers)
+    auth = _auth_for(asked)
     try:
-        response = requests.head(url, allow_redirects=True, timeout=timeout, headers=_HEADERS)
-        if response.status_code in (405, 501):  # HEAD refused: ask with a GET, read no body
-            with requests.get(url, stream=True, timeout=timeout, headers=_HEADERS) as response:
-                pass
+        with _HTTPSession(allow_insecure_redirects, list(asked)) as session:
+            response = session.head(
+                url, allow_redirects=True, timeout=timeout, headers=asked, auth=auth
+            )
+            if response.status_code in (405, 501):  # HEAD refused: ask with a GET, no body
+                response = session.get(url, stream=True, timeout=timeout, headers=asked, auth=auth)
+                response.close()
     except requests.RequestException as err:
         raise _request_error(url, err) from err
     if response.status_code in (404, 410):
@@ -2146,17 +2270,28 @@ _TAR_FILTER: Final[dict[str, Any]] = {"filter": "data"} if hasattr(tarfile, "dat
 
 
 def _unpacked(url: str, archive: str) -> str:
-    """Extract ``archive`` (once, atomically, under its lock) and return what it holds."""
-    kind = _archive_kind(archive)
+    """Extract ``archive`` (once per version of it, atomically, under its lock); return it.
+
+    A note in the work folder records which version of the archive (size, mtime, inode)
+    was extracted, so an archive that ``refresh="if-changed"`` replaced is extracted
+    again rather than served stale.
+    """
+    try:
+        kind = _archive_kind(archive)
+    except _DAMAGED_ARCHIVE_ERRORS as err:  # looking inside may read a damaged stream
+        raise _damaged_archive(url, archive, err) from err
     # A folder for an archive; a compressed file loses its suffix (data.csv.gz: data.csv).
     is_archive = kind in ("zip", "tar")
     destination = f"{archive}{_UNPACKED_SUFFIX}" if is_archive else archive[: -len(kind)]
-    if os.path.exists(destination):
+    note = f"{_work_stem(destination)}.unpacked.json"
+    if _is_unpacked(archive, destination, note):
         return destination
     with file_lock(archive):
-        if os.path.exists(destination):  # unpacked by another caller while we waited
+        if _is_unpacked(archive, destination, note):  # done by another caller meanwhile
             return destination
-        tmp_path = _temp_path_for(destination)
+        # In the work folder (same file system, so the rename is atomic): even a killed
+        # extraction leaves nothing among your files.
+        tmp_path = _hidden_temp_path_for(destination)
         try:
             if kind == "zip":
                 _extract_zip(archive, tmp_path)
@@ -2164,7 +2299,10 @@ def _unpacked(url: str, archive: str) -> str:
                 _extract_tar(archive, tmp_path)
             else:
                 _decompress(archive, tmp_path, kind)
-            os.replace(tmp_path, destination)
+            _put_in_place(tmp_path, destination)
+            _write_json(note, {"archive": _archive_version(archive)})
+        except _DAMAGED_ARCHIVE_ERRORS as err:
+            raise _damaged_archive(url, archive, err) from err
         except OSError as err:
             if isinstance(err, PathError):
                 raise
@@ -2174,6 +2312,60 @@ def _unpacked(url: str, archive: str) -> str:
                 shutil.rmtree(tmp_path)
             _remove_quietly(tmp_path)
     return destination
+
+
+# What a damaged archive raises while it is read (a bad gzip stream is an OSError too).
+_DAMAGED_ARCHIVE_ERRORS: Final = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    gzip.BadGzipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+)
+
+
+def _damaged_archive(url: str, archive: str, err: Exception) -> DownloadError:
+    return DownloadError(
+        f"{url} was saved at {archive}, but it cannot be unpacked: {err}. The archive is "
+        f"damaged or not what its name says; nothing was extracted. Delete it to download "
+        f"it again.",
+        url,
+    )
+
+
+def _archive_version(archive: str) -> str:
+    info = os.stat(archive)
+    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
+
+
+def _is_unpacked(archive: str, destination: str, note: str) -> bool:
+    """Return whether ``destination`` holds what this version of ``archive`` holds."""
+    if not os.path.lexists(destination):
+        return False
+    try:
+        with open(note, encoding="utf-8") as file:
+            unpacked = json.load(file)["archive"]
+    except FileNotFoundError:  # there before us (by hand, or an older version): kept
+        return True
+    except (OSError, ValueError, KeyError, TypeError):  # a note cut by a crash
+        return False
+    return bool(unpacked == _archive_version(archive))
+
+
+def _put_in_place(tmp_path: str, destination: str) -> None:
+    """Rename ``tmp_path`` to ``destination``; a folder there (an older unpack) is replaced."""
+    if not os.path.isdir(destination) or os.path.islink(destination):
+        os.replace(tmp_path, destination)
+        return
+    old = _hidden_temp_path_for(destination)
+    os.replace(destination, old)
+    try:
+        os.replace(tmp_path, destination)
+    except OSError:
+        os.replace(old, destination)
+        raise
+    shutil.rmtree(old)
 
 
 def _archive_kind(archive: str) -> str:
@@ -2197,39 +2389,61 @@ def _extract_zip(archive: str, folder: str) -> None:
         links: dict[str, str] = {}
         for member in members:
             _check_member_path(archive, member.filename, folder)
-            if stat.S_ISLNK(member.external_attr >> 16):
+            if _is_zip_link(member):
                 links[member.filename] = zip_file.read(member).decode("utf-8")
                 _check_link(archive, member.filename, links[member.filename], folder)
+        names = [(member.filename, member.filename) for member in members]
+        _check_not_through_links(archive, names, links, whole=False)
+        files = [(m.filename, m.filename) for m in members if not _is_zip_link(m)]
+        _check_not_through_links(archive, files, links, whole=True)
         os.makedirs(folder)
         for member in members:
             path = os.path.join(folder, member.filename)
-            if member.filename in links:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.symlink(links[member.filename], path)
-            elif member.is_dir():
+            if _is_zip_link(member):
+                continue  # made last, so that nothing is written through a link
+            if member.is_dir():
                 os.makedirs(path, exist_ok=True)
             else:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 with zip_file.open(member) as source, open(path, "wb") as file:
                     shutil.copyfileobj(source, file, _CHUNK_SIZE)
+        for name, link_target in links.items():
+            path = os.path.join(folder, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.symlink(link_target, path)
+        _check_links_resolve_inside(archive, links, folder)
+
+
+def _is_zip_link(member: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(member.external_attr >> 16)
 
 
 def _extract_tar(archive: str, folder: str) -> None:
     with tarfile.open(archive) as tar:
         members = tar.getmembers()
+        links: dict[str, str] = {}
         for member in members:
             _check_member_path(archive, member.name, folder)
             if member.isdev() or member.isfifo():
                 raise _unsafe_member(archive, member.name, "it is a device or a pipe")
             if member.issym():
                 _check_link(archive, member.name, member.linkname, folder)
+                links[member.name] = member.linkname
             elif member.islnk():  # a hard link names another member, from the root
                 target = os.path.join(folder, member.linkname)
                 if os.path.isabs(member.linkname) or not _is_inside(folder, target):
                     why = f"it is a hard link to {member.linkname!r}, out of the folder"
                     raise _unsafe_member(archive, member.name, why)
+        names = [(member.name, member.name) for member in members]
+        _check_not_through_links(archive, names, links, whole=False)
+        files = [(member.name, member.name) for member in members if not member.issym()]
+        files += [(member.name, member.linkname) for member in members if member.islnk()]
+        _check_not_through_links(archive, files, links, whole=True)
         os.makedirs(folder)
-        tar.extractall(folder, members=members, **_TAR_FILTER)
+        # Symbolic links last, so that nothing is written through one.
+        ordered = sorted(members, key=lambda member: member.issym())
+        tar.extractall(folder, members=ordered, **_TAR_FILTER)
+        _check_links_resolve_inside(archive, links, folder)
 
 
 def _decompress(archive: str, path: str, suffix: str) -> None:
@@ -2250,6 +2464,32 @@ def _check_link(archive: str, name: str, link_target: str, folder: str) -> None:
     resolved = os.path.join(folder, os.path.dirname(name), link_target)
     if os.path.isabs(link_target) or not _is_inside(folder, resolved):
         raise _unsafe_member(archive, name, f"it is a link to {link_target!r}, out of the folder")
+
+
+def _check_not_through_links(
+    archive: str, paths: Sequence[tuple[str, str]], links: Mapping[str, str], *, whole: bool
+) -> None:
+    """Refuse each ``(entry, path)`` whose path goes through a link entry (or is one, if ``whole``).
+
+    The link would take it wherever it points: ``a -> .`` then ``a/b -> ..`` passes each
+    check on its own, yet ``a/b/x`` lands beside the folder.
+    """
+    link_names = {os.path.normpath(name) for name in links}
+    for entry, path in paths:
+        parts = path.replace("\\", "/").split("/")
+        for depth in range(1, len(parts) + 1 if whole else len(parts)):
+            prefix = "/".join(parts[:depth])
+            if os.path.normpath(prefix) in link_names:
+                raise _unsafe_member(archive, entry, f"it goes through the link entry {prefix!r}")
+
+
+def _check_links_resolve_inside(archive: str, links: Mapping[str, str], folder: str) -> None:
+    """Refuse links that, followed through the links made before them, end outside."""
+    root = os.path.realpath(folder)
+    for name, link_target in links.items():
+        if not _is_inside(root, os.path.realpath(os.path.join(folder, name))):
+            why = f"it is a link to {link_target!r}, which leads out through other links"
+            raise _unsafe_member(archive, name, why)
 
 
 def _is_inside(folder: str, path: str) -> bool:

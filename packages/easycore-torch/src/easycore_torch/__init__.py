@@ -40,16 +40,19 @@ What this module adds to the easycore_parallel engine, which it subclasses:
 - Tensors: their data never goes through the pipe unless they are small. A CPU tensor of
   at least 1 MiB moves to shared memory and the receiver maps it (torch.multiprocessing's
   way, no copy); one of 64 KiB to 1 MiB is copied into a shared-memory ring of the runner
-  and out on the other side; a smaller one is copied through the pipe. Only the large ones
-  keep a file descriptor open while they live. CUDA tensors use torch's CUDA IPC.
+  and out on the other side; a smaller one is copied through the pipe. Copies keep their
+  strides (memory format), and views of one storage still share one on arrival. Only the
+  large ones keep a file descriptor open while they live, and near ``ulimit -n`` they are
+  copied instead. CUDA tensors use torch's CUDA IPC.
 - Threads: each producer runs ``torch.set_num_threads(max(1, cores // producers))``
   (``threads_per_producer=`` overrides it), so the producers share the cores instead of
   oversubscribing them.
 - Start methods: CUDA devices get ``spawn``, CPU devices ``forkserver`` (it imports torch
   once, then forks clean producers). Never ``fork`` by default: a child forked after torch's
   intra-op thread pool started waits forever the first time it uses that pool.
-- CUDA: each producer calls ``torch.cuda.set_device`` for its device, and a CUDA device that
-  this machine lacks fails at once with an error naming it.
+- Devices: each CUDA producer calls ``torch.cuda.set_device`` for its device; a CUDA device
+  that this machine lacks, or a device type torch cannot run here (``"mps"`` on Linux),
+  fails at once with an error naming it.
 - Batches: the engine packs items into batches of about 20 ms of work (5 ms for the
   plain engine), since every message wakes threads whose caches torch's kernels had warmed.
 
@@ -504,13 +507,18 @@ def _use_cuda_device(device: str, torch_device: torch.device) -> None:
 #   64 KiB - 1 MiB  through a shared-memory ring of the runner: one copy in, one copy out,
 #                   a few dozen bytes in the pipe (by value when the ring is full);
 #   >= 1 MiB        torch.multiprocessing's way: the storage moves to a shared-memory
-#                   segment of its own and the receiver maps it, with no copy at all.
+#                   segment of its own and the receiver maps it, with no copy at all
+#                   (by value or through a ring when descriptors run short, below).
+#
+# The two copying ways carry a tensor's whole storage, once per message, when it is at
+# most twice the tensor's bytes (views of it then share one storage on arrival), else the
+# tensor's own elements; either way with its strides, so memory formats survive.
 #
 # Measured on 2 cores, a 512 KiB tensor costs about 0.6 ms of CPU through the pipe
 # (pickling, the socket and unpickling each copy it) and about 0.2 ms through a ring. A
 # segment of its own costs about 0.4 ms to set up and hand over, worth it for large
-# tensors only, and keeps a file descriptor open while the tensor lives (thousands of them
-# exceed `ulimit -n` 1024).
+# tensors only, and keeps a file descriptor open while the tensor lives (see "file
+# descriptors" below).
 
 _RING_MIN_BYTES: Final = 64 << 10  # 64 KiB
 _SHARED_MIN_BYTES: Final = 1 << 20  # 1 MiB
