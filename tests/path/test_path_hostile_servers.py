@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
 import re
+import socket
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
@@ -107,6 +110,49 @@ def test_dripping_server_is_cut_at_the_attempt_deadline(
     assert http_site.hits("/drip.bin") == 2
     assert os.listdir(tmp_path) == [".easycore-locks"]
     assert not list((tmp_path / ".easycore-locks").glob("*.part"))
+
+
+@pytest.fixture
+def header_drip() -> Iterator[str]:
+    """A server that sends its status line, then header bytes, one every 50 ms, forever."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve(connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\n":  # then header bytes, forever
+                if stop.wait(0.05):
+                    return
+                connection.sendall(bytes([byte]))
+            while not stop.wait(0.05):
+                connection.sendall(b"X")
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                connection, _ = listener.accept()
+                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/drip.bin"
+    stop.set()
+    acceptor.join()
+    listener.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_server_dripping_its_headers_is_cut_at_the_attempt_deadline(
+    header_drip: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(easycore_path, "_ATTEMPTS", 2)
+    with pytest.raises(TruncatedDownloadError, match="attempt_timeout") as info:
+        download_file(header_drip, str(tmp_path), progress=False, attempt_timeout=0.5)
+    assert info.value.url == header_drip
+    assert info.value.received == 0
+    assert os.listdir(tmp_path) == [".easycore-locks"]
 
 
 @pytest.mark.timeout(60)

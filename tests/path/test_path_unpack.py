@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 import pytest
 
+import easycore_path
 from easycore_path import DownloadError, UnsafeArchiveError, download_file
 
 if TYPE_CHECKING:
@@ -87,6 +88,22 @@ def test_archive_is_extracted_once(http_site: Site, tmp_path: Path) -> None:
     assert download_file(url, str(tmp_path), progress=False, unpack=True) == str(folder)
     assert (folder / "README").read_bytes() == b"edited by the user"
     assert http_site.hits("/w.zip") == 1
+
+
+def test_extracting_leaves_nothing_among_the_users_files_meanwhile(
+    http_site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[list[str]] = []
+    extract = easycore_path._extract_zip
+
+    def extract_and_look(archive: str, folder: str) -> None:
+        extract(archive, folder)
+        seen.append(sorted(os.listdir(tmp_path)))  # as a kill at this moment would leave it
+
+    monkeypatch.setattr(easycore_path, "_extract_zip", extract_and_look)
+    url = http_site.serve("/w.zip", _zip())
+    download_file(url, str(tmp_path), progress=False, unpack=True)
+    assert seen == [[".easycore-locks", "w.zip"]]
 
 
 def test_an_archive_that_changed_is_extracted_again(http_site: Site, tmp_path: Path) -> None:

@@ -2012,20 +2012,6 @@ class _Task(NamedTuple):
     fn: Callable[..., Any]  # fn(item), or fn(state, item) with state = init(device, cfg)
     init: Callable[[str, Any], Any] | None
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # imap's functions are often lambdas and closures, which pickle cannot send by
-        # name: cloudpickle sends them by value (and importable functions by name), as
-        # loky and Ray do. A copied module without cloudpickle sends them by name.
-        try:
-            cloudpickle = importlib.import_module("cloudpickle")
-        except ImportError:
-            return (_Task, tuple(self))
-        return (_load_task, (cloudpickle.dumps(tuple(self), pickle.HIGHEST_PROTOCOL),))
-
-
-def _load_task(data: bytes) -> _Task:
-    return _Task(*pickle.loads(data))
-
 
 class _Outcome(NamedTuple):
     """What a producer made of one batch."""
@@ -2532,11 +2518,11 @@ class _ProcessBackend(_Backend):
             return _dumps_spec(spec)
         except Exception as err:
             fix = (
-                "Define the runner class at module level of an importable module, keep cfg "
-                "to plain data"
-                if spec.task is None and _is_main_importable()
-                else "Let fn and init capture only picklable objects (make locks, files or "
+                "Let fn and init capture only picklable objects (make locks, files or "
                 "models in init), keep cfg to plain data"
+                if spec.task is not None
+                else "Define the runner class at module level of an importable module, keep "
+                "cfg to plain data"
                 if _is_main_importable()
                 else f"In {_interactive_main_name()}, `pip install cloudpickle` (a copied "
                 f"easycore_parallel.py needs it installed to send such objects by value)"

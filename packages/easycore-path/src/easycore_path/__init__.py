@@ -61,6 +61,7 @@ import lzma
 import os
 import re
 import shutil
+import socket
 import stat
 import tarfile
 import threading
@@ -85,6 +86,7 @@ from typing import (
 
 import filelock
 import requests
+import requests.adapters
 import urllib3
 from tqdm import tqdm
 
@@ -1146,9 +1148,10 @@ def download_file(
             ``"if-changed"`` asks the server (with its ETag or Last-Modified) and
             replaces the file, atomically, only when it changed.
         allow_insecure_redirects: Follow a redirect from https to plain http.
-        attempt_timeout: Seconds one attempt may take in all (1 hour by default), so
-            a server that stalls or drips cannot hold the download and its lock
-            forever; a server with Range support resumes at the next attempt.
+        attempt_timeout: Seconds one attempt may take in all, headers and body (1
+            hour by default), so a server that stalls or drips cannot hold the
+            download and its lock forever; a server with Range support resumes at the
+            next attempt.
 
     Returns:
         The path of the downloaded file, or of the file already there; with
@@ -1440,6 +1443,11 @@ def _temp_path_for(target: str) -> str:
     return os.path.join(os.path.dirname(target), f".easycore-{uuid.uuid4().hex[:16]}.tmp")
 
 
+def _hidden_temp_path_for(target: str) -> str:
+    """Return a unique temporary path in the work folder beside ``target``."""
+    return f"{_work_stem(target)}-{uuid.uuid4().hex[:16]}.tmp"
+
+
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
@@ -1656,7 +1664,7 @@ class _Sink:
         self._file: IO[bytes] | None = None
         self._bar: tqdm[Any] | None = None
         self._written_back = 0  # bytes already handed to the disk
-        self._deadline = deadline
+        self.deadline = deadline
 
     def __enter__(self) -> _Sink:
         return self
@@ -1706,7 +1714,7 @@ class _Sink:
             self._bar.update(len(chunk))
         if _CAN_START_WRITEBACK and self.received - self._written_back >= _WRITEBACK_WINDOW:
             self._start_writeback()
-        if time.monotonic() > self._deadline:
+        if time.monotonic() > self.deadline:
             raise _truncated(self._url, self, _PAST_DEADLINE)
 
     def _start_writeback(self) -> None:
@@ -1912,8 +1920,17 @@ def _fetch_http(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool
     """Download ``url`` into ``sink``; return False when a refresh finds the file current."""
     headers = partial.request_headers(job.target if job.refresh else None)
     with _HTTPSession(job.allow_insecure_redirects, list(job.headers)) as session:
-        response = _get(session, url, {**job.headers, **headers})
-        with response:
+        with session.cut_at(sink.deadline):
+            try:
+                response = _get(session, url, {**job.headers, **headers})
+            except DownloadError as err:
+                if session.was_cut:  # the watchdog's cut, not the server's
+                    raise _truncated(url, sink, _PAST_DEADLINE) from err
+                raise
+        if session.was_cut:
+            response.close()
+            raise _truncated(url, sink, _PAST_DEADLINE)
+        with response, session.cut_at(sink.deadline):
             if response.status_code == 304:
                 return False
             if partial.offset and not _resumes_at(response, partial):
@@ -1930,7 +1947,12 @@ def _fetch_http(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool
                 )
             offset = partial.start(response)
             sink.begin(_announced_size(response, offset), offset)
-            _copy_body(url, response, sink)
+            try:
+                _copy_body(url, response, sink)
+            except TruncatedDownloadError as err:
+                if session.was_cut:  # the watchdog's cut, not the server's
+                    raise _truncated(url, sink, _PAST_DEADLINE) from err
+                raise
     return True
 
 
@@ -1940,6 +1962,10 @@ class _HTTPSession(requests.Session):
     The caller's own headers (``private_headers``) are dropped when a redirect leads to
     another host, as requests does for Authorization only: a token sent as
     ``PRIVATE-TOKEN`` or ``X-Api-Key`` is as secret.
+
+    Its sockets are watched: ``cut_at(deadline)`` shuts them down at the deadline, so a
+    server that drips its headers a byte at a time (each within the read timeout) cannot
+    hold a request forever.
     """
 
     def __init__(self, allow_insecure_redirects: bool, private_headers: Sequence[str] = ()) -> None:
@@ -1947,6 +1973,32 @@ class _HTTPSession(requests.Session):
         self.headers.update(_HEADERS)
         self._allow_insecure_redirects = allow_insecure_redirects
         self._private_headers = tuple(private_headers)
+        self._sockets: list[socket.socket] = []
+        self.was_cut = False
+        for prefix in ("http://", "https://"):
+            adapter = requests.adapters.HTTPAdapter()
+            adapter.poolmanager.pool_classes_by_scheme = {
+                "http": _watched_pool(urllib3.HTTPConnectionPool, self._sockets),
+                "https": _watched_pool(urllib3.HTTPSConnectionPool, self._sockets),
+            }
+            self.mount(prefix, adapter)
+
+    @contextlib.contextmanager
+    def cut_at(self, deadline: float) -> Iterator[None]:
+        """Shut this session's sockets down if the block is still running at ``deadline``."""
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            yield
+        finally:
+            watchdog.cancel()
+
+    def _cut(self) -> None:
+        self.was_cut = True
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):  # closed already
+                sock.shutdown(socket.SHUT_RDWR)
 
     def rebuild_auth(
         self, prepared_request: requests.PreparedRequest, response: requests.Response
@@ -1974,6 +2026,20 @@ class _HTTPSession(requests.Session):
                 resp.status_code,
             )
         return location
+
+
+def _watched_pool(pool: type[Any], sockets: list[socket.socket]) -> type[Any]:
+    """Return a subclass of the urllib3 ``pool`` whose connections list their socket."""
+
+    class WatchedConnection(pool.ConnectionCls):  # type: ignore[misc,name-defined]
+        def connect(self) -> None:
+            super().connect()
+            sockets.append(self.sock)
+
+    class WatchedPool(pool):  # type: ignore[misc]
+        ConnectionCls = WatchedConnection
+
+    return WatchedPool
 
 
 def _get(session: requests.Session, url: str, headers: dict[str, str]) -> requests.Response:
@@ -2223,7 +2289,9 @@ def _unpacked(url: str, archive: str) -> str:
     with file_lock(archive):
         if _is_unpacked(archive, destination, note):  # done by another caller meanwhile
             return destination
-        tmp_path = _temp_path_for(destination)
+        # In the work folder (same file system, so the rename is atomic): even a killed
+        # extraction leaves nothing among your files.
+        tmp_path = _hidden_temp_path_for(destination)
         try:
             if kind == "zip":
                 _extract_zip(archive, tmp_path)
@@ -2290,7 +2358,7 @@ def _put_in_place(tmp_path: str, destination: str) -> None:
     if not os.path.isdir(destination) or os.path.islink(destination):
         os.replace(tmp_path, destination)
         return
-    old = _temp_path_for(destination)
+    old = _hidden_temp_path_for(destination)
     os.replace(destination, old)
     try:
         os.replace(tmp_path, destination)
