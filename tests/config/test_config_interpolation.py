@@ -356,3 +356,25 @@ def test_setting_a_key_no_expression_reads_resolves_nothing(
     assert (cfg.SOLVER.BASE_LR, cfg.MODEL.HEAD_COPY.DIM) == (0.3, 4)
     assert len(calls) == 2
     assert cfg.missing_keys() == []
+
+
+def test_save_over_a_base_keeps_expressions_that_differ_from_the_base(write: Write) -> None:
+    base = write("base.yaml", "ROOT: /data\nTRAIN: ${ROOT}/train\nTEST: ${ROOT}/test\nN: ???\n")
+    cfg = HierarchicalCfgNode.open(base)
+    cfg.merge_from_list(["TRAIN=${ROOT}/other", "ROOT=/mnt"])
+    HierarchicalCfgNode.save(cfg, write("exp.yaml", ""), base_cfg_path=base)
+    text = (base.parent / "exp.yaml").read_text(encoding="utf-8")
+    assert text == "__BASE__: base.yaml\nROOT: /mnt\nTRAIN: ${ROOT}/other\n"
+    back = HierarchicalCfgNode.open(base.parent / "exp.yaml")
+    assert (back.TRAIN, back.TEST, back.missing_keys()) == ("/mnt/other", "/mnt/test", ["N"])
+    back.ROOT = "/x"
+    assert back.TRAIN == "/x/other"
+
+
+def test_an_override_of_a_string_key_may_be_an_interpolation() -> None:
+    cfg = CfgNode.load(TEXT)
+    cfg.merge_from_list(["DATA.TRAIN=${DATA.ROOT}/val", "MODEL.HEAD_COPY=${DATA}"])
+    cfg.DATA.ROOT = "/mnt"
+    assert cfg.DATA.TRAIN == "/mnt/val"
+    cfg.merge_from_list(["DATA.TRAIN=cost $${5}"])
+    assert cfg.DATA.TRAIN == "cost ${5}"

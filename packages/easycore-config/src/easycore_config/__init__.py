@@ -1329,9 +1329,14 @@ def _nest(tree: dict[Any, Any], names: list[str], value: Any) -> None:
 
 
 def _parse_override(raw: Any, current: Any, node_class: type[CfgNode]) -> Any:
-    """Read a command-line value as YAML, unless the config holds a string there."""
-    if not isinstance(raw, str) or isinstance(current, str):
+    """Read a command-line value as YAML, unless the config holds a string there.
+
+    A string there takes the text as given, but for ``${...}`` (and ``$${``) in it.
+    """
+    if not isinstance(raw, str):
         return raw
+    if isinstance(current, str):
+        return _parse_dollars(raw, "<merge_from_list value>", 1) if "${" in raw else raw
     try:
         return _parse_yaml(raw, "<merge_from_list value>", node_class, False)[0]
     except UnsafeYAMLError:
@@ -2761,7 +2766,8 @@ class _BaseTree:
         text, source = _read_text(path, self.encoding)
         cfg, graph = _load_config(text, source, self.node_class, self.allow_unsafe)
         lines: dict[str, tuple[str, int]] = {}
-        bases = cfg.pop(_BASE_KEY, None)
+        # Not cfg.pop(): its ${...} must stay unresolved until every file is merged.
+        bases = _remove(cfg, _BASE_KEY) if dict.__contains__(cfg, _BASE_KEY) else None
         if bases is None:
             merged = cfg
         else:
@@ -2862,12 +2868,22 @@ def _difference(
 ) -> CfgNode:
     """Return what a file over ``base`` must hold to open as ``cfg``.
 
-    Keys of ``base`` that ``cfg`` lacks cannot be written as missing: their paths go to ``lost``.
+    Keys of ``base`` that ``cfg`` lacks cannot be written as missing: their paths go to
+    ``lost``. A ``${...}`` or ``???`` of ``cfg`` is written as such unless ``base`` has
+    the same one.
     """
-    lost.extend(_join(path, key) for key in base if key not in cfg)
+    exprs = _exprs_or_empty(cfg)
+    base_exprs = _exprs_or_empty(base)
+    lost.extend(_join(path, key) for key in base if key not in cfg and key not in exprs)
     out = CfgNode()
-    for key, value in cfg.items():
-        old = base.get(key, _MISSING)
+    for key in [*cfg, *(key for key in exprs if key not in cfg)]:
+        if key in exprs:
+            if _expr_text(exprs[key]) != _expr_text(base_exprs.get(key)):
+                _store(out, key, exprs[key])
+            continue
+        value, old = cfg[key], base.get(key, _MISSING)
+        if key in base_exprs:
+            old = _MISSING  # the base computes it: write the value cfg holds
         if isinstance(value, Mapping) and isinstance(old, Mapping):
             inner = _difference(value, old, _join(path, key), lost)
             if inner:
@@ -2875,6 +2891,14 @@ def _difference(
         elif old is _MISSING or not _same(value, old):
             _store(out, key, _convert(value, CfgNode, True))
     return out
+
+
+def _exprs_or_empty(node: Mapping[Any, Any]) -> _ExprMap:
+    return node._exprs or {} if isinstance(node, CfgNode) else {}
+
+
+def _expr_text(expr: _Expr | _Required | None) -> str | None:
+    return expr.text if type(expr) is _Expr else None if expr is None else "???"
 
 
 def _report_lost_keys(lost: list[str], base_file: str, strict: bool) -> None:
