@@ -34,6 +34,7 @@ This module needs only PyYAML: copy it into your project as
 """
 
 # SPDX-License-Identifier: MIT
+# Copyright (c) 2026 the easycore developers
 
 from __future__ import annotations
 
@@ -113,8 +114,10 @@ class ConfigError(Exception):
         self.line = line
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword attributes travel as state, so the error crosses processes.
-        return (type(self), (self.args[0],), self.__dict__.copy())
+        # Rebuilt without calling __init__, so every attribute a subclass sets travels.
+        # str() first: a message part made when first read joins the message here.
+        message = str(self)
+        return (_restored_error, (type(self), (message,), self.__dict__.copy()))
 
 
 class ConfigKeyError(ConfigError, KeyError):
@@ -134,9 +137,6 @@ class ConfigKeyError(ConfigError, KeyError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (str(self),), self.__dict__.copy())
 
 
 class MissingValueError(ConfigKeyError, AttributeError):
@@ -987,7 +987,7 @@ class HierarchicalCfgNode:
         """Save ``cfg`` as a file holding ``__BASE__`` and only what differs from it.
 
         Keys of the base that ``cfg`` lacks cannot be written as missing: as in
-        the original easycore they are left out with a ``UserWarning`` naming
+        the original they are left out with a ``UserWarning`` naming
         them, and they come back from the base when the file is opened. Pass
         ``strict=True`` to refuse such a ``cfg`` instead; otherwise opening the
         saved file with :meth:`open` gives back ``cfg``.
@@ -2405,7 +2405,7 @@ def _configure_loader(loader_class: type[_ConfigConstructor], safe: bool) -> Non
     cast(Any, loader_class).add_implicit_resolver(_REQUIRED_TAG, _REQUIRED_PATTERN, ["?"])
     if not safe:
         return
-    # Tags the original easycore (and PyYAML's default dumper) write, and that
+    # Tags the original (and PyYAML's default dumper) write, and that
     # build nothing but builtin values: harmless, so safe mode reads them.
     harmless: dict[str, Any] = {
         "tuple": _construct_tuple,
@@ -2939,6 +2939,15 @@ def _same(left: Any, right: Any) -> bool:
 
 
 # -- Internals: messages --------------------------------------------------------
+
+
+def _restored_error(
+    cls: type[ConfigError], args: tuple[Any, ...], state: dict[str, Any]
+) -> ConfigError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 def _require_mapping(value: object, caller: str) -> None:
