@@ -2646,19 +2646,26 @@ _TEMP_NAME_TRIES: Final = 100  # random 32-bit names: a clash of 100 in a row me
 
 
 def _write_atomically(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old file or the whole new one."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """Replace ``path`` with ``data`` so that readers see the old file or the whole new one.
+
+    A symlink stays a link: the file it points to is replaced, as writing through
+    it would. Errors name ``path``, not the temporary file.
+    """
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         mode = None  # a new file: os.open's 0o666 minus the umask, as open() would
     for _ in range(_TEMP_NAME_TRIES):
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        tmp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(4)}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             break
         except FileExistsError:
             continue
+        except OSError as err:  # no such folder, no permission, ...
+            raise type(err)(err.errno, err.strerror, path) from None
     else:
         raise FileExistsError(errno.EEXIST, "could not create a unique temporary file", folder)
     try:
@@ -2668,7 +2675,7 @@ def _write_atomically(path: str, data: bytes) -> None:
             os.fsync(stream.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
