@@ -1936,6 +1936,10 @@ def _matches(value: Any, annotation: Any, path: str, problems: list[tuple[str, s
     if annotation is None or annotation is type(None):
         return value is None
     if origin is Union or origin is types.UnionType:
+        schemas = [option for option in args if _is_dataclass_type(option)]
+        if isinstance(value, Mapping) and len(schemas) == 1:
+            _check_dataclass(value, schemas[0], path, problems)  # its own problems, listed
+            return True
         return any(_matches(value, option, path, []) for option in args)
     if origin is typing.Literal:
         return any(value == option and type(value) is type(option) for option in args)
@@ -1962,6 +1966,10 @@ def _matches(value: Any, annotation: Any, path: str, problems: list[tuple[str, s
                 _check_value(item, item_type, _join(path, key), problems)
         return True
     return isinstance(annotation, type) and isinstance(value, annotation)
+
+
+def _is_dataclass_type(annotation: Any) -> bool:
+    return isinstance(annotation, type) and dataclasses.is_dataclass(annotation)
 
 
 def _matches_sequence(
