@@ -199,6 +199,21 @@ def test_a_doubled_dollar_is_a_literal(backend: str) -> None:
     assert cfg.KEYS == {"${K}": 1}
 
 
+def test_text_in_parentheses_interpolates_and_keeps_its_text(backend: str) -> None:
+    text = "A: 1\nB: (run ${A})\nC: (a $${b})\nD: (${A}, 2)\n"
+    cfg = CfgNode.load(text)
+    assert (cfg.B, cfg.C, cfg.D) == ("(run 1)", "(a ${b})", "(1, 2)")
+    dumped = CfgNode.dump(cfg)
+    assert dumped is not None
+    assert [line for line in dumped.splitlines() if "(" in line] == [
+        "B: '(run ${A})'",
+        "C: '(a $${b})'",
+        "D: '(${A}, 2)'",
+    ]
+    cfg.A = 2
+    assert (CfgNode.load(dumped).B, cfg.B) == ("(run 1)", "(run 2)")
+
+
 def test_literal_dollar_braces_set_in_python_round_trip(backend: str) -> None:
     cfg = CfgNode({"CMD": "echo ${HOME}", "${K}": "$${", "LIST": ["${x}"]})
     text = CfgNode.dump(cfg)

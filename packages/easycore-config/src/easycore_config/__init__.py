@@ -2362,7 +2362,10 @@ def _construct_literal(loader: _ConfigConstructor, node: yaml.Node) -> Any:
     try:
         value = float(text) if text[:1] != "(" else ast.literal_eval(text)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return text  # "(not, a, literal)" stays the string it is
+        # "(not, a, literal)" stays the string it is, with its ${...} as in any string.
+        if "${" in text:
+            return _parse_dollars(text, loader.config_source, node.start_mark.line + 1)
+        return text
     return _convert(value, loader.config_node_class, False)
 
 
