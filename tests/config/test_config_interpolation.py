@@ -231,6 +231,45 @@ def test_dump_and_save_keep_the_expressions(backend: str, tmp_path: Path) -> Non
     assert back.DATA.TRAIN == "/mnt/train"
 
 
+SUBTREE_COPIES = {
+    "copy": lambda node: node.copy(),
+    "deepcopy": copy.deepcopy,
+    "CfgNode": CfgNode,
+}
+
+
+@pytest.mark.parametrize("make_copy", SUBTREE_COPIES.values(), ids=SUBTREE_COPIES.keys())
+def test_a_copy_of_a_subtree_keeps_the_values_its_references_had(
+    make_copy: Callable[[CfgNode], CfgNode],
+) -> None:
+    cfg = CfgNode.load("BASE_LR: 5\nSOLVER:\n  BASE_LR: 0.1\n  WARMUP_LR: ${BASE_LR}\n")
+    solver = make_copy(cfg.SOLVER)
+    solver.BASE_LR = 0.2  # resolves the copy again: ${BASE_LR} counts from the top of cfg
+    assert solver == {"BASE_LR": 0.2, "WARMUP_LR": 5}
+    assert CfgNode.dump(solver) == "BASE_LR: 0.2\nWARMUP_LR: 5\n"
+    cfg.BASE_LR = 6
+    assert (cfg.SOLVER.WARMUP_LR, solver.WARMUP_LR) == (6, 5)
+
+
+def test_a_copy_of_the_whole_config_keeps_its_references_live() -> None:
+    cfg = CfgNode.load(TEXT)
+    for copied in (cfg.copy(), copy.deepcopy(cfg), CfgNode(cfg)):
+        copied.DATA.ROOT = "/mnt"
+        assert copied.DATA.TRAIN == "/mnt/train"
+    assert cfg.DATA.TRAIN == "/datasets/train"
+
+
+def test_a_subtree_set_into_another_config_leaves_its_own_config_whole() -> None:
+    cfg = CfgNode.load("SOLVER:\n  BASE_LR: 0.1\n  WARMUP_LR: ${SOLVER.BASE_LR}\n")
+    other = CfgNode({"X": 1})
+    other.S = cfg.SOLVER
+    other.X = 2
+    assert other.S == {"BASE_LR": 0.1, "WARMUP_LR": 0.1}
+    cfg.SOLVER.BASE_LR = 0.3
+    assert cfg.SOLVER.WARMUP_LR == 0.3
+    assert other.S.WARMUP_LR == 0.1
+
+
 def test_resolve_gives_plain_values_that_dump_as_values() -> None:
     cfg = CfgNode.load(TEXT)
     plain = cfg.resolve()

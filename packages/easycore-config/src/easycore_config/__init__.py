@@ -300,6 +300,8 @@ class CfgNode(dict[Any, Any]):
             _store(self, key, _convert(value, node_class, copy))
         if isinstance(init_dict, CfgNode):
             _copy_exprs(init_dict, self)  # its ${...} stay live in the new node
+            if copy and init_dict._holds_exprs and _holding_parent(init_dict) is not None:
+                _detach(self)
 
     # -- attribute access --
 
@@ -765,6 +767,8 @@ class CfgNode(dict[Any, Any]):
             raise _frozen_error(self, key, "set")
         if self._exprs is not None:
             self._exprs.pop(key, None)  # a value set by hand replaces an expression
+        if isinstance(value, CfgNode) and _moves_between_configs(value, self):
+            value = deepcopy(value)  # sharing it, both configs would resolve it
         value = _convert(value, type(self), False)
         _store(self, key, value)
         if _expressions_made:
@@ -891,6 +895,9 @@ class CfgNode(dict[Any, Any]):
         _copy_exprs(self, new)
         if self._holds_exprs:
             _mark_holds_exprs(new)
+            parent = _holding_parent(self)
+            if parent is not None and id(parent) not in memo:
+                _detach(new)  # copied out of its config, not along with it
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -1688,6 +1695,41 @@ def _copy_exprs(source: CfgNode, target: CfgNode) -> None:
     if source._exprs:
         object.__setattr__(target, "_exprs", dict(source._exprs))
         _mark_holds_exprs(target)
+
+
+def _holding_parent(node: CfgNode) -> CfgNode | None:
+    """Return the node that holds ``node`` now, or None for a root."""
+    parent = node._parent() if node._parent is not None else None
+    return parent if parent is not None and _holds(parent, node._key, node) else None
+
+
+def _moves_between_configs(node: CfgNode, target: CfgNode) -> bool:
+    """Return whether setting ``node``, which holds expressions, into ``target`` moves it."""
+    return (
+        node._holds_exprs
+        and _holding_parent(node) is not None
+        and _root_of(node) is not _root_of(target)
+    )
+
+
+def _detach(root: CfgNode) -> None:
+    """Keep as plain values the ``${A.B}`` of a tree copied out of its config.
+
+    Their key paths count from the top of the config the tree came from: in the
+    copy, a config of its own, they would not resolve, or would find other keys.
+    """
+    for node in _iter_nodes(root):
+        exprs = node._exprs
+        if exprs:
+            for key in [key for key, expr in exprs.items() if _reads_keys(expr)]:
+                del exprs[key]
+    object.__setattr__(root, "_references", None)
+
+
+def _reads_keys(expr: _Expr | _Required) -> bool:
+    return type(expr) is _Expr and any(
+        not isinstance(part, str) and part[0] == "key" for part in expr.parts
+    )
 
 
 def _is_unset(node: CfgNode, key: Any) -> bool:
