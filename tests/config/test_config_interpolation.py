@@ -155,6 +155,21 @@ def test_a_cycle_names_the_chain_file_and_line() -> None:
     assert (info.value.key, info.value.line) == ("A", 1)
 
 
+def chain_of_references(length: int) -> str:
+    """Return a config whose K0 reads K1, which reads K2, ... up to K<length>: 1."""
+    return "".join(f"K{i}: ${{K{i + 1}}}\n" for i in range(length)) + f"K{length}: 1\n"
+
+
+def test_a_chain_of_references_too_long_to_follow_names_its_start() -> None:
+    with pytest.raises(ConfigKeyError, match=r"'K0' in <string>, line 1 refers .* 50 keys") as info:
+        CfgNode.load(chain_of_references(3000))
+    assert (info.value.key, info.value.line) == ("K0", 1)
+
+
+def test_a_chain_of_fifty_references_resolves() -> None:
+    assert CfgNode.load(chain_of_references(49)).K0 == 1
+
+
 def test_a_reference_to_a_node_holding_it_is_a_cycle() -> None:
     with pytest.raises(ConfigKeyError, match="cycle"):
         CfgNode.load("A:\n  B: 1\n  ALL: ${A}\n")

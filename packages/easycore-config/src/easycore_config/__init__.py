@@ -1453,6 +1453,9 @@ _DOLLAR: Final = re.compile(r"\$\$\{|\$\{([^${}]*)\}")
 _REQUIRED_TAG: Final = "tag:easycore,2020:required"
 _REQUIRED_PATTERN: Final = re.compile(r"^\?\?\?$")
 _ENV_PREFIX: Final = "env:"
+# A ${...} may read a key that reads another, and so on, this many times: each step takes
+# a few stack frames, and no real config chains that far.
+_MAX_REFERENCE_CHAIN: Final = 50
 # How many ${...} and ??? values were read in this process. While it is 0, no
 # config has any and writes skip re-resolving; a load compares it before and after.
 _expressions_made = 0
@@ -1772,6 +1775,18 @@ class _Resolver:
                 key=path,
                 file=expr.file,
                 line=expr.line,
+            )
+        if len(self.active) >= _MAX_REFERENCE_CHAIN:
+            first_node, first_key = self.active[0]
+            first = _join(_node_path(first_node), first_key)
+            start = cast(_ExprMap, first_node._exprs)[first_key]
+            raise ConfigKeyError(
+                f"{first!r} in {start.file}, line {start.line} refers to a key that refers to"
+                f" another, and so on through more than {_MAX_REFERENCE_CHAIN} keys (as far as"
+                f" {_join(_node_path(node), key)!r}). Refer to the value itself, not down a chain.",
+                key=first,
+                file=start.file,
+                line=start.line,
             )
         self.active.append((node, key))
         try:
