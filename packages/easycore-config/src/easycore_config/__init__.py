@@ -2949,7 +2949,8 @@ def _difference(
     """
     exprs = _exprs_or_empty(cfg)
     base_exprs = _exprs_or_empty(base)
-    lost.extend(_join(path, key) for key in base if key not in cfg and key not in exprs)
+    base_keys = [*base, *(key for key in base_exprs if key not in base)]  # ??? keys too
+    lost.extend(_join(path, key) for key in base_keys if key not in cfg and key not in exprs)
     out = CfgNode()
     for key in [*cfg, *(key for key in exprs if key not in cfg)]:
         if key in exprs:
