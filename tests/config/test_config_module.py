@@ -45,13 +45,14 @@ def test_module_carries_its_copyright_beside_the_spdx_line() -> None:
     assert re.fullmatch(r"# Copyright \(c\) \d{4} the easycore developers", lines[spdx + 1])
 
 
-def test_module_comments_point_at_no_tracker_numbers() -> None:
-    comments = [line for line in MODULE.read_text(encoding="utf-8").splitlines() if "#" in line]
-    assert not [
-        line
-        for line in comments
-        if re.search(r"#\d+\b|\b(?:issue|ticket)\s*#?\d+", line, re.IGNORECASE)
-    ]
+@pytest.mark.parametrize(
+    "path",
+    [MODULE, MODULE.parents[4] / "benchmarks" / "config" / "bench_config.py"],
+    ids=["module", "benchmark"],
+)
+def test_code_points_at_no_tracker_numbers(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert not re.findall(r"\b(?:issue|ticket)\s*#?\d+|#\d+\b", text, re.IGNORECASE)
 
 
 def test_module_and_docs_name_the_original_project_one_way() -> None:
