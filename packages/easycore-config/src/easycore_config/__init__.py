@@ -297,7 +297,7 @@ class CfgNode(dict[Any, Any]):
         _require_mapping(init_dict, "CfgNode()")
         node_class = type(self)
         for key, value in init_dict.items():
-            _store(self, key, _convert(value, node_class, copy))
+            _store(self, key, _convert(value, node_class, copy), shared=not copy)
         if isinstance(init_dict, CfgNode):
             _copy_exprs(init_dict, self)  # its ${...} stay live in the new node
             if copy and init_dict._holds_exprs and _holding_parent(init_dict) is not None:
@@ -1072,13 +1072,17 @@ def _new_node(node_class: type[_NodeT]) -> _NodeT:
     return node
 
 
-def _store(node: CfgNode, key: Any, value: Any) -> None:
-    """Put ``value`` (already converted) under ``key``: the one place a key is set."""
+def _store(node: CfgNode, key: Any, value: Any, *, shared: bool = False) -> None:
+    """Put ``value`` (already converted) under ``key``: the one place a key is set.
+
+    With ``shared``, nodes in ``value`` that another node holds stay that node's:
+    a shallow copy shares them, and changes to them must still reach their config.
+    """
     dict.__setitem__(node, key, value)
     if isinstance(key, str) and key not in type(node)._reserved_names:
         node.__dict__[key] = value
     if type(value) not in _ATOMIC_TYPES:
-        _adopt(node, value, (key,))
+        _adopt(node, value, (key,), shared)
 
 
 def _remove(node: CfgNode, key: Any) -> Any:
@@ -1088,9 +1092,11 @@ def _remove(node: CfgNode, key: Any) -> Any:
     return value
 
 
-def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...]) -> None:
-    """Record in nodes held by ``parent`` where they live, for key paths in errors."""
+def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...], shared: bool = False) -> None:
+    """Record in nodes held by ``parent`` where they live, for key paths and resolving."""
     if isinstance(value, CfgNode):
+        if shared and _holding_parent(value) is not None:
+            return
         object.__setattr__(value, "_parent", weakref.ref(parent))
         object.__setattr__(value, "_key", segment)
         if value._holds_exprs and not parent._holds_exprs:
@@ -1098,7 +1104,7 @@ def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...]) -> None:
     elif type(value) is list or type(value) is tuple:
         for index, item in enumerate(value):
             if type(item) not in _ATOMIC_TYPES:
-                _adopt(parent, item, (*segment, index))
+                _adopt(parent, item, (*segment, index), shared)
 
 
 def _node_path(node: CfgNode) -> str:
@@ -1166,7 +1172,7 @@ def _to_plain(value: Any) -> Any:
 def _shallow_copy(node: _NodeT, frozen: bool) -> _NodeT:
     new = _new_node(type(node))
     for key, value in dict.items(node):
-        _store(new, key, value)
+        _store(new, key, value, shared=True)
     object.__setattr__(new, "_frozen", frozen)
     object.__setattr__(new, "_key_rules", copy.copy(node._key_rules))
     _copy_exprs(node, new)
