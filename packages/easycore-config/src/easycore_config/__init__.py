@@ -767,7 +767,7 @@ class CfgNode(dict[Any, Any]):
             raise _frozen_error(self, key, "set")
         if self._exprs is not None:
             self._exprs.pop(key, None)  # a value set by hand replaces an expression
-        if isinstance(value, CfgNode) and _moves_between_configs(value, self):
+        if _expressions_made and isinstance(value, CfgNode) and _moves_between_configs(value, self):
             value = deepcopy(value)  # sharing it, both configs would resolve it
         value = _convert(value, type(self), False)
         _store(self, key, value)
