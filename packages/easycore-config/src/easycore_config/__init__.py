@@ -890,10 +890,12 @@ class CfgNode(dict[Any, Any]):
         for key, value in dict.items(self):
             _store(new, key, value if type(value) in _ATOMIC_TYPES else deepcopy(value, memo))
         object.__setattr__(new, "_frozen", self._frozen)
-        object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
-        object.__setattr__(new, "_sources", self._sources)
-        _copy_exprs(self, new)
+        if self._key_rules is not None:
+            object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
+        if self._sources:
+            object.__setattr__(new, "_sources", self._sources)
         if self._holds_exprs:
+            _copy_exprs(self, new)
             _mark_holds_exprs(new)
             parent = _holding_parent(self)
             if parent is not None and id(parent) not in memo:
