@@ -13,8 +13,8 @@ the time of one operation with a peer's and prints the ratio ours / peer
 
 "(interp.)" rows use the same file with 3 ``${...}`` values per section, the
 read one among them (yacs reads them as plain strings, OmegaConf resolves them).
-Targets (issue 17): load <= 0.1 x yacs and attr <= 1.6 x dict, with and
-without interpolations; (issue 4) deepcopy and dump <= 1 x yacs. The set row
+Targets: load <= 0.1 x yacs and attr <= 1.6 x dict, with and without
+interpolations; deepcopy and dump <= 1 x yacs. The set row
 shows what re-resolving the tree after a change costs. The machine is shared,
 so only ratios taken in the same run mean anything; each pair is timed in
 alternation and the best round counts.

@@ -53,10 +53,36 @@ ERRORS = {
 
 @pytest.mark.parametrize("error", ERRORS.values(), ids=ERRORS.keys())
 def test_each_error_survives_a_pickle_round_trip(error: ConfigError) -> None:
+    error.added_later = 42  # type: ignore[attr-defined]
     back = pickle.loads(pickle.dumps(error))
     assert type(back) is type(error)
     assert str(back) == str(error)
+    assert back.args == error.args
     assert back.__dict__ == error.__dict__
+    assert back.added_later == 42  # type: ignore[attr-defined]
+
+
+class _StageError(ConfigError):
+    def __init__(self, message: str, *, stage: str) -> None:
+        super().__init__(message, key="A")
+        self.stage = stage
+
+
+def test_a_subclass_whose_init_needs_more_than_the_message_pickles() -> None:
+    error = _StageError("failed while merging", stage="merge")
+    back = pickle.loads(pickle.dumps(error))
+    assert (type(back), str(back), back.stage, back.key) == (
+        _StageError,
+        "failed while merging",
+        "merge",
+        "A",
+    )
+
+
+@pytest.mark.parametrize("error", ERRORS.values(), ids=ERRORS.keys())
+def test_errors_pickle_one_way_the_base_class_s(error: ConfigError) -> None:
+    overriding = [cls.__name__ for cls in type(error).__mro__ if "__reduce__" in vars(cls)]
+    assert overriding[0] == "ConfigError", overriding
 
 
 def test_raised_errors_survive_a_pickle_round_trip() -> None:

@@ -220,6 +220,18 @@ def test_save_strict_refuses_a_config_that_lacks_keys_of_the_base(
     assert not (tmp_path / "exp.yaml").exists()
 
 
+def test_a_required_key_of_the_base_that_cfg_lacks_is_named_too(tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text("SOLVER:\n  BASE_LR: 0.1\n  MAX_ITER: ???\n", encoding="utf-8")
+    cfg = CfgNode({"SOLVER": {"BASE_LR": 0.5}})
+    with pytest.warns(UserWarning, match=r"'SOLVER.MAX_ITER': cfg lacks them"):
+        HierarchicalCfgNode.save(cfg, tmp_path / "exp.yaml", base_cfg_path=base)
+    assert HierarchicalCfgNode.open(tmp_path / "exp.yaml").missing_keys() == ["SOLVER.MAX_ITER"]
+    with pytest.raises(ConfigKeyError, match=r"it has 'SOLVER.MAX_ITER', which cfg lacks"):
+        HierarchicalCfgNode.save(cfg, tmp_path / "strict.yaml", base_cfg_path=base, strict=True)
+    assert not (tmp_path / "strict.yaml").exists()
+
+
 def test_the_base_tag_is_a_class_attribute_as_in_the_original(example: Path) -> None:
     assert HierarchicalCfgNode.__BASE__ == "__BASE__"
     assert HierarchicalCfgNode.__BASE__ in CfgNode.open(example)

@@ -112,6 +112,26 @@ def test_a_new_file_gets_the_mode_open_would_give(tmp_path: Path) -> None:
     assert (tmp_path / "new.yaml").stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges")
+def test_save_through_a_symlink_replaces_the_file_it_points_to(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    real = tmp_path / "runs" / "exp1.yaml"
+    real.write_text("A: 1\n", encoding="utf-8")
+    link = tmp_path / "config.yaml"
+    link.symlink_to(Path("runs") / "exp1.yaml")
+    CfgNode({"A": 2}).save(link)
+    assert link.is_symlink()
+    assert CfgNode.open(real) == {"A": 2}
+    assert sorted(os.listdir(tmp_path / "runs")) == ["exp1.yaml"]
+
+
+def test_save_into_a_missing_folder_names_the_file_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "config.yaml"
+    with pytest.raises(FileNotFoundError) as info:
+        CfgNode({"A": 1}).save(path)
+    assert info.value.filename == str(path)
+
+
 # -- saving onto a base -------------------------------------------------------------
 
 

@@ -155,6 +155,21 @@ def test_a_cycle_names_the_chain_file_and_line() -> None:
     assert (info.value.key, info.value.line) == ("A", 1)
 
 
+def chain_of_references(length: int) -> str:
+    """Return a config whose K0 reads K1, which reads K2, ... up to K<length>: 1."""
+    return "".join(f"K{i}: ${{K{i + 1}}}\n" for i in range(length)) + f"K{length}: 1\n"
+
+
+def test_a_chain_of_references_too_long_to_follow_names_its_start() -> None:
+    with pytest.raises(ConfigKeyError, match=r"'K0' in <string>, line 1 refers .* 50 keys") as info:
+        CfgNode.load(chain_of_references(3000))
+    assert (info.value.key, info.value.line) == ("K0", 1)
+
+
+def test_a_chain_of_fifty_references_resolves() -> None:
+    assert CfgNode.load(chain_of_references(49)).K0 == 1
+
+
 def test_a_reference_to_a_node_holding_it_is_a_cycle() -> None:
     with pytest.raises(ConfigKeyError, match="cycle"):
         CfgNode.load("A:\n  B: 1\n  ALL: ${A}\n")
@@ -199,6 +214,21 @@ def test_a_doubled_dollar_is_a_literal(backend: str) -> None:
     assert cfg.KEYS == {"${K}": 1}
 
 
+def test_text_in_parentheses_interpolates_and_keeps_its_text(backend: str) -> None:
+    text = "A: 1\nB: (run ${A})\nC: (a $${b})\nD: (${A}, 2)\n"
+    cfg = CfgNode.load(text)
+    assert (cfg.B, cfg.C, cfg.D) == ("(run 1)", "(a ${b})", "(1, 2)")
+    dumped = CfgNode.dump(cfg)
+    assert dumped is not None
+    assert [line for line in dumped.splitlines() if "(" in line] == [
+        "B: '(run ${A})'",
+        "C: '(a $${b})'",
+        "D: '(${A}, 2)'",
+    ]
+    cfg.A = 2
+    assert (CfgNode.load(dumped).B, cfg.B) == ("(run 1)", "(run 2)")
+
+
 def test_literal_dollar_braces_set_in_python_round_trip(backend: str) -> None:
     cfg = CfgNode({"CMD": "echo ${HOME}", "${K}": "$${", "LIST": ["${x}"]})
     text = CfgNode.dump(cfg)
@@ -214,6 +244,62 @@ def test_dump_and_save_keep_the_expressions(backend: str, tmp_path: Path) -> Non
     back = CfgNode.open(tmp_path / "out.yaml")
     back.DATA.ROOT = "/mnt"
     assert back.DATA.TRAIN == "/mnt/train"
+
+
+SUBTREE_COPIES = {
+    "copy": lambda node: node.copy(),
+    "deepcopy": copy.deepcopy,
+    "CfgNode": CfgNode,
+}
+
+
+@pytest.mark.parametrize("make_copy", SUBTREE_COPIES.values(), ids=SUBTREE_COPIES.keys())
+def test_a_copy_of_a_subtree_keeps_the_values_its_references_had(
+    make_copy: Callable[[CfgNode], CfgNode],
+) -> None:
+    cfg = CfgNode.load("BASE_LR: 5\nSOLVER:\n  BASE_LR: 0.1\n  WARMUP_LR: ${BASE_LR}\n")
+    solver = make_copy(cfg.SOLVER)
+    solver.BASE_LR = 0.2  # resolves the copy again: ${BASE_LR} counts from the top of cfg
+    assert solver == {"BASE_LR": 0.2, "WARMUP_LR": 5}
+    assert CfgNode.dump(solver) == "BASE_LR: 0.2\nWARMUP_LR: 5\n"
+    cfg.BASE_LR = 6
+    assert (cfg.SOLVER.WARMUP_LR, solver.WARMUP_LR) == (6, 5)
+
+
+def test_a_copy_of_the_whole_config_keeps_its_references_live() -> None:
+    cfg = CfgNode.load(TEXT)
+    for copied in (cfg.copy(), copy.deepcopy(cfg), CfgNode(cfg)):
+        copied.DATA.ROOT = "/mnt"
+        assert copied.DATA.TRAIN == "/mnt/train"
+    assert cfg.DATA.TRAIN == "/datasets/train"
+
+
+@pytest.mark.parametrize(
+    "share",
+    [copy.copy, lambda cfg: CfgNode(cfg, copy=False)],
+    ids=["copy.copy", "CfgNode-copy-False"],
+)
+def test_a_shallow_copy_leaves_the_shared_nodes_to_their_config(
+    share: Callable[[CfgNode], CfgNode],
+) -> None:
+    cfg = CfgNode.load("SOLVER:\n  BASE_LR: 0.1\nWARMUP_LR: ${SOLVER.BASE_LR}\n")
+    shallow = share(cfg)
+    cfg.SOLVER.BASE_LR = 0.2
+    assert cfg.WARMUP_LR == 0.2
+    assert shallow.SOLVER is cfg.SOLVER
+    with pytest.raises(AttributeError, match=r"unknown key 'SOLVER.LR'"):
+        cfg.SOLVER.LR  # noqa: B018
+
+
+def test_a_subtree_set_into_another_config_leaves_its_own_config_whole() -> None:
+    cfg = CfgNode.load("SOLVER:\n  BASE_LR: 0.1\n  WARMUP_LR: ${SOLVER.BASE_LR}\n")
+    other = CfgNode({"X": 1})
+    other.S = cfg.SOLVER
+    other.X = 2
+    assert other.S == {"BASE_LR": 0.1, "WARMUP_LR": 0.1}
+    cfg.SOLVER.BASE_LR = 0.3
+    assert cfg.SOLVER.WARMUP_LR == 0.3
+    assert other.S.WARMUP_LR == 0.1
 
 
 def test_resolve_gives_plain_values_that_dump_as_values() -> None:
@@ -356,3 +442,25 @@ def test_setting_a_key_no_expression_reads_resolves_nothing(
     assert (cfg.SOLVER.BASE_LR, cfg.MODEL.HEAD_COPY.DIM) == (0.3, 4)
     assert len(calls) == 2
     assert cfg.missing_keys() == []
+
+
+def test_save_over_a_base_keeps_expressions_that_differ_from_the_base(write: Write) -> None:
+    base = write("base.yaml", "ROOT: /data\nTRAIN: ${ROOT}/train\nTEST: ${ROOT}/test\nN: ???\n")
+    cfg = HierarchicalCfgNode.open(base)
+    cfg.merge_from_list(["TRAIN=${ROOT}/other", "ROOT=/mnt"])
+    HierarchicalCfgNode.save(cfg, write("exp.yaml", ""), base_cfg_path=base)
+    text = (base.parent / "exp.yaml").read_text(encoding="utf-8")
+    assert text == "__BASE__: base.yaml\nROOT: /mnt\nTRAIN: ${ROOT}/other\n"
+    back = HierarchicalCfgNode.open(base.parent / "exp.yaml")
+    assert (back.TRAIN, back.TEST, back.missing_keys()) == ("/mnt/other", "/mnt/test", ["N"])
+    back.ROOT = "/x"
+    assert back.TRAIN == "/x/other"
+
+
+def test_an_override_of_a_string_key_may_be_an_interpolation() -> None:
+    cfg = CfgNode.load(TEXT)
+    cfg.merge_from_list(["DATA.TRAIN=${DATA.ROOT}/val", "MODEL.HEAD_COPY=${DATA}"])
+    cfg.DATA.ROOT = "/mnt"
+    assert cfg.DATA.TRAIN == "/mnt/val"
+    cfg.merge_from_list(["DATA.TRAIN=cost $${5}"])
+    assert cfg.DATA.TRAIN == "cost ${5}"

@@ -205,3 +205,23 @@ def test_schema_error_pickles_with_its_problems() -> None:
     assert type(error) is SchemaError
     assert error.problems == info.value.problems
     assert isinstance(error, TypeError)
+
+
+@dataclasses.dataclass
+class WithOptionalSolver:
+    BACKUP: Optional[Solver] = None
+
+
+@pytest.mark.parametrize("backup", [None, {"BASE_LR": 1, "STEPS": [1], "MOMENTUM": None}])
+def test_an_optional_dataclass_takes_none_or_a_matching_mapping(backup: Any) -> None:
+    CfgNode({"BACKUP": backup}).validate(WithOptionalSolver)
+
+
+def test_an_optional_dataclass_lists_the_problems_inside_it() -> None:
+    cfg = CfgNode({"BACKUP": {"BASE_LR": "fast", "STEPS": [1], "MOMENTUM": None, "LR": 1}})
+    with pytest.raises(SchemaError) as info:
+        cfg.validate(WithOptionalSolver)
+    assert info.value.problems == [
+        "'BACKUP.BASE_LR' is a str ('fast'), expected float",
+        "'BACKUP.LR' is not a field of Solver; did you mean 'BASE_LR'?",
+    ]

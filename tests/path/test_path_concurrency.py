@@ -232,6 +232,9 @@ def test_held_lock_times_out_with_lock_timeout_error(tmp_path: Path) -> None:
     assert info.value.lock_file in map(str, _lock_files(tmp_path))
     assert info.value.timeout == 0.2
     assert isinstance(info.value, TimeoutError)
+    # Deleting a held lock file would let a second holder in: never the advice.
+    assert "delete" not in str(info.value)
+    assert "releases it when it ends or dies" in str(info.value)
 
 
 def test_file_lock_creates_a_hidden_lock_file_and_its_directory(tmp_path: Path) -> None:

@@ -130,12 +130,19 @@ def test_unpicklable_result_is_a_clear_error_and_the_runner_goes_on(leftovers) -
 
 
 def _local_runner_class() -> type:
-    """A runner class defined inside a function: spawn cannot send it to a producer."""
+    """A runner class defined inside a function, whose hook holds a lock: not picklable.
+
+    (easycore-parallel sends a local class by value where it can; a lock it cannot.)
+    """
+    import threading
+
+    lock = threading.Lock()
 
     class Doubler(OrderedRunner):
         @staticmethod
         def producer_work(device, cfg, data):
-            return data * 2
+            with lock:
+                return data * 2
 
     return Doubler
 

@@ -34,6 +34,7 @@ This module needs only PyYAML: copy it into your project as
 """
 
 # SPDX-License-Identifier: MIT
+# Copyright (c) 2026 the easycore developers
 
 from __future__ import annotations
 
@@ -113,8 +114,10 @@ class ConfigError(Exception):
         self.line = line
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword attributes travel as state, so the error crosses processes.
-        return (type(self), (self.args[0],), self.__dict__.copy())
+        # Rebuilt without calling __init__, so every attribute a subclass sets travels.
+        # str() first: a message part made when first read joins the message here.
+        message = str(self)
+        return (_restored_error, (type(self), (message,), self.__dict__.copy()))
 
 
 class ConfigKeyError(ConfigError, KeyError):
@@ -134,9 +137,6 @@ class ConfigKeyError(ConfigError, KeyError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (str(self),), self.__dict__.copy())
 
 
 class MissingValueError(ConfigKeyError, AttributeError):
@@ -297,9 +297,11 @@ class CfgNode(dict[Any, Any]):
         _require_mapping(init_dict, "CfgNode()")
         node_class = type(self)
         for key, value in init_dict.items():
-            _store(self, key, _convert(value, node_class, copy))
+            _store(self, key, _convert(value, node_class, copy), shared=not copy)
         if isinstance(init_dict, CfgNode):
             _copy_exprs(init_dict, self)  # its ${...} stay live in the new node
+            if copy and init_dict._holds_exprs and _holding_parent(init_dict) is not None:
+                _detach(self)
 
     # -- attribute access --
 
@@ -765,6 +767,8 @@ class CfgNode(dict[Any, Any]):
             raise _frozen_error(self, key, "set")
         if self._exprs is not None:
             self._exprs.pop(key, None)  # a value set by hand replaces an expression
+        if _expressions_made and isinstance(value, CfgNode) and _moves_between_configs(value, self):
+            value = deepcopy(value)  # sharing it, both configs would resolve it
         value = _convert(value, type(self), False)
         _store(self, key, value)
         if _expressions_made:
@@ -886,11 +890,16 @@ class CfgNode(dict[Any, Any]):
         for key, value in dict.items(self):
             _store(new, key, value if type(value) in _ATOMIC_TYPES else deepcopy(value, memo))
         object.__setattr__(new, "_frozen", self._frozen)
-        object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
-        object.__setattr__(new, "_sources", self._sources)
-        _copy_exprs(self, new)
+        if self._key_rules is not None:
+            object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
+        if self._sources:
+            object.__setattr__(new, "_sources", self._sources)
         if self._holds_exprs:
+            _copy_exprs(self, new)
             _mark_holds_exprs(new)
+            parent = _holding_parent(self)
+            if parent is not None and id(parent) not in memo:
+                _detach(new)  # copied out of its config, not along with it
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -987,7 +996,7 @@ class HierarchicalCfgNode:
         """Save ``cfg`` as a file holding ``__BASE__`` and only what differs from it.
 
         Keys of the base that ``cfg`` lacks cannot be written as missing: as in
-        the original easycore they are left out with a ``UserWarning`` naming
+        the original they are left out with a ``UserWarning`` naming
         them, and they come back from the base when the file is opened. Pass
         ``strict=True`` to refuse such a ``cfg`` instead; otherwise opening the
         saved file with :meth:`open` gives back ``cfg``.
@@ -1065,13 +1074,17 @@ def _new_node(node_class: type[_NodeT]) -> _NodeT:
     return node
 
 
-def _store(node: CfgNode, key: Any, value: Any) -> None:
-    """Put ``value`` (already converted) under ``key``: the one place a key is set."""
+def _store(node: CfgNode, key: Any, value: Any, *, shared: bool = False) -> None:
+    """Put ``value`` (already converted) under ``key``: the one place a key is set.
+
+    With ``shared``, nodes in ``value`` that another node holds stay that node's:
+    a shallow copy shares them, and changes to them must still reach their config.
+    """
     dict.__setitem__(node, key, value)
     if isinstance(key, str) and key not in type(node)._reserved_names:
         node.__dict__[key] = value
     if type(value) not in _ATOMIC_TYPES:
-        _adopt(node, value, (key,))
+        _adopt(node, value, (key,), shared)
 
 
 def _remove(node: CfgNode, key: Any) -> Any:
@@ -1081,9 +1094,11 @@ def _remove(node: CfgNode, key: Any) -> Any:
     return value
 
 
-def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...]) -> None:
-    """Record in nodes held by ``parent`` where they live, for key paths in errors."""
+def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...], shared: bool = False) -> None:
+    """Record in nodes held by ``parent`` where they live, for key paths and resolving."""
     if isinstance(value, CfgNode):
+        if shared and _holding_parent(value) is not None:
+            return
         object.__setattr__(value, "_parent", weakref.ref(parent))
         object.__setattr__(value, "_key", segment)
         if value._holds_exprs and not parent._holds_exprs:
@@ -1091,7 +1106,7 @@ def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...]) -> None:
     elif type(value) is list or type(value) is tuple:
         for index, item in enumerate(value):
             if type(item) not in _ATOMIC_TYPES:
-                _adopt(parent, item, (*segment, index))
+                _adopt(parent, item, (*segment, index), shared)
 
 
 def _node_path(node: CfgNode) -> str:
@@ -1159,7 +1174,7 @@ def _to_plain(value: Any) -> Any:
 def _shallow_copy(node: _NodeT, frozen: bool) -> _NodeT:
     new = _new_node(type(node))
     for key, value in dict.items(node):
-        _store(new, key, value)
+        _store(new, key, value, shared=True)
     object.__setattr__(new, "_frozen", frozen)
     object.__setattr__(new, "_key_rules", copy.copy(node._key_rules))
     _copy_exprs(node, new)
@@ -1329,9 +1344,14 @@ def _nest(tree: dict[Any, Any], names: list[str], value: Any) -> None:
 
 
 def _parse_override(raw: Any, current: Any, node_class: type[CfgNode]) -> Any:
-    """Read a command-line value as YAML, unless the config holds a string there."""
-    if not isinstance(raw, str) or isinstance(current, str):
+    """Read a command-line value as YAML, unless the config holds a string there.
+
+    A string there takes the text as given, but for ``${...}`` (and ``$${``) in it.
+    """
+    if not isinstance(raw, str):
         return raw
+    if isinstance(current, str):
+        return _parse_dollars(raw, "<merge_from_list value>", 1) if "${" in raw else raw
     try:
         return _parse_yaml(raw, "<merge_from_list value>", node_class, False)[0]
     except UnsafeYAMLError:
@@ -1441,6 +1461,9 @@ _DOLLAR: Final = re.compile(r"\$\$\{|\$\{([^${}]*)\}")
 _REQUIRED_TAG: Final = "tag:easycore,2020:required"
 _REQUIRED_PATTERN: Final = re.compile(r"^\?\?\?$")
 _ENV_PREFIX: Final = "env:"
+# A ${...} may read a key that reads another, and so on, this many times: each step takes
+# a few stack frames, and no real config chains that far.
+_MAX_REFERENCE_CHAIN: Final = 50
 # How many ${...} and ??? values were read in this process. While it is 0, no
 # config has any and writes skip re-resolving; a load compares it before and after.
 _expressions_made = 0
@@ -1685,6 +1708,41 @@ def _copy_exprs(source: CfgNode, target: CfgNode) -> None:
         _mark_holds_exprs(target)
 
 
+def _holding_parent(node: CfgNode) -> CfgNode | None:
+    """Return the node that holds ``node`` now, or None for a root."""
+    parent = node._parent() if node._parent is not None else None
+    return parent if parent is not None and _holds(parent, node._key, node) else None
+
+
+def _moves_between_configs(node: CfgNode, target: CfgNode) -> bool:
+    """Return whether setting ``node``, which holds expressions, into ``target`` moves it."""
+    return (
+        node._holds_exprs
+        and _holding_parent(node) is not None
+        and _root_of(node) is not _root_of(target)
+    )
+
+
+def _detach(root: CfgNode) -> None:
+    """Keep as plain values the ``${A.B}`` of a tree copied out of its config.
+
+    Their key paths count from the top of the config the tree came from: in the
+    copy, a config of its own, they would not resolve, or would find other keys.
+    """
+    for node in _iter_nodes(root):
+        exprs = node._exprs
+        if exprs:
+            for key in [key for key, expr in exprs.items() if _reads_keys(expr)]:
+                del exprs[key]
+    object.__setattr__(root, "_references", None)
+
+
+def _reads_keys(expr: _Expr | _Required) -> bool:
+    return type(expr) is _Expr and any(
+        not isinstance(part, str) and part[0] == "key" for part in expr.parts
+    )
+
+
 def _is_unset(node: CfgNode, key: Any) -> bool:
     return node._exprs is not None and key in node._exprs and not dict.__contains__(node, key)
 
@@ -1725,6 +1783,18 @@ class _Resolver:
                 key=path,
                 file=expr.file,
                 line=expr.line,
+            )
+        if len(self.active) >= _MAX_REFERENCE_CHAIN:
+            first_node, first_key = self.active[0]
+            first = _join(_node_path(first_node), first_key)
+            start = cast(_ExprMap, first_node._exprs)[first_key]
+            raise ConfigKeyError(
+                f"{first!r} in {start.file}, line {start.line} refers to a key that refers to"
+                f" another, and so on through more than {_MAX_REFERENCE_CHAIN} keys (as far as"
+                f" {_join(_node_path(node), key)!r}). Refer to the value itself, not down a chain.",
+                key=first,
+                file=start.file,
+                line=start.line,
             )
         self.active.append((node, key))
         try:
@@ -1931,6 +2001,10 @@ def _matches(value: Any, annotation: Any, path: str, problems: list[tuple[str, s
     if annotation is None or annotation is type(None):
         return value is None
     if origin is Union or origin is types.UnionType:
+        schemas = [option for option in args if _is_dataclass_type(option)]
+        if isinstance(value, Mapping) and len(schemas) == 1:
+            _check_dataclass(value, schemas[0], path, problems)  # its own problems, listed
+            return True
         return any(_matches(value, option, path, []) for option in args)
     if origin is typing.Literal:
         return any(value == option and type(value) is type(option) for option in args)
@@ -1957,6 +2031,10 @@ def _matches(value: Any, annotation: Any, path: str, problems: list[tuple[str, s
                 _check_value(item, item_type, _join(path, key), problems)
         return True
     return isinstance(annotation, type) and isinstance(value, annotation)
+
+
+def _is_dataclass_type(annotation: Any) -> bool:
+    return isinstance(annotation, type) and dataclasses.is_dataclass(annotation)
 
 
 def _matches_sequence(
@@ -2349,7 +2427,10 @@ def _construct_literal(loader: _ConfigConstructor, node: yaml.Node) -> Any:
     try:
         value = float(text) if text[:1] != "(" else ast.literal_eval(text)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return text  # "(not, a, literal)" stays the string it is
+        # "(not, a, literal)" stays the string it is, with its ${...} as in any string.
+        if "${" in text:
+            return _parse_dollars(text, loader.config_source, node.start_mark.line + 1)
+        return text
     return _convert(value, loader.config_node_class, False)
 
 
@@ -2400,7 +2481,7 @@ def _configure_loader(loader_class: type[_ConfigConstructor], safe: bool) -> Non
     cast(Any, loader_class).add_implicit_resolver(_REQUIRED_TAG, _REQUIRED_PATTERN, ["?"])
     if not safe:
         return
-    # Tags the original easycore (and PyYAML's default dumper) write, and that
+    # Tags the original (and PyYAML's default dumper) write, and that
     # build nothing but builtin values: harmless, so safe mode reads them.
     harmless: dict[str, Any] = {
         "tuple": _construct_tuple,
@@ -2641,19 +2722,26 @@ _TEMP_NAME_TRIES: Final = 100  # random 32-bit names: a clash of 100 in a row me
 
 
 def _write_atomically(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old file or the whole new one."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """Replace ``path`` with ``data`` so that readers see the old file or the whole new one.
+
+    A symlink stays a link: the file it points to is replaced, as writing through
+    it would. Errors name ``path``, not the temporary file.
+    """
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         mode = None  # a new file: os.open's 0o666 minus the umask, as open() would
     for _ in range(_TEMP_NAME_TRIES):
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        tmp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(4)}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             break
         except FileExistsError:
             continue
+        except OSError as err:  # no such folder, no permission, ...
+            raise type(err)(err.errno, err.strerror, path) from None
     else:
         raise FileExistsError(errno.EEXIST, "could not create a unique temporary file", folder)
     try:
@@ -2663,7 +2751,7 @@ def _write_atomically(path: str, data: bytes) -> None:
             os.fsync(stream.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
@@ -2761,7 +2849,8 @@ class _BaseTree:
         text, source = _read_text(path, self.encoding)
         cfg, graph = _load_config(text, source, self.node_class, self.allow_unsafe)
         lines: dict[str, tuple[str, int]] = {}
-        bases = cfg.pop(_BASE_KEY, None)
+        # Not cfg.pop(): its ${...} must stay unresolved until every file is merged.
+        bases = _remove(cfg, _BASE_KEY) if dict.__contains__(cfg, _BASE_KEY) else None
         if bases is None:
             merged = cfg
         else:
@@ -2862,12 +2951,23 @@ def _difference(
 ) -> CfgNode:
     """Return what a file over ``base`` must hold to open as ``cfg``.
 
-    Keys of ``base`` that ``cfg`` lacks cannot be written as missing: their paths go to ``lost``.
+    Keys of ``base`` that ``cfg`` lacks cannot be written as missing: their paths go to
+    ``lost``. A ``${...}`` or ``???`` of ``cfg`` is written as such unless ``base`` has
+    the same one.
     """
-    lost.extend(_join(path, key) for key in base if key not in cfg)
+    exprs = _exprs_or_empty(cfg)
+    base_exprs = _exprs_or_empty(base)
+    base_keys = [*base, *(key for key in base_exprs if key not in base)]  # ??? keys too
+    lost.extend(_join(path, key) for key in base_keys if key not in cfg and key not in exprs)
     out = CfgNode()
-    for key, value in cfg.items():
-        old = base.get(key, _MISSING)
+    for key in [*cfg, *(key for key in exprs if key not in cfg)]:
+        if key in exprs:
+            if _expr_text(exprs[key]) != _expr_text(base_exprs.get(key)):
+                _store(out, key, exprs[key])
+            continue
+        value, old = cfg[key], base.get(key, _MISSING)
+        if key in base_exprs:
+            old = _MISSING  # the base computes it: write the value cfg holds
         if isinstance(value, Mapping) and isinstance(old, Mapping):
             inner = _difference(value, old, _join(path, key), lost)
             if inner:
@@ -2875,6 +2975,14 @@ def _difference(
         elif old is _MISSING or not _same(value, old):
             _store(out, key, _convert(value, CfgNode, True))
     return out
+
+
+def _exprs_or_empty(node: Mapping[Any, Any]) -> _ExprMap:
+    return node._exprs or {} if isinstance(node, CfgNode) else {}
+
+
+def _expr_text(expr: _Expr | _Required | None) -> str | None:
+    return expr.text if type(expr) is _Expr else None if expr is None else "???"
 
 
 def _report_lost_keys(lost: list[str], base_file: str, strict: bool) -> None:
@@ -2915,6 +3023,15 @@ def _same(left: Any, right: Any) -> bool:
 
 
 # -- Internals: messages --------------------------------------------------------
+
+
+def _restored_error(
+    cls: type[ConfigError], args: tuple[Any, ...], state: dict[str, Any]
+) -> ConfigError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 def _require_mapping(value: object, caller: str) -> None:

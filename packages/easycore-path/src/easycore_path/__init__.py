@@ -1083,7 +1083,8 @@ def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
     except filelock.Timeout as err:
         raise LockTimeoutError(
             f"could not lock {path!r} within {timeout:g} s: another thread or process holds "
-            f"{lock_file!r}. Wait for it to finish; if none is running, delete that file.",
+            f"{lock_file!r}. Wait for it, or pass a longer timeout=: its holder releases it "
+            f"when it ends or dies, even if killed. The lock file stays; leave it in place.",
             lock_file,
             timeout,
         ) from err
