@@ -147,7 +147,10 @@ def _install_alone(dist: Path, package: str, module: str, version: str) -> None:
 
 
 def _run(command: list[str], cwd: Path) -> None:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    # Not as the `release` environment: `hatch build` in a package folder would look for
+    # an environment of that name there.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HATCH_ENV", "VIRTUAL_ENV"))}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(
             f"`{' '.join(command)}` failed in {cwd} (exit {result.returncode}):\n"

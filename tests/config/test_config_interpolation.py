@@ -274,6 +274,23 @@ def test_a_copy_of_the_whole_config_keeps_its_references_live() -> None:
     assert cfg.DATA.TRAIN == "/datasets/train"
 
 
+@pytest.mark.parametrize(
+    "share",
+    [copy.copy, lambda cfg: CfgNode(cfg, copy=False)],
+    ids=["copy.copy", "CfgNode-copy-False"],
+)
+def test_a_shallow_copy_leaves_the_shared_nodes_to_their_config(
+    share: Callable[[CfgNode], CfgNode],
+) -> None:
+    cfg = CfgNode.load("SOLVER:\n  BASE_LR: 0.1\nWARMUP_LR: ${SOLVER.BASE_LR}\n")
+    shallow = share(cfg)
+    cfg.SOLVER.BASE_LR = 0.2
+    assert cfg.WARMUP_LR == 0.2
+    assert shallow.SOLVER is cfg.SOLVER
+    with pytest.raises(AttributeError, match=r"unknown key 'SOLVER.LR'"):
+        cfg.SOLVER.LR  # noqa: B018
+
+
 def test_a_subtree_set_into_another_config_leaves_its_own_config_whole() -> None:
     cfg = CfgNode.load("SOLVER:\n  BASE_LR: 0.1\n  WARMUP_LR: ${SOLVER.BASE_LR}\n")
     other = CfgNode({"X": 1})

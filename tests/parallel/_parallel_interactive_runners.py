@@ -134,6 +134,20 @@ class ReusedBuffer(OrderedRunner):
         return cfg.out
 
 
+class ReusedBufferInTuple(ReusedBuffer):
+    """producer_work returns ``(data, buffer)``: an immutable tuple around a reused list."""
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        cfg.buffer[0] = data
+        cfg.buffer[1] = data * data
+        return (data, cfg.buffer)
+
+    @staticmethod
+    def consumer_work(cfg, data):
+        cfg.out.append((data[0], list(data[1])))
+
+
 class StoresModelOnCfg(OrderedRunner):
     """The reference's predictor pattern: producer_init keeps its model on cfg."""
 

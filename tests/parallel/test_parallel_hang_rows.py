@@ -19,6 +19,7 @@ from _parallel_interactive_runners import (
     CallsItself,
     Misbehaving,
     ReusedBuffer,
+    ReusedBufferInTuple,
     StoresModelOnCfg,
     Stuck,
     UnprintableError,
@@ -221,6 +222,14 @@ def test_frozen_cfg_reaches_each_hook_as_a_writable_copy(backend, leftovers):
 def test_reused_result_buffer_is_captured_when_returned(method, leftovers):
     with ReusedBuffer(2, start_method=method) as runner:
         assert runner(range(8)) == [[x, x * x] for x in range(8)]
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", START_METHODS)
+def test_reused_buffer_inside_a_tuple_is_captured_when_returned(method, leftovers):
+    with ReusedBufferInTuple(2, start_method=method) as runner:
+        assert runner(range(8)) == [(x, [x, x * x]) for x in range(8)]
     leftovers.assert_none()
 
 

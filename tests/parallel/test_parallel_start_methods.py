@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 from _parallel_runners import Collect, Devices, SumOfPowers, SumOfSquares
@@ -190,9 +191,39 @@ def test_local_runner_class_works_under_fork(leftovers):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("method", [m for m in START_METHODS if m != "fork"])
-def test_local_runner_class_is_refused_clearly_without_fork(method, leftovers):
+def test_local_runner_class_travels_by_value_without_fork(method, leftovers):
     class Local(UnorderedRunner):
-        pass
+        @staticmethod
+        def producer_work(device, cfg, data):
+            return data + 1
+
+        @staticmethod
+        def consumer_init(cfg):
+            cfg.out = []
+
+        @staticmethod
+        def consumer_work(cfg, data):
+            cfg.out.append(data)
+
+        @staticmethod
+        def consumer_end(cfg):
+            return sorted(cfg.out)
+
+    with Local(1, start_method=method) as runner:
+        assert runner([1, 2]) == [2, 3]
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("method", [m for m in START_METHODS if m != "fork"])
+def test_unpicklable_local_runner_class_is_refused_clearly_without_fork(method, leftovers):
+    lock = threading.Lock()
+
+    class Local(UnorderedRunner):
+        @staticmethod
+        def producer_work(device, cfg, data):
+            with lock:  # a lock cannot be pickled, not even by value
+                return data
 
     with pytest.raises(
         NotPicklableError, match=r"the runner class .*Local cannot be pickled .*module level"
@@ -203,12 +234,25 @@ def test_local_runner_class_is_refused_clearly_without_fork(method, leftovers):
 
 @pytest.mark.timeout(60)
 def test_unpicklable_cfg_value_is_named_under_spawn(leftovers):
-    cfg = {"exponent": 2, "transform": lambda x: x}
-    with pytest.raises(
-        NotPicklableError, match=r"cfg\['transform'\] .*function.*start_method='spawn'"
-    ):
+    class Handle:  # copies (each producer shares it under fork), never pickles
+        def __deepcopy__(self, memo):
+            return self
+
+        def __reduce__(self):
+            raise TypeError("a Handle cannot be pickled")
+
+    cfg = {"exponent": 2, "handle": Handle()}
+    with pytest.raises(NotPicklableError, match=r"cfg\['handle'\] .*Handle.*start_method='spawn'"):
         SumOfPowers(1, cfg, start_method="spawn")
     with SumOfPowers(1, cfg, start_method="fork") as runner:  # fork copies, never pickles
+        assert runner(range(4)) == 14
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(60)
+def test_lambda_in_cfg_travels_by_value_under_spawn(leftovers):
+    cfg = {"exponent": 2, "transform": lambda x: x}
+    with SumOfPowers(1, cfg, start_method="spawn") as runner:
         assert runner(range(4)) == 14
     leftovers.assert_none()
 

@@ -297,7 +297,7 @@ class CfgNode(dict[Any, Any]):
         _require_mapping(init_dict, "CfgNode()")
         node_class = type(self)
         for key, value in init_dict.items():
-            _store(self, key, _convert(value, node_class, copy))
+            _store(self, key, _convert(value, node_class, copy), shared=not copy)
         if isinstance(init_dict, CfgNode):
             _copy_exprs(init_dict, self)  # its ${...} stay live in the new node
             if copy and init_dict._holds_exprs and _holding_parent(init_dict) is not None:
@@ -767,7 +767,7 @@ class CfgNode(dict[Any, Any]):
             raise _frozen_error(self, key, "set")
         if self._exprs is not None:
             self._exprs.pop(key, None)  # a value set by hand replaces an expression
-        if isinstance(value, CfgNode) and _moves_between_configs(value, self):
+        if _expressions_made and isinstance(value, CfgNode) and _moves_between_configs(value, self):
             value = deepcopy(value)  # sharing it, both configs would resolve it
         value = _convert(value, type(self), False)
         _store(self, key, value)
@@ -890,10 +890,12 @@ class CfgNode(dict[Any, Any]):
         for key, value in dict.items(self):
             _store(new, key, value if type(value) in _ATOMIC_TYPES else deepcopy(value, memo))
         object.__setattr__(new, "_frozen", self._frozen)
-        object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
-        object.__setattr__(new, "_sources", self._sources)
-        _copy_exprs(self, new)
+        if self._key_rules is not None:
+            object.__setattr__(new, "_key_rules", deepcopy(self._key_rules, memo))
+        if self._sources:
+            object.__setattr__(new, "_sources", self._sources)
         if self._holds_exprs:
+            _copy_exprs(self, new)
             _mark_holds_exprs(new)
             parent = _holding_parent(self)
             if parent is not None and id(parent) not in memo:
@@ -1072,13 +1074,17 @@ def _new_node(node_class: type[_NodeT]) -> _NodeT:
     return node
 
 
-def _store(node: CfgNode, key: Any, value: Any) -> None:
-    """Put ``value`` (already converted) under ``key``: the one place a key is set."""
+def _store(node: CfgNode, key: Any, value: Any, *, shared: bool = False) -> None:
+    """Put ``value`` (already converted) under ``key``: the one place a key is set.
+
+    With ``shared``, nodes in ``value`` that another node holds stay that node's:
+    a shallow copy shares them, and changes to them must still reach their config.
+    """
     dict.__setitem__(node, key, value)
     if isinstance(key, str) and key not in type(node)._reserved_names:
         node.__dict__[key] = value
     if type(value) not in _ATOMIC_TYPES:
-        _adopt(node, value, (key,))
+        _adopt(node, value, (key,), shared)
 
 
 def _remove(node: CfgNode, key: Any) -> Any:
@@ -1088,9 +1094,11 @@ def _remove(node: CfgNode, key: Any) -> Any:
     return value
 
 
-def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...]) -> None:
-    """Record in nodes held by ``parent`` where they live, for key paths in errors."""
+def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...], shared: bool = False) -> None:
+    """Record in nodes held by ``parent`` where they live, for key paths and resolving."""
     if isinstance(value, CfgNode):
+        if shared and _holding_parent(value) is not None:
+            return
         object.__setattr__(value, "_parent", weakref.ref(parent))
         object.__setattr__(value, "_key", segment)
         if value._holds_exprs and not parent._holds_exprs:
@@ -1098,7 +1106,7 @@ def _adopt(parent: CfgNode, value: Any, segment: tuple[Any, ...]) -> None:
     elif type(value) is list or type(value) is tuple:
         for index, item in enumerate(value):
             if type(item) not in _ATOMIC_TYPES:
-                _adopt(parent, item, (*segment, index))
+                _adopt(parent, item, (*segment, index), shared)
 
 
 def _node_path(node: CfgNode) -> str:
@@ -1166,7 +1174,7 @@ def _to_plain(value: Any) -> Any:
 def _shallow_copy(node: _NodeT, frozen: bool) -> _NodeT:
     new = _new_node(type(node))
     for key, value in dict.items(node):
-        _store(new, key, value)
+        _store(new, key, value, shared=True)
     object.__setattr__(new, "_frozen", frozen)
     object.__setattr__(new, "_key_rules", copy.copy(node._key_rules))
     _copy_exprs(node, new)

@@ -2212,6 +2212,25 @@ class _Backend(abc.ABC):
 _SCALAR_TYPES: Final = frozenset({int, float, complex, bool, str, bytes, type(None)})
 
 
+def _is_immutable(result: Any, scalars: frozenset[object] = _SCALAR_TYPES) -> bool:
+    """Whether ``result`` is a scalar or a tuple or frozenset of immutable values.
+
+    Such results cannot change after ``producer_work`` returns them, so they travel
+    with the batch as scalars do: ``(index, score)`` pairs cost no capture. A tuple
+    cannot contain itself except through a mutable value, which ends the recursion.
+    """
+    kind = type(result)
+    if kind in scalars:
+        return True
+    if kind is not tuple and kind is not frozenset:
+        return False
+    # A loop, not all(): a generator costs ~4x more here, and this runs for every result.
+    for value in result:  # noqa: SIM110
+        if type(value) not in scalars and not _is_immutable(value):
+            return False
+    return True
+
+
 class _CapturedMark:
     """Stands in a batch's results for one result pickled into its capture stream."""
 
@@ -2341,9 +2360,9 @@ class _ProducerCore:
         ``on_error="skip"`` the work goes on and each failed item is in ``skipped``.
         Results that cross to another process are pickled the moment the work returns
         them, so a hook that returns a buffer it then reuses sends each state of it (the
-        original easycore sent each result at once). Immutable scalars need no copy, which
-        keeps tiny tasks as fast as before; the list is a ``_CapturedResults`` if any
-        result was captured (see ``_release_results``).
+        original easycore sent each result at once). Immutable results (scalars, tuples of
+        scalars) need no copy, which keeps tiny tasks as fast as before; the list is a
+        ``_CapturedResults`` if any result was captured (see ``_release_results``).
         """
         remaining = iter(items)
         # Read by another thread (see progress()): it costs nothing per item.
@@ -2370,7 +2389,7 @@ class _ProducerCore:
                 position = size - operator.length_hint(remaining) - 1
                 failure = self._failure(err, self._work_name, item=position)
             else:
-                if type(result) in scalars:
+                if type(result) in scalars or _is_immutable(result):
                     append(result)
                     continue
                 try:
