@@ -13,6 +13,7 @@ import pytest
 import easycore_config
 
 MODULE = Path(easycore_config.__file__)
+REPO = Path(__file__).resolve().parents[2]  # not MODULE.parents: alone, the module is installed
 
 
 def _docstring_example() -> str:
@@ -47,7 +48,7 @@ def test_module_carries_its_copyright_beside_the_spdx_line() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [MODULE, MODULE.parents[4] / "benchmarks" / "config" / "bench_config.py"],
+    [MODULE, REPO / "benchmarks" / "config" / "bench_config.py"],
     ids=["module", "benchmark"],
 )
 def test_code_points_at_no_tracker_numbers(path: Path) -> None:
@@ -56,6 +57,6 @@ def test_code_points_at_no_tracker_numbers(path: Path) -> None:
 
 
 def test_module_and_docs_name_the_original_project_one_way() -> None:
-    docs = MODULE.parents[4] / "docs" / "config.md"
+    docs = REPO / "docs" / "config.md"
     for text in (MODULE.read_text(encoding="utf-8"), docs.read_text(encoding="utf-8")):
         assert not re.search(r"the reference(?:'s| documentation| docs)|to the reference\b", text)
