@@ -21,6 +21,11 @@ ERRORS = [
         {"reason": "closed by close()"},
     ),
     (NotPicklableError("no pickle", device="cpu", pid=7), TypeError, {"device": "cpu", "pid": 7}),
+    (
+        ep.ItemTimeoutError("too slow", index=4, device="cpu", seconds=2.5),
+        TimeoutError,
+        {"index": 4, "device": "cpu", "seconds": 2.5},
+    ),
 ]
 
 
@@ -34,6 +39,14 @@ def test_error_has_builtin_base_and_round_trips_pickle(error, builtin, attribute
     assert type(clone) is type(error)
     assert str(clone) == str(error)
     assert {name: getattr(clone, name) for name in attributes} == attributes
+
+
+@pytest.mark.parametrize("error", [e[0] for e in ERRORS], ids=[type(e[0]).__name__ for e in ERRORS])
+def test_error_pickles_one_way_keeping_an_attribute_added_later(error):
+    error.note_added_later = "kept"
+    clone = pickle.loads(pickle.dumps(error))
+    assert clone.__dict__ == error.__dict__
+    assert type(error).__reduce__ is RunnerError.__reduce__
 
 
 def test_remote_traceback_round_trips_pickle():

@@ -142,6 +142,11 @@ class RunnerError(Exception):
     its own type, and the producer's traceback as its ``__cause__``.
     """
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # One way for every runner error: rebuilt from its class, message and every
+        # attribute, so an attribute added to a subclass still crosses processes.
+        return (_rebuild_error, (type(self), str(self), self.__dict__))
+
 
 class ProducerDiedError(RunnerError, RuntimeError):
     """A producer process ended without being asked to (a signal, ``os._exit``, a crash).
@@ -168,9 +173,6 @@ class ProducerDiedError(RunnerError, RuntimeError):
         self.pid = pid
         self.exitcode = exitcode
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_error, (type(self), str(self), self.__dict__))
-
 
 class RunnerClosedError(RunnerError, RuntimeError):
     """The runner was called (or used) while closed.
@@ -182,9 +184,6 @@ class RunnerClosedError(RunnerError, RuntimeError):
     def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_error, (type(self), str(self), self.__dict__))
 
 
 class NotPicklableError(RunnerError, TypeError):
@@ -202,9 +201,6 @@ class NotPicklableError(RunnerError, TypeError):
         super().__init__(message)
         self.device = device
         self.pid = pid
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_error, (type(self), str(self), self.__dict__))
 
 
 class ItemTimeoutError(RunnerError, TimeoutError):
@@ -228,9 +224,6 @@ class ItemTimeoutError(RunnerError, TimeoutError):
         self.index = index
         self.device = device
         self.seconds = seconds
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_error, (type(self), str(self), self.__dict__))
 
 
 @dataclasses.dataclass(frozen=True)
