@@ -109,14 +109,6 @@ import torch.multiprocessing
 import torch.multiprocessing.reductions
 
 import easycore_parallel
-from easycore_parallel import (
-    ItemFailure,
-    ItemTimeoutError,
-    NotPicklableError,
-    ProducerDiedError,
-    RunnerClosedError,
-    RunnerError,
-)
 
 if sys.platform != "win32":
     import resource
@@ -125,6 +117,25 @@ if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
 
 __version__ = "0.1.0"
+
+#: The easycore_parallel release this module was built with: its runners subclass the
+#: engine through the seams the engine's docstring lists, which only that release is sure
+#: to have. All our packages share one version (``hatch run release:bump`` sets it, and
+#: the ``easycore-parallel==`` pin in pyproject.toml with it).
+_ENGINE_VERSION: Final = __version__
+
+if getattr(easycore_parallel, "__version__", None) != _ENGINE_VERSION:
+    # Checked before any engine name is read: another release may lack or change them,
+    # and a vendored pair of files has no installer to check it.
+    raise ImportError(
+        f"easycore_torch {__version__} ({__file__}) needs easycore_parallel "
+        f"{_ENGINE_VERSION}, the engine it was built with, but imported easycore_parallel "
+        f"{getattr(easycore_parallel, '__version__', '(no __version__)')} from "
+        f"{getattr(easycore_parallel, '__file__', '?')}. Install the pair of one release: "
+        f'pip install "easycore-parallel=={_ENGINE_VERSION}" (or upgrade both: pip install '
+        f"-U easycore-torch easycore-parallel); a copied easycore_torch.py needs the "
+        f"easycore_parallel.py of the same release beside it."
+    )
 
 __all__ = [
     "BaseRunner",
@@ -142,8 +153,15 @@ __all__ = [
 
 # -- Errors ---------------------------------------------------------------------------------
 #
-# The runners raise the errors of easycore_parallel, re-exported above as the same classes,
+# The runners raise the errors of easycore_parallel, re-exported here as the same classes,
 # so ``except easycore_parallel.RunnerError`` catches the errors of both packages.
+
+ItemFailure = easycore_parallel.ItemFailure
+ItemTimeoutError = easycore_parallel.ItemTimeoutError
+NotPicklableError = easycore_parallel.NotPicklableError
+ProducerDiedError = easycore_parallel.ProducerDiedError
+RunnerClosedError = easycore_parallel.RunnerClosedError
+RunnerError = easycore_parallel.RunnerError
 
 
 # -- Public API -----------------------------------------------------------------------------
