@@ -8,6 +8,7 @@ mismatched vendored pair would put it.
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -88,3 +89,180 @@ def test_the_package_pins_the_engine_version_the_module_checks() -> None:
     pins = re.findall(r'^\s*"(easycore-[^"]+)"', project, flags=re.MULTILINE)
     assert pins == [f"easycore-parallel=={easycore_torch._ENGINE_VERSION}"]
     assert easycore_parallel.__version__ == easycore_torch._ENGINE_VERSION
+
+
+# -- The seams: easycore_torch touches only the private engine names the engine lists --------
+#
+# An engine name is touched when easycore_torch reads ``easycore_parallel.<name>``, overrides
+# a private method or class attribute of the engine's runners, or reads or writes a private
+# attribute of an engine object (``self._devices`` in a runner subclass, ``super()._x()``,
+# ``BaseRunner._x = ...``). Public members of the engine's private classes (a backend's
+# ``replace()``) are reached only through a private name, which is caught first.
+
+
+def _listed_seams() -> set[str]:
+    """Read the seam list of the engine's module docstring."""
+    doc = easycore_parallel.__doc__ or ""
+    assert "\nSeams:" in doc, "the engine's docstring lost its list of seams"
+    block = doc.split("\nSeams:", 1)[1].split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    seams = set(re.findall(r"^ {4}(?:BaseRunner\.)?(_\w+)", block, flags=re.MULTILINE))
+    assert seams, block
+    return seams
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _engine_names(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """Return the engine's private module names and the private members of its classes."""
+    module: set[str] = set()
+    members: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            module.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            module.update(t.id for t in targets if isinstance(t, ast.Name))
+        if isinstance(node, ast.ClassDef):
+            members.update(_class_members(node))
+    return {n for n in module if _is_private(n)}, {n for n in members if _is_private(n)}
+
+
+def _class_members(cls: ast.ClassDef) -> set[str]:
+    """Names a class defines: methods, class attributes, and ``self.<name> = ...``."""
+    names: set[str] = set()
+    for node in cls.body:
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    for node in ast.walk(cls):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Store)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ):
+            names.add(node.attr)
+    return names
+
+
+def _touched_engine_names(source: str, engine_source: str) -> dict[str, int]:
+    """Return each private engine name ``source`` touches, with the first line it does."""
+    engine_module, engine_members = _engine_names(ast.parse(engine_source))
+    tree = ast.parse(source)
+    subclasses: dict[str, ast.ClassDef] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(
+            (isinstance(base, ast.Attribute) and ast.unparse(base.value) == "easycore_parallel")
+            or (isinstance(base, ast.Name) and base.id in subclasses)
+            for base in node.bases
+        ):
+            subclasses[node.name] = node
+    own = {  # what the runner subclasses add of their own
+        name for cls in subclasses.values() for name in _class_members(cls) - engine_members
+    }
+    own_elsewhere = {  # members of the module's other classes
+        name
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name not in subclasses
+        for name in _class_members(node)
+    }
+    touched: dict[str, int] = {}
+
+    def touch(name: str, line: int) -> None:
+        if _is_private(name):
+            touched.setdefault(name, line)
+
+    for node in tree.body:  # overrides of the engine's private methods and class attributes
+        if isinstance(node, ast.ClassDef) and node.name in subclasses:
+            for name in _class_members(node) & engine_members:
+                touch(name, node.lineno)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "easycore_parallel":
+            for alias in node.names:
+                touch(alias.name, node.lineno)
+        if not isinstance(node, ast.Attribute):
+            continue
+        owner = ast.unparse(node.value)
+        if owner in ("easycore_parallel", "super()") or (
+            owner in subclasses and node.attr in engine_members
+        ):
+            touch(node.attr, node.lineno)
+        elif owner == "self" and node.attr in engine_members and node.attr not in own:
+            # In a runner subclass: the engine's attribute. In another class, only if that
+            # class does not define it.
+            in_runner = any(child is node for cls in subclasses.values() for child in ast.walk(cls))
+            if in_runner or node.attr not in own_elsewhere:
+                touch(node.attr, node.lineno)
+        elif node.attr in engine_members and node.attr not in own | own_elsewhere:
+            touch(node.attr, node.lineno)
+    return {name: line for name, line in touched.items() if name in engine_module | engine_members}
+
+
+def _source(module: object) -> str:
+    return Path(module.__file__).read_text(encoding="utf-8")  # type: ignore[attr-defined]
+
+
+def test_easycore_torch_touches_only_the_seams_the_engine_lists() -> None:
+    touched = _touched_engine_names(_source(easycore_torch), _source(easycore_parallel))
+    unlisted = {name: line for name, line in touched.items() if name not in _listed_seams()}
+    assert not unlisted, (
+        f"easycore_torch uses engine names that the engine's docstring does not list as "
+        f"seams (name: line): {unlisted}. List them under 'Seams:' in easycore_parallel's "
+        f"module docstring, or use a listed seam instead."
+    )
+    assert {"_prepare_transport", "_devices", "_run_imap", "_OUT_OF_BAND"} <= set(touched)
+
+
+def test_every_listed_seam_exists_in_the_engine() -> None:
+    for name in _listed_seams():
+        assert (
+            hasattr(easycore_parallel, name)
+            or hasattr(easycore_parallel.BaseRunner, name)
+            or (name in _engine_names(ast.parse(_source(easycore_parallel)))[1])
+        ), name
+
+
+def test_the_seam_check_catches_unlisted_engine_names() -> None:
+    source = """
+import easycore_parallel
+
+class BaseRunner(easycore_parallel.BaseRunner):
+    def __init__(self):
+        self._rings = None
+        super().__init__(2)
+
+    def _create_backend(self):
+        return super()._create_backend()
+
+    def _choose_start_method(self, requested):
+        return self._start_method, self._devices, self._rings
+
+class OrderedRunner(BaseRunner, easycore_parallel.OrderedRunner):
+    _min_batch_seconds = 1.0
+
+def work():
+    return easycore_parallel._Task, easycore_parallel.imap
+
+BaseRunner._finalizer = None
+"""
+    touched = _touched_engine_names(source, _source(easycore_parallel))
+    assert set(touched) == {
+        "_create_backend",
+        "_choose_start_method",
+        "_start_method",
+        "_devices",
+        "_min_batch_seconds",
+        "_Task",
+        "_finalizer",
+    }
+    assert set(touched) - _listed_seams() == {
+        "_create_backend",
+        "_start_method",
+        "_Task",
+        "_finalizer",
+    }

@@ -60,6 +60,22 @@ waits), ``on_error="skip"`` leaves failed items out (``runner.failures``),
 ``max_restarts`` replaces dead producers and runs their batches again one item at a
 time, and ``max_items_per_producer`` recycles producers.
 
+Seams: easycore-torch subclasses the runners through these private names, and no
+others (its tests fail on any other). They hold within a release, and easycore-torch
+requires the exact release it was built with; any other private name may change::
+
+    BaseRunner._min_batch_seconds      class attribute: least seconds of work per batch
+    BaseRunner._devices                the device strings, one per producer (read only)
+    BaseRunner._choose_start_method()  the start method for the devices (or None)
+    BaseRunner._get_context()          the multiprocessing context of a start method
+    BaseRunner._prepare_transport()    per activation: the pickler of batches and results
+    BaseRunner._producer_options()     picklable options of one producer, per activation
+    BaseRunner._setup_producer()       prepares a producer before producer_init
+    BaseRunner._calling()              a context around each stretch of a call
+    _run_imap()                        imap() on a subclass's runner classes
+    _has_native_threads()              whether a fork now could hang the child
+    _OUT_OF_BAND                       bytes the message in flight moves beside the pipe
+
 Environment variables: none.
 """
 
@@ -332,8 +348,6 @@ class BaseRunner:
     """
 
     _ordered: ClassVar[bool] = False
-    #: Pickles batches and results (seam: easycore-torch sends tensors its own way).
-    _pickler: ClassVar[type[ForkingPickler]] = ForkingPickler
     #: Least seconds of producer work per batch (seam: easycore-torch batches more, since
     #: each of its messages also costs the producers' compute kernels their warm caches).
     _min_batch_seconds: ClassVar[float] = 0.0
@@ -673,9 +687,20 @@ class BaseRunner:
         """
         return contextlib.nullcontext()
 
+    def _prepare_transport(self) -> type[ForkingPickler]:
+        """Return the pickler of one activation's batches and results.
+
+        Called once per ``activate()``, before ``_producer_options``; the backend and its
+        producers pickle every batch and result of that activation with it (not on Ray,
+        whose own pickling carries them). easycore-torch makes the activation's
+        shared-memory rings here and returns its tensor pickler.
+        """
+        return ForkingPickler
+
     # -- Internals of the runner ---------------------------------------------------------
 
     def _create_backend(self) -> _Backend:
+        pickler = self._prepare_transport()
         specs = [
             _ProducerSpec(
                 runner_cls=type(self),
@@ -686,6 +711,7 @@ class BaseRunner:
                 options=self._producer_options(index, device),
                 task=self._task,
                 skip=self._limits.skip,
+                pickler=pickler,
             )
             for index, device in enumerate(self._devices)
         ]
@@ -1997,6 +2023,7 @@ class _ProducerSpec(NamedTuple):
     options: dict[str, Any]
     task: _Task | None = None  # imap's function, run instead of the runner's hooks
     skip: bool = False  # on_error="skip": go on past an item that raised
+    pickler: type[ForkingPickler] = ForkingPickler  # see BaseRunner._prepare_transport
 
 
 class _Task(NamedTuple):
@@ -2147,7 +2174,7 @@ class _Backend(abc.ABC):
 
     def check_sendable(self, item: Any) -> None:
         """Raise what pickling ``item`` for a producer raises, if it does."""
-        _dumps(item, self.specs[0].runner_cls._pickler)
+        _dumps(item, self.specs[0].pickler)
 
     def submit(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         nbytes = self._send(index, call_id, batch_id, items)
@@ -2566,7 +2593,7 @@ class _ProcessBackend(_Backend):
 
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         try:
-            data = _dumps((_BATCH, call_id, batch_id, items), self.specs[index].runner_cls._pickler)
+            data = _dumps((_BATCH, call_id, batch_id, items), self.specs[index].pickler)
         except Exception as err:
             raise _ItemNotPicklableError(err) from err
         self._send_bytes(index, data)
@@ -3035,7 +3062,7 @@ def _producer_main(
     except BaseException as err:
         _send_reply(conn, (_READY, _unloadable_spec_failure(err, label, setup.unloadable_hint)))
         return
-    core = _ProducerCore(spec, capture=functools.partial(_ResultCapture, spec.runner_cls._pickler))
+    core = _ProducerCore(spec, capture=functools.partial(_ResultCapture, spec.pickler))
     cores.append(core)
     failure = core.init()
     _send_reply(conn, (_READY, failure))
@@ -3142,7 +3169,7 @@ def _send_outcome(
         else (_FAILED, call_id, batch_id, failure, results)
     )
     try:
-        data = _dumps(message, core.spec.runner_cls._pickler)
+        data = _dumps(message, core.spec.pickler)
     except Exception:
         _send_reply(conn, (_FAILED, call_id, batch_id, _unpicklable_result_failure(core, results)))
         return

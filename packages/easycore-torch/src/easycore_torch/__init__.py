@@ -268,7 +268,7 @@ class BaseRunner(easycore_parallel.BaseRunner):
             max_items_per_producer=max_items_per_producer,
         )
 
-    # -- Seams of easycore_parallel (and ``_pickler``, set under "tensor transport") -----
+    # -- Seams of easycore_parallel (its module docstring lists them) -----------------
 
     @contextlib.contextmanager
     def _calling(self) -> Iterator[None]:
@@ -282,10 +282,14 @@ class BaseRunner(easycore_parallel.BaseRunner):
         finally:
             _SENDING.runner = outer
 
-    def _create_backend(self) -> easycore_parallel._Backend:
+    def _prepare_transport(self) -> type[ForkingPickler]:
         # New rings for each activation: a dead producer may have left records behind.
         self._rings = _Rings.create(len(self._devices)) if self.start_method else None
-        return super()._create_backend()
+        # The engine pickles every batch and result with it, and caps batches by the bytes
+        # each message stands for: tensors that go torch's way count too, since their
+        # segments are memory the window would not bound otherwise (the rings bound
+        # themselves: when one is full, tensors go by value, and count as such).
+        return _TensorPickler
 
     def _choose_start_method(self, requested: str | None) -> str | None:
         method = super()._choose_start_method(requested)  # validates ``requested``
@@ -714,11 +718,7 @@ class _Reduced:
         return self._reduced
 
 
-# The engine pickles every batch and result of our runners with it. It caps batches by
-# the bytes each message stands for: tensors that go torch's way count too, since their
-# segments are memory the window would not bound otherwise (the rings bound themselves:
-# when one is full, tensors go by value, and count as such).
-BaseRunner._pickler = _TensorPickler
+# Bytes the message being pickled or unpickled in this thread moves beside the pipe.
 _OUT_OF_BAND: Final = easycore_parallel._OUT_OF_BAND
 
 
