@@ -1418,10 +1418,115 @@ class _Failure(NamedTuple):
     exitcode: int | None = None
     hint: str | None = None  # for a death: what to do, instead of the exit code's hint
 
+    # One constructor per kind; the backends and the call only gather the facts.
+
+    @classmethod
+    def raised(
+        cls,
+        err: BaseException,
+        *,
+        hook: str,
+        device: str,
+        pid: int | None,
+        item: int | None = None,
+        local: bool = False,
+    ) -> _Failure:
+        """``err`` was raised: kept as itself if ``local`` (same process), else pickled."""
+        blob: bytes | None = None
+        if not local:
+            try:
+                blob = bytes(_dumps(err))
+                _loads(blob)  # some exceptions pickle but cannot be rebuilt
+            except Exception:
+                blob = None
+        return cls(
+            kind="raised",
+            hook=hook,
+            device=device,
+            pid=pid,
+            traceback=_format_traceback(err),
+            error_blob=blob,
+            error=err if local else None,
+            summary=_summarize_exception(err),
+            item=item,
+        )
+
+    @classmethod
+    def unpicklable(
+        cls,
+        err: BaseException,
+        summary: str,
+        *,
+        hook: str,
+        device: str,
+        pid: int | None,
+        item: int | None = None,
+        local: bool = False,
+    ) -> _Failure:
+        """Pickling or unpickling failed with ``err``; ``summary`` says what and the fix.
+
+        An ``OSError`` or ``MemoryError`` is no value's fault but the system refusing the
+        transport a resource (file descriptors, memory): it stays itself, raised, with
+        its own message (easycore-torch's names the descriptor limit and the fixes).
+        """
+        if isinstance(err, _RESOURCE_ERRORS):
+            return cls.raised(err, hook=hook, device=device, pid=pid, item=item, local=local)
+        return cls(
+            kind="unpicklable",
+            hook=hook,
+            device=device,
+            pid=pid,
+            traceback=_format_traceback(err),
+            summary=summary,
+            item=item,
+        )
+
+    @classmethod
+    def died(
+        cls,
+        *,
+        when: str,
+        device: str,
+        pid: int | None,
+        exitcode: int | None = None,
+        hint: str | None = None,
+    ) -> _Failure:
+        """The producer ended ``when`` (``"between calls"``) without being asked to."""
+        return cls("died", when, device, pid, "", exitcode=exitcode, hint=hint)
+
+    @classmethod
+    def timed_out(cls, explanation: str, *, device: str, pid: int | None) -> _Failure:
+        """The producer did not finish within ``close()``'s timeout."""
+        return cls("timeout", "close()", device, pid, explanation)
+
+    @classmethod
+    def of_item(cls, kind: str, error: RunnerError, *, item: int, death: _Failure) -> _Failure:
+        """An item failed as the caller found (``"item-timeout"``, ``"poison"``): ``error``."""
+        message = str(error)
+        return cls(
+            kind=kind,
+            hook="producer_work",
+            device=death.device,
+            pid=death.pid,
+            traceback=message,
+            error=error,
+            summary=message,
+            item=item,
+            exitcode=death.exitcode,
+        )
+
     def describe(self) -> str:
         where = f"producer for {self.device!r}" + (f" (pid {self.pid})" if self.pid else "")
         item = f" on item {self.item} of the input" if self.item is not None else ""
         return f"{self.hook} in {where} failed{item}: {self.summary}"
+
+
+#: Errors of the transport, not of a value: see ``_Failure.unpicklable``.
+_RESOURCE_ERRORS: Final = (OSError, MemoryError)
+
+
+def _format_traceback(err: BaseException) -> str:
+    return "".join(traceback.format_exception(type(err), err, err.__traceback__))
 
 
 class _RemoteTracebackError(Exception):
@@ -1451,30 +1556,6 @@ def _rebuild_remote(text: str, state: dict[str, Any]) -> _RemoteTracebackError:
     remote = _RemoteTracebackError(text)
     remote.__dict__.update(state)
     return remote
-
-
-def _failure_from_exception(
-    err: BaseException, *, hook: str, device: str, item: int | None = None, local: bool = False
-) -> _Failure:
-    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-    blob: bytes | None = None
-    if not local:
-        try:
-            blob = bytes(_dumps(err))
-            _loads(blob)  # some exceptions pickle but cannot be rebuilt
-        except Exception:
-            blob = None
-    return _Failure(
-        kind="raised",
-        hook=hook,
-        device=device,
-        pid=os.getpid(),
-        traceback=text,
-        error_blob=blob,
-        error=err if local else None,
-        summary=_summarize_exception(err),
-        item=item,
-    )
 
 
 def _summarize_exception(err: BaseException) -> str:
@@ -1921,8 +2002,7 @@ class _Call:
             except Exception as err:
                 error = self._unpicklable_item([item], index, _ItemNotPicklableError(err))
                 error.__cause__ = err
-                text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-                self.failures.append(ItemFailure(index, device, error, text))
+                self.failures.append(ItemFailure(index, device, error, _format_traceback(err)))
                 continue
             kept_indexes.append(index)
             kept.append(item)
@@ -1944,16 +2024,7 @@ class _Call:
             f"item_timeout if such items may take longer, or find out why this one hangs."
         )
         error = ItemTimeoutError(message, index=index, device=device, seconds=reply.seconds)
-        return _Failure(
-            kind="item-timeout",
-            hook="producer_work",
-            device=device,
-            pid=pid,
-            traceback=message,
-            error=error,
-            summary=message,
-            item=index,
-        )
+        return _Failure.of_item("item-timeout", error, item=index, death=reply.failure)
 
     def _poison_failure(self, death: _Failure, batch: _Batch, position: int) -> _Failure:
         index = batch.indexes[position]
@@ -1965,19 +2036,10 @@ class _Call:
             f"item kills its producer. The producer was replaced ({used} of max_restarts="
             f"{self._limits.max_restarts} restarts used by this call)."
         )
-        return _Failure(
-            kind="poison",
-            hook="producer_work",
-            device=death.device,
-            pid=death.pid,
-            traceback=message,
-            error=ProducerDiedError(
-                message, device=death.device, pid=death.pid, exitcode=death.exitcode
-            ),
-            summary=message,
-            item=index,
-            exitcode=death.exitcode,
+        error = ProducerDiedError(
+            message, device=death.device, pid=death.pid, exitcode=death.exitcode
         )
+        return _Failure.of_item("poison", error, item=index, death=death)
 
     def _unpicklable_item(
         self, batch: list[Any], start: int, err: _ItemNotPicklableError
@@ -2414,9 +2476,9 @@ class _ProducerCore:
                     continue
                 try:
                     capture.add(result)
-                except Exception:
+                except Exception as err:
                     position = size - operator.length_hint(remaining) - 1
-                    failure = _unpicklable_result_failure(self, [result])
+                    failure = _unpicklable_result_failure(self, [result], err)
                     failure = failure._replace(item=position)
                 else:
                     append(mark)
@@ -2469,8 +2531,8 @@ class _ProducerCore:
         return None
 
     def _failure(self, err: BaseException, hook: str, item: int | None = None) -> _Failure:
-        return _failure_from_exception(
-            err, hook=hook, device=self.spec.label, item=item, local=self._local
+        return _Failure.raised(
+            err, hook=hook, device=self.spec.label, pid=os.getpid(), item=item, local=self._local
         )
 
 
@@ -2594,6 +2656,8 @@ class _ProcessBackend(_Backend):
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         try:
             data = _dumps((_BATCH, call_id, batch_id, items), self.specs[index].pickler)
+        except _RESOURCE_ERRORS:
+            raise  # the system's refusal, not the items' fault: see _Failure.unpicklable
         except Exception as err:
             raise _ItemNotPicklableError(err) from err
         self._send_bytes(index, data)
@@ -2737,27 +2801,12 @@ class _ProcessBackend(_Backend):
         return message
 
     def _unloadable_result(self, index: int, err: BaseException) -> _Failure:
-        spec = self.specs[index]
-        return _Failure(
-            kind="unpicklable",
-            hook="producer_work",
-            device=spec.label,
-            pid=self._processes[index].pid,
-            traceback=f"{type(err).__name__}: {err}",
-            summary=f"a result from the producer for {spec.label!r} cannot be unpickled "
-            f"in the caller ({type(err).__name__}: {err}); its type must be importable "
-            f"here too",
-        )
+        return _unloadable_result_failure(err, self.specs[index].label, self._processes[index].pid)
 
     def _died(self, index: int, when: str) -> _Failure:
         process = self._processes[index]
-        return _Failure(
-            kind="died",
-            hook=when,
-            device=self.specs[index].label,
-            pid=process.pid,
-            traceback="",
-            exitcode=process.exitcode,
+        return _Failure.died(
+            when=when, device=self.specs[index].label, pid=process.pid, exitcode=process.exitcode
         )
 
     def _replace(self, index: int) -> list[_Failure]:
@@ -2836,14 +2885,12 @@ class _ProcessBackend(_Backend):
         return failures
 
     def _timed_out(self, index: int, timeout: float | None) -> _Failure:
-        spec, process = self.specs[index], self._processes[index]
-        return _Failure(
-            kind="timeout",
-            hook="close()",
-            device=spec.label,
-            pid=process.pid,
-            traceback=f"producer for {spec.label!r} (pid {process.pid}) did not finish its "
-            f"work and producer_end within {timeout} s; it was killed",
+        label, pid = self.specs[index].label, self._processes[index].pid
+        return _Failure.timed_out(
+            f"producer for {label!r} (pid {pid}) did not finish its work and producer_end "
+            f"within {timeout} s; it was killed",
+            device=label,
+            pid=pid,
         )
 
     def kill(self) -> None:
@@ -3170,8 +3217,9 @@ def _send_outcome(
     )
     try:
         data = _dumps(message, core.spec.pickler)
-    except Exception:
-        _send_reply(conn, (_FAILED, call_id, batch_id, _unpicklable_result_failure(core, results)))
+    except Exception as err:
+        failure = _unpicklable_result_failure(core, results, err)
+        _send_reply(conn, (_FAILED, call_id, batch_id, failure))
         return
     _send_bytes_or_exit(conn, data)
 
@@ -3202,18 +3250,21 @@ def _stamp_seconds(item_timeout: float) -> float:
     return min(_PARENT_CHECK_SECONDS, item_timeout / 4)
 
 
-def _unpicklable_result_failure(core: _ProducerCore, results: list[Any]) -> _Failure:
-    position, error = _find_unpicklable(results)
-    return _Failure(
-        kind="unpicklable",
-        hook="producer_work",
-        device=core.spec.label,
-        pid=os.getpid(),
-        traceback="".join(traceback.format_exception(type(error), error, error.__traceback__)),
-        summary=f"the result of producer_work on the producer for {core.spec.label!r} "
-        f"(pid {os.getpid()}) cannot be pickled to reach the caller: "
+def _unpicklable_result_failure(
+    core: _ProducerCore, results: list[Any], err: BaseException
+) -> _Failure:
+    """Say which of ``results`` cannot be pickled, after pickling them raised ``err``."""
+    position, error = (-1, err) if isinstance(err, _RESOURCE_ERRORS) else _find_unpicklable(results)
+    label, pid = core.spec.label, os.getpid()
+    return _Failure.unpicklable(
+        error,
+        f"the result of producer_work on the producer for {label!r} (pid {pid}) cannot be "
+        f"pickled to reach the caller: "
         f"{_describe_value(results[position]) if position >= 0 else 'the batch'} "
         f"({type(error).__name__}: {error}). Return plain data, or use backend='thread'.",
+        hook="producer_work",
+        device=label,
+        pid=pid,
         item=max(position, 0),
     )
 
@@ -3230,27 +3281,38 @@ def _send_bytes_or_exit(conn: Connection, data: bytes | memoryview) -> None:
 
 
 def _unloadable_spec_failure(err: BaseException, label: str, hint: str) -> _Failure:
-    return _Failure(
-        kind="unpicklable",
+    return _Failure.unpicklable(
+        err,
+        f"the producer for {label!r} (pid {os.getpid()}) could not load the runner class "
+        f"and cfg ({type(err).__name__}: {err}). With spawn or forkserver, {hint}.",
         hook="producer start-up",
         device=label,
         pid=os.getpid(),
-        traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
-        summary=f"the producer for {label!r} (pid {os.getpid()}) could not load the runner "
-        f"class and cfg ({type(err).__name__}: {err}). With spawn or forkserver, {hint}.",
     )
 
 
 def _unreadable_batch_failure(core: _ProducerCore, err: BaseException) -> _Failure:
-    return _Failure(
-        kind="unpicklable",
+    label = core.spec.label
+    return _Failure.unpicklable(
+        err,
+        f"the producer for {label!r} (pid {os.getpid()}) cannot unpickle a batch of items "
+        f"({type(err).__name__}: {err}); the items' types must be importable in the producers",
         hook="producer_work",
-        device=core.spec.label,
+        device=label,
         pid=os.getpid(),
-        traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
-        summary=f"the producer for {core.spec.label!r} (pid {os.getpid()}) cannot unpickle "
-        f"a batch of items ({type(err).__name__}: {err}); the items' types must be "
-        f"importable in the producers",
+    )
+
+
+def _unloadable_result_failure(err: BaseException, label: str, pid: int | None) -> _Failure:
+    """Results of the producer for ``label`` came, and could not be unpickled here."""
+    return _Failure.unpicklable(
+        err,
+        f"a result from the producer for {label!r} cannot be unpickled in the caller "
+        f"({type(err).__name__}: {err}); its type must be importable here too",
+        hook="producer_work (its results, received here)",
+        device=label,
+        pid=pid,
+        local=True,
     )
 
 
@@ -3393,16 +3455,13 @@ class _ThreadBackend(_Backend):
                 if message[1] is not None:
                     failures.append(message[1])
         for index in sorted(self._running):
-            spec = self.specs[index]
+            label = self.specs[index].label
             failures.append(
-                _Failure(
-                    kind="timeout",
-                    hook="close()",
-                    device=spec.label,
+                _Failure.timed_out(
+                    f"producer thread for {label!r} did not finish within {timeout} s; "
+                    f"threads cannot be killed, it stays behind as a daemon thread",
+                    device=label,
                     pid=None,
-                    traceback=f"producer thread for {spec.label!r} did not finish within "
-                    f"{timeout} s; threads cannot be killed, it stays behind as a daemon "
-                    f"thread",
                 )
             )
         self._running.clear()
@@ -3461,9 +3520,10 @@ class _RayProducer:
         results, seconds, failure, skipped = core.run(items, call_id, batch_id)
         try:
             data = _require("ray.cloudpickle", "ray").dumps(results, pickle.HIGHEST_PROTOCOL)
-        except Exception:
+        except Exception as err:
             # Under on_error="skip", the caller runs the items again one by one to find it.
-            return (_FAILED, _unpicklable_result_failure(core, results)._replace(item=None))
+            failure = _unpicklable_result_failure(core, results, err)
+            return (_FAILED, failure._replace(item=None))
         if failure is not None:  # with the results before the failure
             return (_FAILED, failure, data)
         return (_RESULT, data, seconds, skipped)
@@ -3637,6 +3697,8 @@ class _RayBackend(_Backend):
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         try:
             payload = self._pickle.dumps(items, pickle.HIGHEST_PROTOCOL)
+        except _RESOURCE_ERRORS:
+            raise
         except Exception as err:
             raise _ItemNotPicklableError(err) from err
         ref = self._actors[index].run.remote(call_id, batch_id, payload)
@@ -3717,7 +3779,7 @@ class _RayBackend(_Backend):
         try:
             results = _release_results(pickle.loads(data))
         except Exception as err:
-            failed = self._unloadable_result_failure(index, err)
+            failed = _unloadable_result_failure(err, self.specs[index].label, self._where[index][0])
             return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
         if kind == _FAILED:
             return [_Reply(index, _FAILED, call_id, batch_id, results, 0.0, 0, message[1])]
@@ -3742,36 +3804,14 @@ class _RayBackend(_Backend):
     def _died(self, index: int, when: str, reason: str) -> _Failure:
         pid, node = self._where[index]
         actor = f"Ray actor on node {node}" if node else "Ray actor"
-        return _Failure(
-            kind="died",
-            hook=f"{when} ({actor}: {reason})",
-            device=self.specs[index].label,
-            pid=pid,
-            traceback="",
+        return _Failure.died(
+            when=f"{when} ({actor}: {reason})", device=self.specs[index].label, pid=pid
         )
 
     def _ray_failure(self, index: int, hook: str, err: BaseException) -> _Failure:
-        return _Failure(
-            kind="raised",
-            hook=hook,
-            device=self.specs[index].label,
-            pid=self._where[index][0],
-            traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
-            error=err,  # raised in this process: it needs no pickling
-            summary=_summarize_exception(err),
-        )
-
-    def _unloadable_result_failure(self, index: int, err: BaseException) -> _Failure:
-        label = self.specs[index].label
-        return _Failure(
-            kind="unpicklable",
-            hook="producer_work",
-            device=label,
-            pid=self._where[index][0],
-            traceback=f"{type(err).__name__}: {err}",
-            summary=f"a result from the producer for {label!r} cannot be unpickled in the "
-            f"caller ({type(err).__name__}: {err}); its type must be importable here too",
-        )
+        # Raised in this process: it needs no pickling.
+        label, pid = self.specs[index].label, self._where[index][0]
+        return _Failure.raised(err, hook=hook, device=label, pid=pid, local=True)
 
     def find_death(self) -> _Failure | None:
         if not self._watches:
@@ -3828,13 +3868,11 @@ class _RayBackend(_Backend):
 
     def _timed_out(self, index: int, timeout: float | None) -> _Failure:
         label, (pid, node) = self.specs[index].label, self._where[index]
-        return _Failure(
-            kind="timeout",
-            hook="close()",
+        return _Failure.timed_out(
+            f"producer for {label!r} (Ray actor on {node}, pid {pid}) did not finish its work "
+            f"and producer_end within {timeout} s; it was killed",
             device=label,
             pid=pid,
-            traceback=f"producer for {label!r} (Ray actor on {node}, pid {pid}) did not "
-            f"finish its work and producer_end within {timeout} s; it was killed",
         )
 
     def kill(self) -> None:
@@ -3882,15 +3920,14 @@ def _ray_error_field(err: BaseException, name: str) -> str:
 
 
 def _unloadable_ray_spec_failure(err: BaseException, label: str, node: str) -> _Failure:
-    return _Failure(
-        kind="unpicklable",
-        hook="producer start-up",
-        device=label,
-        pid=os.getpid(),
-        traceback="".join(traceback.format_exception(type(err), err, err.__traceback__)),
-        summary=f"the Ray actor for {label!r} (pid {os.getpid()}, node {node}) could not "
+    return _Failure.unpicklable(
+        err,
+        f"the Ray actor for {label!r} (pid {os.getpid()}, node {node}) could not "
         f"load the runner class and cfg ({type(err).__name__}: {err}). Actors import the "
         f"modules they use by name: install them on every node, or ship them with "
         f"ray_init_kwargs={{'runtime_env': {{'working_dir': '.'}}}} (or 'py_modules'); "
         f"classes defined in the script that runs the runner travel by value.",
+        hook="producer start-up",
+        device=label,
+        pid=os.getpid(),
     )
