@@ -1063,20 +1063,13 @@ _JOIN_SECONDS: Final = 5.0  # a killed or finished process is reaped within this
 _EXIT_PRIORITY: Final = 50  # runs in multiprocessing's exit hook before it joins children
 _EXIT_PARENT_GONE: Final = 70  # producer exit code when its parent vanished
 
-# Wire protocol: tuples whose first element is one of these tags.
-_BATCH: Final = 0  # parent -> producer: (_BATCH, call_id, batch_id, items)
-_CANCEL: Final = 1  # parent -> producer: (_CANCEL, call_id): skip this call's batches
-_STOP: Final = 2  # parent -> producer: (_STOP,): run producer_end and exit
-_READY: Final = 3  # producer -> parent: (_READY, failure or None) after producer_init
-_RESULT: Final = 4  # producer -> parent: (_RESULT, call_id, batch_id, results, seconds)
-_FAILED: Final = 5  # producer -> parent: (_FAILED, call_id, batch_id, failure, results before)
-_SKIPPED: Final = 6  # producer -> parent: (_SKIPPED, call_id, batch_id)
-_ENDED: Final = 7  # producer -> parent: (_ENDED, failure or None) after producer_end
-_DIED: Final = 8  # not sent: a reply the parent makes up for a dead producer
-_TIMEOUT: Final = 10  # not sent: a reply the parent makes up for a producer it killed
-_UNREADABLE: Final = 9  # inside a producer: a batch that could not be unpickled
-_ALIVE: Final = 10  # producer -> parent: (_ALIVE,) once the engine's code runs in it
-_ALARM: Final = 11  # not sent: wakes the caller's wait when close() comes from a thread
+# What the caller makes of a producer's answer (``_Reply.kind``); the messages themselves
+# are named types (see "messages between the caller and its producers").
+_RESULT: Final = 0  # a batch ran
+_FAILED: Final = 1  # a batch ran up to an item that failed (or its results cannot be read)
+_SKIPPED: Final = 2  # a batch of a cancelled call, not run
+_DIED: Final = 3  # made up by the caller for a producer that died
+_TIMEOUT: Final = 4  # made up by the caller for a producer it killed past item_timeout
 
 
 # -- Internals: arguments and cfg -------------------------------------------------------------
@@ -2104,6 +2097,90 @@ class _Outcome(NamedTuple):
     skipped: list[_Failure]  # under on_error="skip": the failed items, no result each
 
 
+# -- Internals: messages between the caller and its producers ---------------------------------
+#
+# One small named type per kind of message, pickled by reference (the class, then the
+# fields); the thread backend passes the same objects through queues, and Ray's actors
+# return ``_Done`` and ``_Skipped`` from their ``run``:
+#
+#   caller -> producer:  _Work, _Cancel, _Stop
+#   producer -> caller:  _Alive, _Ready (after producer_init), _Done or _Skipped (per batch),
+#                        _Ended (after producer_end)
+
+
+class _Work(NamedTuple):
+    """Run ``items``, a batch (or a part of one, ``batch_id < 0``) of call ``call_id``."""
+
+    call_id: int
+    batch_id: int
+    items: list[Any]
+
+
+class _Cancel(NamedTuple):
+    """Skip the batches of the calls up to ``call_id`` (read by the producer's reader)."""
+
+    call_id: int
+
+
+class _Stop(NamedTuple):
+    """Run ``producer_end`` and exit."""
+
+
+class _Alive(NamedTuple):
+    """The engine's code runs in the new producer process (its imports went well)."""
+
+
+class _Ready(NamedTuple):
+    """``producer_init`` ran; ``failure`` says how it failed, if it did."""
+
+    failure: _Failure | None
+
+
+class _Done(NamedTuple):
+    """A batch ran: its results, or those of the items before ``failure``.
+
+    On a pipe ``results`` may be ``_CapturedResults`` (see ``_release_results``); from
+    Ray it is the pickled list. ``nbytes`` is set by the receiver: what the message
+    stood for (see ``_message_bytes``).
+    """
+
+    call_id: int
+    batch_id: int
+    results: Any
+    seconds: float
+    failure: _Failure | None
+    skipped: list[_Failure]  # under on_error="skip": the failed items, no result each
+    nbytes: int = 0
+
+
+class _Skipped(NamedTuple):
+    """A batch of a cancelled call, not run."""
+
+    call_id: int
+    batch_id: int
+
+
+class _Ended(NamedTuple):
+    """``producer_end`` ran; ``failure`` says how it failed, if it did."""
+
+    failure: _Failure | None
+
+
+class _Unreadable(NamedTuple):
+    """Inside a producer, from its reader: a batch that could not be unpickled."""
+
+    error: BaseException
+
+
+class _Alarm(NamedTuple):
+    """Thread backend, never sent: wakes the caller's wait for ``close()`` from a thread."""
+
+
+#: What a producer process reads from its inbox, and what it sends.
+_ToProducer = _Work | _Stop | _Unreadable
+_FromProducer = _Alive | _Ready | _Done | _Skipped | _Ended
+
+
 class _Reply(NamedTuple):
     producer: int  # its position in devices
     kind: int  # _RESULT, _FAILED, _SKIPPED or _DIED
@@ -2116,6 +2193,25 @@ class _Reply(NamedTuple):
     skipped: Sequence[_Failure] = ()  # items that failed under on_error="skip"
     lost: Sequence[tuple[int, int]] = ()  # _DIED, _TIMEOUT: (call, batch) left unanswered
     position: int = -1  # _TIMEOUT: the item that ran too long, in its batch
+
+    @classmethod
+    def of(cls, producer: int, message: _Done | _Skipped) -> _Reply:
+        """Return the reply that a ``_Done`` or ``_Skipped`` of ``producer`` makes."""
+        if type(message) is _Skipped:
+            return cls(producer, _SKIPPED, message.call_id, message.batch_id, [], 0.0, 0, None)
+        assert type(message) is _Done
+        kind = _RESULT if message.failure is None else _FAILED
+        return cls(
+            producer,
+            kind,
+            message.call_id,
+            message.batch_id,
+            message.results,
+            message.seconds,
+            message.nbytes,
+            message.failure,
+            message.skipped,
+        )
 
 
 class _ItemNotPicklableError(Exception):
@@ -2577,12 +2673,12 @@ class _ProcessBackend(_Backend):
                         failures.append(self._died_unprepared(index))
                     elif index not in ready:
                         failures.append(self._died(index, "while starting (in producer_init)"))
-                elif message[0] == _ALIVE:
+                elif type(message) is _Alive:
                     alive.add(index)
-                elif message[0] == _READY:
+                elif type(message) is _Ready:
                     ready.add(index)
-                    if message[1] is not None:
-                        failures.append(message[1])
+                    if message.failure is not None:
+                        failures.append(message.failure)
         return failures
 
     def _start_one(self, spec: _ProducerSpec, payload: Any) -> None:
@@ -2655,7 +2751,7 @@ class _ProcessBackend(_Backend):
 
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
         try:
-            data = _dumps((_BATCH, call_id, batch_id, items), self.specs[index].pickler)
+            data = _dumps(_Work(call_id, batch_id, items), self.specs[index].pickler)
         except _RESOURCE_ERRORS:
             raise  # the system's refusal, not the items' fault: see _Failure.unpicklable
         except Exception as err:
@@ -2664,7 +2760,7 @@ class _ProcessBackend(_Backend):
         return _message_bytes(data)
 
     def _send_cancel(self, call_id: int) -> None:
-        data = _dumps((_CANCEL, call_id))
+        data = _dumps(_Cancel(call_id))
         for index in range(self.size):
             if self._pending[index]:
                 self._send_bytes(index, data)
@@ -2694,17 +2790,9 @@ class _ProcessBackend(_Backend):
         return replies
 
     @staticmethod
-    def _to_replies(index: int, message: tuple[Any, ...]) -> list[_Reply]:
-        kind = message[0]
-        if kind == _RESULT:
-            _, call_id, batch_id, results, seconds, skipped, nbytes = message
-            return [
-                _Reply(index, _RESULT, call_id, batch_id, results, seconds, nbytes, None, skipped)
-            ]
-        if kind in (_FAILED, _SKIPPED):
-            failure = message[3] if kind == _FAILED else None
-            done = message[4] if len(message) > 4 else []  # results before the failure
-            return [_Reply(index, kind, message[1], message[2], done, 0.0, 0, failure)]
+    def _to_replies(index: int, message: _FromProducer) -> list[_Reply]:
+        if type(message) is _Done or type(message) is _Skipped:
+            return [_Reply.of(index, message)]
         return []
 
     def _end_timed_out(self) -> list[_Reply]:
@@ -2734,7 +2822,7 @@ class _ProcessBackend(_Backend):
 
     def _wait_messages(
         self, timeout: float | None, *, skip: set[int], alarm: bool = False
-    ) -> list[tuple[int, tuple[Any, ...] | None]]:
+    ) -> list[tuple[int, _FromProducer | None]]:
         """Wait on pipes and sentinels; return messages, ``None`` for a producer now dead.
 
         A producer's messages are read before its death is reported, so nothing it sent
@@ -2745,7 +2833,7 @@ class _ProcessBackend(_Backend):
             return []
         if alarm:
             objects.append(self._alarm)
-        messages: list[tuple[int, tuple[Any, ...] | None]] = []
+        messages: list[tuple[int, _FromProducer | None]] = []
         gone: set[int] = set()
         for obj in multiprocessing.connection.wait(objects, timeout):
             if obj is self._alarm:
@@ -2761,7 +2849,7 @@ class _ProcessBackend(_Backend):
             messages.append((index, None))
         return messages
 
-    def _drain(self, index: int, gone: set[int]) -> list[tuple[Any, ...]]:
+    def _drain(self, index: int, gone: set[int]) -> list[_FromProducer]:
         conn, messages = self._conns[index], []
         try:
             while conn.poll(0):
@@ -2780,25 +2868,17 @@ class _ProcessBackend(_Backend):
             process.join(_JOIN_SECONDS)
         self._dead.add(index)
 
-    def _decode(self, index: int, data: bytes) -> tuple[Any, ...]:
+    def _decode(self, index: int, data: bytes) -> _FromProducer:
         try:
-            message: tuple[Any, ...] = _loads(data)
+            message: _FromProducer = _loads(data)
+            if type(message) is not _Done:
+                return message
+            # Not _loads: _message_bytes counts what every result moved beside the pipe.
+            results = _release_results(message.results)
         except Exception as err:
-            return (_FAILED, -1, -1, self._unloadable_result(index, err))
-        if message[0] == _RESULT:
-            _, call_id, batch_id, results, seconds, skipped = message
-            try:
-                # Not _loads: _message_bytes counts what every result moved beside the pipe.
-                results = _release_results(results)
-            except Exception as err:
-                return (_FAILED, -1, -1, self._unloadable_result(index, err))
-            return (_RESULT, call_id, batch_id, results, seconds, skipped, _message_bytes(data))
-        if message[0] == _FAILED and len(message) > 4:  # with the results before it
-            try:
-                return (*message[:4], _release_results(message[4]))
-            except Exception as err:
-                return (_FAILED, -1, -1, self._unloadable_result(index, err))
-        return message
+            # Its ids are in what could not be read: the oldest batch sent (see _match).
+            return _Done(-1, -1, [], 0.0, self._unloadable_result(index, err), [])
+        return message._replace(results=results, nbytes=_message_bytes(data))
 
     def _unloadable_result(self, index: int, err: BaseException) -> _Failure:
         return _unloadable_result_failure(err, self.specs[index].label, self._processes[index].pid)
@@ -2822,8 +2902,8 @@ class _ProcessBackend(_Backend):
                 failure: _Failure | None
                 if message is None:
                     failure = self._died(index, "while starting (in producer_init)")
-                elif message[0] == _READY:
-                    failure = message[1]
+                elif type(message) is _Ready:
+                    failure = message.failure
                 else:
                     continue
                 if failure is not None:
@@ -2834,13 +2914,13 @@ class _ProcessBackend(_Backend):
 
     def _retire(self, index: int) -> list[_Failure]:
         """Run ``producer_end`` in producer ``index`` and wait for it to exit."""
-        self._send_bytes(index, _dumps((_STOP,)))
+        self._send_bytes(index, _dumps(_Stop()))
         failures: list[_Failure] = []
         others = set(range(self.size)) - {index}
         while index not in self._dead:
             for _, message in self._wait_messages(None, skip=others):
-                if message is not None and message[0] == _ENDED and message[1] is not None:
-                    failures.append(message[1])
+                if type(message) is _Ended and message.failure is not None:
+                    failures.append(message.failure)
         return failures
 
     def _forget_process(self, index: int) -> None:
@@ -2858,7 +2938,7 @@ class _ProcessBackend(_Backend):
 
     def stop(self, timeout: float | None) -> list[_Failure]:
         deadline = None if timeout is None else time.monotonic() + timeout
-        stop = _dumps((_STOP,))
+        stop = _dumps(_Stop())
         for index in range(self.size):
             if index not in self._dead:
                 self._send_bytes(index, stop)
@@ -2875,10 +2955,10 @@ class _ProcessBackend(_Backend):
                     waiting.discard(index)
                     if index not in ended:
                         failures.append(self._died(index, "during producer_end"))
-                elif message[0] == _ENDED:
+                elif type(message) is _Ended:
                     ended.add(index)
-                    if message[1] is not None:
-                        failures.append(message[1])
+                    if message.failure is not None:
+                        failures.append(message.failure)
         for index in sorted(waiting):
             failures.append(self._timed_out(index, timeout))
         self.kill()
@@ -3087,14 +3167,14 @@ def _producer_main(
     Under ``item_timeout`` the reader thread writes to ``setup.stamp``, every
     ``_stamp_seconds``, which item the producer is at.
     """
-    _send_reply(conn, (_ALIVE,))
+    _send_reply(conn, _Alive())
     for other in inherited:
         other.close()
     if setup.tame_openmp:
         _limit_inherited_openmp()
     # Ctrl-C reaches the whole process group: the caller decides what stops and when.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+    inbox: queue.SimpleQueue[_ToProducer] = queue.SimpleQueue()
     cancelled = [-1]
     cores: list[_ProducerCore] = []  # the reader reads the progress of cores[0]
     reader = threading.Thread(
@@ -3107,12 +3187,12 @@ def _producer_main(
     try:
         spec: _ProducerSpec = _loads(payload) if isinstance(payload, bytes) else payload
     except BaseException as err:
-        _send_reply(conn, (_READY, _unloadable_spec_failure(err, label, setup.unloadable_hint)))
+        _send_reply(conn, _Ready(_unloadable_spec_failure(err, label, setup.unloadable_hint)))
         return
     core = _ProducerCore(spec, capture=functools.partial(_ResultCapture, spec.pickler))
     cores.append(core)
     failure = core.init()
-    _send_reply(conn, (_READY, failure))
+    _send_reply(conn, _Ready(failure))
     if failure is None:
         _serve(conn, core, inbox, cancelled)
 
@@ -3147,7 +3227,7 @@ def _loaded_openmp_runtimes() -> list[str]:
 
 def _read_inbox(
     conn: Connection,
-    inbox: queue.SimpleQueue[tuple[Any, ...]],
+    inbox: queue.SimpleQueue[_ToProducer],
     cancelled: list[int],
     parent_pid: int,
     stamper: _Stamper,
@@ -3170,56 +3250,48 @@ def _read_inbox(
         except (EOFError, OSError):
             os._exit(_EXIT_PARENT_GONE)
         try:
-            message: tuple[Any, ...] = _loads(data)
+            message: _Work | _Cancel | _Stop = _loads(data)
         except Exception as err:
-            inbox.put((_UNREADABLE, err))
+            inbox.put(_Unreadable(err))
             continue
-        if message[0] == _CANCEL:
-            cancelled[0] = max(cancelled[0], message[1])
+        if isinstance(message, _Cancel):
+            cancelled[0] = max(cancelled[0], message.call_id)
             continue
         inbox.put(message)
-        if message[0] == _STOP:
+        if type(message) is _Stop:
             return
 
 
 def _serve(
     conn: Connection,
     core: _ProducerCore,
-    inbox: queue.SimpleQueue[tuple[Any, ...]],
+    inbox: queue.SimpleQueue[_ToProducer],
     cancelled: list[int],
 ) -> None:
     while True:
         message = inbox.get()
-        kind = message[0]
-        if kind == _BATCH:
-            _, call_id, batch_id, items = message
+        if type(message) is _Work:
+            call_id, batch_id = message.call_id, message.batch_id
             if call_id <= cancelled[0]:
-                _send_reply(conn, (_SKIPPED, call_id, batch_id))
+                _send_reply(conn, _Skipped(call_id, batch_id))
                 continue
-            _send_outcome(conn, core, (call_id, batch_id), core.run(items, call_id, batch_id))
-        elif kind == _UNREADABLE:
-            failure = _unreadable_batch_failure(core, message[1])
-            _send_reply(conn, (_FAILED, -1, -1, failure))
-        elif kind == _STOP:
-            _send_reply(conn, (_ENDED, core.end()))
+            _send_done(
+                conn, core, _Done(call_id, batch_id, *core.run(message.items, call_id, batch_id))
+            )
+        elif type(message) is _Unreadable:
+            failure = _unreadable_batch_failure(core, message.error)
+            _send_reply(conn, _Done(-1, -1, [], 0.0, failure, []))
+        else:
+            _send_reply(conn, _Ended(core.end()))
             return
 
 
-def _send_outcome(
-    conn: Connection, core: _ProducerCore, ids: tuple[int, int], outcome: _Outcome
-) -> None:
-    call_id, batch_id = ids
-    results, seconds, failure, skipped = outcome
-    message = (
-        (_RESULT, call_id, batch_id, results, seconds, skipped)
-        if failure is None
-        else (_FAILED, call_id, batch_id, failure, results)
-    )
+def _send_done(conn: Connection, core: _ProducerCore, done: _Done) -> None:
     try:
-        data = _dumps(message, core.spec.pickler)
+        data = _dumps(done, core.spec.pickler)
     except Exception as err:
-        failure = _unpicklable_result_failure(core, results, err)
-        _send_reply(conn, (_FAILED, call_id, batch_id, failure))
+        failure = _unpicklable_result_failure(core, done.results, err)
+        _send_reply(conn, done._replace(results=[], seconds=0.0, failure=failure, skipped=[]))
         return
     _send_bytes_or_exit(conn, data)
 
@@ -3269,7 +3341,7 @@ def _unpicklable_result_failure(
     )
 
 
-def _send_reply(conn: Connection, message: tuple[Any, ...]) -> None:
+def _send_reply(conn: Connection, message: _FromProducer) -> None:
     _send_bytes_or_exit(conn, _dumps(message))
 
 
@@ -3324,9 +3396,9 @@ class _ThreadBackend(_Backend):
 
     def __init__(self, specs: list[_ProducerSpec], limits: _Limits) -> None:
         super().__init__(specs, limits)
-        self._inboxes: list[queue.SimpleQueue[tuple[Any, ...]]] = []
-        self._outbox: queue.SimpleQueue[tuple[int, tuple[Any, ...]]] = queue.SimpleQueue()
-        self._stash: list[tuple[int, tuple[Any, ...]]] = []  # read while replacing one
+        self._inboxes: list[queue.SimpleQueue[_Work | _Stop]] = []
+        self._outbox: queue.SimpleQueue[tuple[int, _FromProducer | _Alarm]] = queue.SimpleQueue()
+        self._stash: list[tuple[int, _FromProducer | _Alarm]] = []  # read while replacing one
         self._threads: list[threading.Thread] = []
         self._cancelled_call = [-1]
         self._running = set(range(self.size))
@@ -3337,14 +3409,15 @@ class _ThreadBackend(_Backend):
         failures = []
         for _ in range(self.size):
             index, message = self._outbox.get()
-            if message[1] is not None:
-                failures.append(message[1])
+            assert type(message) is _Ready
+            if message.failure is not None:
+                failures.append(message.failure)
                 self._running.discard(index)
         return failures
 
     def _start_one(self, shared_spec: _ProducerSpec) -> None:
         spec = shared_spec._replace(cfg=copy.deepcopy(shared_spec.cfg))
-        inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        inbox: queue.SimpleQueue[_Work | _Stop] = queue.SimpleQueue()
         thread = threading.Thread(
             target=self._serve,
             args=(_ProducerCore(spec, local=True), inbox),
@@ -3359,56 +3432,55 @@ class _ThreadBackend(_Backend):
         thread.start()
 
     def _replace(self, index: int) -> list[_Failure]:
-        self._inboxes[index].put((_STOP,))
-        ended = self._await(index, _ENDED)
+        self._inboxes[index].put(_Stop())
+        ended = self._await(index, _Ended)
         self._start_one(self.specs[index])
-        failure = self._await(index, _READY)
+        failure = self._await(index, _Ready)
         if failure is not None:
             self._running.discard(index)
             self._dead.add(index)
             raise _replacement_error(failure)
         return [] if ended is None else [ended]
 
-    def _await(self, index: int, kind: int) -> _Failure | None:
+    def _await(self, index: int, kind: type[_Ready | _Ended]) -> _Failure | None:
         """Wait for producer ``index``'s message of ``kind``; keep the others for later."""
         while True:
             sender, message = self._outbox.get()
-            if sender == index and message[0] == kind:
-                failure: _Failure | None = message[1]
-                return failure
+            if sender == index and type(message) is kind:
+                assert type(message) is _Ready or type(message) is _Ended
+                return message.failure
             self._stash.append((sender, message))
 
-    def _serve(self, core: _ProducerCore, inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:
+    def _serve(self, core: _ProducerCore, inbox: queue.SimpleQueue[_Work | _Stop]) -> None:
         _PRODUCER_THREAD.backend = self
         index, outbox = core.spec.producer, self._outbox
         failure = core.init()
-        outbox.put((index, (_READY, failure)))
+        outbox.put((index, _Ready(failure)))
         if failure is not None:
             return
         while True:
             message = inbox.get()
-            if message[0] == _STOP:
-                outbox.put((index, (_ENDED, core.end())))
+            if type(message) is _Stop:
+                outbox.put((index, _Ended(core.end())))
                 return
-            _, call_id, batch_id, items = message
+            assert type(message) is _Work
+            call_id, batch_id = message.call_id, message.batch_id
             if call_id <= self._cancelled_call[0]:
-                outbox.put((index, (_SKIPPED, call_id, batch_id)))
+                outbox.put((index, _Skipped(call_id, batch_id)))
                 continue
-            results, seconds, failure, skipped = core.run(items, call_id, batch_id)
-            if failure is None:
-                outbox.put((index, (_RESULT, call_id, batch_id, results, seconds, skipped)))
-            else:
-                outbox.put((index, (_FAILED, call_id, batch_id, failure, results)))
+            outbox.put(
+                (index, _Done(call_id, batch_id, *core.run(message.items, call_id, batch_id)))
+            )
 
     def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
-        self._inboxes[index].put((_BATCH, call_id, batch_id, items))
+        self._inboxes[index].put(_Work(call_id, batch_id, items))
         return 0
 
     def _send_cancel(self, call_id: int) -> None:
         self._cancelled_call[0] = call_id
 
     def _wake(self) -> None:
-        self._outbox.put((-1, (_ALARM,)))
+        self._outbox.put((-1, _Alarm()))
 
     def _receive(self) -> list[_Reply]:
         if self._stash:
@@ -3418,17 +3490,11 @@ class _ThreadBackend(_Backend):
         with contextlib.suppress(queue.Empty):
             while True:
                 messages.append(self._outbox.get_nowait())
-        return [self._to_reply(*message) for message in messages if message[1][0] != _ALARM]
-
-    @staticmethod
-    def _to_reply(index: int, message: tuple[Any, ...]) -> _Reply:
-        kind = message[0]
-        if kind == _RESULT:
-            _, call_id, batch_id, results, seconds, skipped = message
-            return _Reply(index, kind, call_id, batch_id, results, seconds, 0, None, skipped)
-        if kind == _FAILED:  # with the results before the failure
-            return _Reply(index, kind, message[1], message[2], message[4], 0.0, 0, message[3])
-        return _Reply(index, kind, message[1], message[2], [], 0.0, 0, None)
+        return [
+            _Reply.of(index, message)
+            for index, message in messages
+            if type(message) is _Done or type(message) is _Skipped
+        ]
 
     def find_death(self) -> _Failure | None:
         return None  # a thread cannot die alone: os._exit ends the whole process
@@ -3440,7 +3506,7 @@ class _ThreadBackend(_Backend):
         deadline = None if timeout is None else time.monotonic() + timeout
         self._cancelled_call[0] = sys.maxsize
         for index in self._running:
-            self._inboxes[index].put((_STOP,))
+            self._inboxes[index].put(_Stop())
         failures: list[_Failure] = []
         while self._running:
             left = None if deadline is None else deadline - time.monotonic()
@@ -3450,10 +3516,10 @@ class _ThreadBackend(_Backend):
                 index, message = self._outbox.get(timeout=left)
             except queue.Empty:
                 break
-            if message[0] == _ENDED:
+            if type(message) is _Ended:
                 self._running.discard(index)
-                if message[1] is not None:
-                    failures.append(message[1])
+                if message.failure is not None:
+                    failures.append(message.failure)
         for index in sorted(self._running):
             label = self.specs[index].label
             failures.append(
@@ -3509,24 +3575,26 @@ class _RayProducer:
         self._ready = failure is None
         return failure, os.getpid(), node
 
-    def run(self, call_id: int, batch_id: int, payload: bytes) -> tuple[Any, ...]:
+    def run(self, call_id: int, batch_id: int, payload: bytes) -> _Done | _Skipped:
+        """Run a batch; the results in the ``_Done`` are pickled (the caller checks them)."""
         core = self._core
         if core is None or self._ended or call_id <= self._cancelled:
-            return (_SKIPPED,)
+            return _Skipped(call_id, batch_id)
+        dumps = functools.partial(_require("ray.cloudpickle", "ray").dumps, protocol=-1)
         try:
             items = pickle.loads(payload)
         except Exception as err:
-            return (_FAILED, _unreadable_batch_failure(core, err))
+            return _Done(
+                call_id, batch_id, dumps([]), 0.0, _unreadable_batch_failure(core, err), []
+            )
         results, seconds, failure, skipped = core.run(items, call_id, batch_id)
         try:
-            data = _require("ray.cloudpickle", "ray").dumps(results, pickle.HIGHEST_PROTOCOL)
+            data = dumps(results)
         except Exception as err:
             # Under on_error="skip", the caller runs the items again one by one to find it.
-            failure = _unpicklable_result_failure(core, results, err)
-            return (_FAILED, failure._replace(item=None))
-        if failure is not None:  # with the results before the failure
-            return (_FAILED, failure, data)
-        return (_RESULT, data, seconds, skipped)
+            failure = _unpicklable_result_failure(core, results, err)._replace(item=None)
+            return _Done(call_id, batch_id, dumps([]), 0.0, failure, [])
+        return _Done(call_id, batch_id, data, seconds, failure, skipped)
 
     def cancel(self, call_id: int) -> None:
         self._cancelled = max(self._cancelled, call_id)
@@ -3770,24 +3838,14 @@ class _RayBackend(_Backend):
         except Exception as err:  # Ray failed the call itself (an object lost, say)
             failed = self._ray_failure(index, "producer_work", err)
             return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
-        kind = message[0]
-        if kind == _SKIPPED or (kind == _FAILED and len(message) == 2):
-            failure = message[1] if kind == _FAILED else None
-            return [_Reply(index, kind, call_id, batch_id, [], 0.0, 0, failure)]
-        # (_RESULT, results, seconds), or (_FAILED, failure, the results before it)
-        data = message[1] if kind == _RESULT else message[2]
+        if type(message) is _Skipped:
+            return [_Reply.of(index, message)]
         try:
-            results = _release_results(pickle.loads(data))
+            results = _release_results(pickle.loads(message.results))
         except Exception as err:
             failed = _unloadable_result_failure(err, self.specs[index].label, self._where[index][0])
             return [_Reply(index, _FAILED, call_id, batch_id, [], 0.0, 0, failed)]
-        if kind == _FAILED:
-            return [_Reply(index, _FAILED, call_id, batch_id, results, 0.0, 0, message[1])]
-        return [
-            _Reply(
-                index, _RESULT, call_id, batch_id, results, message[2], len(data), None, message[3]
-            )
-        ]
+        return [_Reply.of(index, message._replace(results=results, nbytes=len(message.results)))]
 
     def _death_replies(self, index: int, ref: Any) -> list[_Reply]:
         if index in self._dead:
