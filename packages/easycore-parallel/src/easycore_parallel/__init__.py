@@ -450,6 +450,11 @@ class BaseRunner:
                 (it cannot end the caller's program), or a hook called its own runner.
             Exception: Whatever a hook or ``data_iter`` raised; a producer hook's
                 exception has the producer's traceback as ``__cause__``.
+
+        A failed item, an exception of ``data_iter`` itself, or an item that cannot be
+        pickled raises at its position: once the results of the items before it are
+        consumed (every one of them for ``OrderedRunner``; those that came first
+        otherwise). ``data_iter`` is not read past it.
         """
         with self._exclusive("calling the runner"), self._calling():
             self._refuse_while_iterating("calling the runner")
@@ -987,8 +992,9 @@ def imap(
         Exception: Whatever ``init`` raised, with the producer's traceback.
 
     The iterator raises what ``fn`` raised for an item once the results before that item
-    are out, with the producer's traceback as ``__cause__``; and ``ProducerDiedError`` if a
-    producer dies.
+    are out, with the producer's traceback as ``__cause__``; likewise what ``items``
+    itself raised, or ``NotPicklableError`` for an item that cannot be pickled, at that
+    item's position; and ``ProducerDiedError`` if a producer dies.
     """
     return _run_imap(
         OrderedRunner if ordered else UnorderedRunner,
@@ -1399,7 +1405,7 @@ def _describe_value(value: Any) -> str:
 class _Failure(NamedTuple):
     """What went wrong in a producer, in a form that always pickles."""
 
-    kind: str  # "raised", "unpicklable", "died", "timeout", "item-timeout" or "poison"
+    kind: str  # "raised", "unpicklable", "died", "timeout", "item-timeout", "poison", "input"
     hook: str  # the hook, or the stage ("starting", "between calls")
     device: str
     pid: int | None
@@ -1493,6 +1499,20 @@ class _Failure(NamedTuple):
         return cls("timeout", "close()", device, pid, explanation)
 
     @classmethod
+    def of_input(cls, error: BaseException, *, item: int) -> _Failure:
+        """Reading or sending item ``item`` of the input raised ``error`` in the caller."""
+        return cls(
+            kind="input",
+            hook="data_iter",
+            device="",
+            pid=None,
+            traceback=_format_traceback(error),
+            error=error,
+            summary=_summarize_exception(error),
+            item=item,
+        )
+
+    @classmethod
     def of_item(cls, kind: str, error: RunnerError, *, item: int, death: _Failure) -> _Failure:
         """An item failed as the caller found (``"item-timeout"``, ``"poison"``): ``error``."""
         message = str(error)
@@ -1568,7 +1588,7 @@ def _failure_to_exception(failure: _Failure) -> BaseException:
     """Turn a failure into the exception the caller sees, its cause set."""
     if failure.kind == "died":
         return _death_error(failure)
-    if failure.kind in ("item-timeout", "poison") and failure.error is not None:
+    if failure.kind in ("input", "item-timeout", "poison") and failure.error is not None:
         return failure.error  # made in the caller, with its full story
     if failure.kind == "timeout":
         return RunnerError(failure.traceback)
@@ -1809,30 +1829,67 @@ class _Call:
             if index is None:
                 return False
             size = min(self._sizer.next_size(), backend.allowance(index))
-            batch = list(itertools.islice(items, size))
+            batch: list[Any] = []
+            try:
+                # extend() keeps the items read before the input raised, at C speed.
+                batch.extend(itertools.islice(items, size))
+            except Exception as err:
+                start = self._items_sent
+                self._items_sent += len(batch)
+                if not batch or self._send_batch(index, start, batch):
+                    self._fail_input(start + len(batch), err)
+                return True
             if not batch:
                 return True
-            batch_id = self._next_batch
-            self._next_batch += 1
-            self._in_window += 1
             start = self._items_sent
             self._items_sent += len(batch)
-            indexes: Sequence[int] = range(start, start + len(batch))
-            try:
-                nbytes = backend.submit(index, self._call_id, batch_id, batch)
-            except _ItemNotPicklableError as err:
-                if not self._limits.skip:
-                    raise self._unpicklable_item(batch, start, err) from err.error
-                label = backend.specs[index].label
-                indexes, batch = self._skip_unpicklable_items(indexes, batch, label)
-                if not batch:
-                    self._batches[batch_id] = _Batch(indexes, batch)
-                    self._done[batch_id] = ([], [])
-                    continue
-                nbytes = backend.submit(index, self._call_id, batch_id, batch)
-            self._batches[batch_id] = _Batch(indexes, batch)
-            self._sizes[batch_id] = nbytes
+            if not self._send_batch(index, start, batch):
+                return True
         return exhausted
+
+    def _send_batch(self, index: int, start: int, batch: list[Any]) -> bool:
+        """Send items ``start...`` of the input; return ``False`` if the input stops here.
+
+        An item that cannot be pickled fails at its position (``_fail_input``), and the
+        input stops there; under ``on_error="skip"`` it is left out instead.
+        """
+        backend, indexes = self._backend, range(start, start + len(batch))
+        try:
+            nbytes = backend.submit(index, self._call_id, self._next_batch, batch)
+        except _ItemNotPicklableError:
+            if not self._limits.skip:
+                position, error = self._unpicklable_item(batch, start)
+                if position > 0:
+                    self._send_batch(index, start, batch[:position])
+                self._fail_input(start + position, error)
+                return False
+            label = backend.specs[index].label
+            kept_indexes, kept = self._skip_unpicklable_items(indexes, batch, label)
+            if not kept:
+                self._done[self._new_batch(kept_indexes, kept)] = ([], [])
+                return True
+            nbytes = backend.submit(index, self._call_id, self._next_batch, kept)
+            self._sizes[self._new_batch(kept_indexes, kept)] = nbytes
+            return True
+        self._sizes[self._new_batch(indexes, batch)] = nbytes
+        return True
+
+    def _new_batch(self, indexes: Sequence[int], items: list[Any]) -> int:
+        """Count a batch in the window (sent to ``_next_batch``'s id, or empty)."""
+        batch_id = self._next_batch
+        self._next_batch += 1
+        self._in_window += 1
+        self._batches[batch_id] = _Batch(indexes, items)
+        return batch_id
+
+    def _fail_input(self, position: int, error: BaseException) -> None:
+        """Make ``error``, of the input itself, raise in place of item ``position``.
+
+        It comes after the results of the items before it (all of them when ordered), as
+        a failed item's exception does, even under ``on_error="skip"``: the input ended.
+        """
+        batch_id = self._new_batch([position], [])
+        self._done[batch_id] = ([], [_Failure.of_input(error, item=position)])
 
     def _send_part(self, index: int) -> None:
         batch_id, positions = self._resend[0]
@@ -1970,7 +2027,7 @@ class _Call:
             if self._bar is not None:
                 self._bar.update(len(results))
             yield results
-        if failures and not self._limits.skip:
+        if failures and (not self._limits.skip or failures[0].kind == "input"):
             raise _failure_to_exception(failures[0])
         self.failures.extend(_item_failure(failure) for failure in failures)
         del self._batches[batch_id]
@@ -1992,9 +2049,10 @@ class _Call:
         for index, item in zip(indexes, batch):
             try:
                 self._backend.check_sendable(item)
+            except _RESOURCE_ERRORS:
+                raise  # the system's refusal, not the item's fault: see _Failure.unpicklable
             except Exception as err:
-                error = self._unpicklable_item([item], index, _ItemNotPicklableError(err))
-                error.__cause__ = err
+                error = self._unpicklable_item([item], index)[1]
                 self.failures.append(ItemFailure(index, device, error, _format_traceback(err)))
                 continue
             kept_indexes.append(index)
@@ -2034,16 +2092,19 @@ class _Call:
         )
         return _Failure.of_item("poison", error, item=index, death=death)
 
-    def _unpicklable_item(
-        self, batch: list[Any], start: int, err: _ItemNotPicklableError
-    ) -> NotPicklableError:
+    @staticmethod
+    def _unpicklable_item(batch: list[Any], start: int) -> tuple[int, NotPicklableError]:
+        """Find the item of ``batch`` that cannot be pickled: its position, and the error."""
         position, error = _find_unpicklable(batch)
         value = batch[position] if position >= 0 else batch
-        return NotPicklableError(
-            f"item {start + max(position, 0)} of the input cannot be pickled to "
-            f"reach the producers: {_describe_value(value)} ({type(error).__name__}: "
-            f"{error}). Send plain data such as paths or arrays, or use backend='thread'."
+        position = max(position, 0)
+        unpicklable = NotPicklableError(
+            f"item {start + position} of the input cannot be pickled to reach the "
+            f"producers: {_describe_value(value)} ({type(error).__name__}: {error}). Send "
+            f"plain data such as paths or arrays, or use backend='thread'."
         )
+        unpicklable.__cause__ = error
+        return position, unpicklable
 
 
 def _item_failure(failure: _Failure) -> ItemFailure:

@@ -68,6 +68,11 @@ Who sends what (one duplex pipe per producer, as in easycore_parallel)::
                  <--- results ring (one per producer) <---------+
          large tensors: a shared-memory segment each, mapped by the receiver
 
+It subclasses the engine through the seams listed in ``easycore_parallel``'s docstring,
+so it needs the easycore_parallel of its own release: importing it with another one (an
+installed engine, or the file copied beside this one) raises an ``ImportError`` naming
+both versions.
+
 Environment variables: none (``threads_per_producer`` takes precedence over
 ``OMP_NUM_THREADS`` inside producers).
 """
