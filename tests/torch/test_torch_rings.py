@@ -6,11 +6,10 @@ is reused once the reader freed the oldest records, in any order they are freed.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
+import os
 import pickle
 import threading
-import types
 
 import pytest
 import torch
@@ -42,16 +41,6 @@ def put(ring, tensor: torch.Tensor) -> int | None:
 def take(ring, offset: int, nbytes: int) -> torch.Tensor:
     """Copy a record of float32 values out of ``ring``."""
     return torch.empty(0).set_(ring.take(offset, nbytes))
-
-
-@contextlib.contextmanager
-def sending_through(ring):
-    """Make ``ring`` the inputs ring of what this thread pickles, as a runner's call does."""
-    easycore_torch._SENDING.runner = types.SimpleNamespace(_rings=easycore_torch._Rings(ring, []))
-    try:
-        yield
-    finally:
-        easycore_torch._SENDING.runner = None
 
 
 def test_ring_returns_what_was_put_in_and_frees_it() -> None:
@@ -102,8 +91,8 @@ def test_ring_wraps_around_and_never_overwrites_unread_records() -> None:
 def test_message_through_a_ring_carries_no_tensor_data() -> None:
     ring = new_ring()
     tensor = torch.randn(MEDIUM)
-    with sending_through(ring):
-        message = easycore_torch._TensorPickler.dumps([tensor], pickle.HIGHEST_PROTOCOL)
+    # As an activation's transport pickles a batch in the caller: through its inputs ring.
+    message = easycore_torch._TensorTransport(ring, os.getpid()).dumps([tensor])
     assert len(message) < 1024 < tensor.nbytes
     [copy] = pickle.loads(message)
     assert torch.equal(copy, tensor)
@@ -112,12 +101,10 @@ def test_message_through_a_ring_carries_no_tensor_data() -> None:
 
 def test_failed_pickling_frees_the_records_it_took() -> None:
     ring = new_ring()
-    with sending_through(ring):
-        for _ in range(3 * RECORDS_PER_RING):
-            with pytest.raises(TypeError):
-                easycore_torch._TensorPickler.dumps(
-                    [torch.randn(MEDIUM), threading.Lock()], pickle.HIGHEST_PROTOCOL
-                )
+    transport = easycore_torch._TensorTransport(ring, os.getpid())
+    for _ in range(3 * RECORDS_PER_RING):
+        with pytest.raises(TypeError):
+            transport.dumps([torch.randn(MEDIUM), threading.Lock()])
     assert put(ring, torch.randn(MEDIUM)) is not None, "failed messages leaked records"
 
 

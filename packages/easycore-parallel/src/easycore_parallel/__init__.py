@@ -71,7 +71,6 @@ requires the exact release it was built with; any other private name may change:
     BaseRunner._prepare_transport()    per activation: the pickler of batches and results
     BaseRunner._producer_options()     picklable options of one producer, per activation
     BaseRunner._setup_producer()       prepares a producer before producer_init
-    BaseRunner._calling()              a context around each stretch of a call
     _run_imap()                        imap() on a subclass's runner classes
     _has_native_threads()              whether a fork now could hang the child
     _OUT_OF_BAND                       bytes the message in flight moves beside the pipe
@@ -124,6 +123,7 @@ from typing import (
     Mapping,
     NamedTuple,
     NoReturn,
+    Protocol,
     Sequence,
 )
 
@@ -456,7 +456,7 @@ class BaseRunner:
         consumed (every one of them for ``OrderedRunner``; those that came first
         otherwise). ``data_iter`` is not read past it.
         """
-        with self._exclusive("calling the runner"), self._calling():
+        with self._exclusive("calling the runner"):
             self._refuse_while_iterating("calling the runner")
             backend = self._require_backend()
             items = iter(data_iter)
@@ -684,21 +684,14 @@ class BaseRunner:
         Runs inside each producer; ``options`` comes from ``_producer_options``.
         """
 
-    def _calling(self) -> contextlib.AbstractContextManager[None]:
-        """Return a context entered, in the caller's thread, around each stretch of a call.
-
-        A call (or an ``imap`` iterator, between two results) sends batches only inside
-        it. easycore-torch selects the runner's shared-memory rings there.
-        """
-        return contextlib.nullcontext()
-
-    def _prepare_transport(self) -> type[ForkingPickler]:
+    def _prepare_transport(self) -> _Pickler:
         """Return the pickler of one activation's batches and results.
 
         Called once per ``activate()``, before ``_producer_options``; the backend and its
         producers pickle every batch and result of that activation with it (not on Ray,
-        whose own pickling carries them). easycore-torch makes the activation's
-        shared-memory rings here and returns its tensor pickler.
+        whose own pickling carries them), and it travels to the producers in their
+        start-up spec. easycore-torch makes the activation's shared-memory rings here and
+        returns a pickler that sends tensors through them.
         """
         return ForkingPickler
 
@@ -788,7 +781,7 @@ class BaseRunner:
         try:
             yield None  # _open_results() runs us to here
             while True:
-                with self._exclusive("iterating runner.imap()"), self._calling():
+                with self._exclusive("iterating runner.imap()"):
                     if self._open_iterator is not token:
                         raise RunnerClosedError(
                             f"{type(self).__name__} was closed while its imap() iterator "
@@ -1360,7 +1353,13 @@ def _check_start_method(method: str) -> str:
 # (torch.multiprocessing's shared-memory tensors, once imported) apply to our batches.
 
 
-def _dumps(obj: object, pickler: type[ForkingPickler] = ForkingPickler) -> memoryview:
+class _Pickler(Protocol):
+    """What pickles batches and results: ``ForkingPickler``, or a subclass's own."""
+
+    def dumps(self, obj: Any, protocol: int | None = None) -> bytes | memoryview: ...
+
+
+def _dumps(obj: object, pickler: _Pickler = ForkingPickler) -> bytes | memoryview:
     _OUT_OF_BAND.bytes = 0
     return pickler.dumps(obj, pickle.HIGHEST_PROTOCOL)
 
@@ -2139,7 +2138,7 @@ class _ProducerSpec(NamedTuple):
     options: dict[str, Any]
     task: _Task | None = None  # imap's function, run instead of the runner's hooks
     skip: bool = False  # on_error="skip": go on past an item that raised
-    pickler: type[ForkingPickler] = ForkingPickler  # see BaseRunner._prepare_transport
+    pickler: _Pickler = ForkingPickler  # see BaseRunner._prepare_transport
 
 
 class _Task(NamedTuple):
@@ -2489,16 +2488,14 @@ class _ResultCapture:
     each result becomes a message of its own. ``dumps`` overrides both (Ray's cloudpickle).
     """
 
-    def __init__(
-        self, pickler: type[ForkingPickler], dumps: Callable[[Any], bytes] | None = None
-    ) -> None:
+    def __init__(self, pickler: _Pickler, dumps: Callable[[Any], bytes] | None = None) -> None:
         self._dumps = dumps
         self._chunks: list[bytes] = []
         self._buffer: io.BytesIO | None = None
         self._pickler: pickle.Pickler | None = None
         if dumps is None and pickler is ForkingPickler:
             self._buffer = io.BytesIO()
-            self._pickler = pickler(self._buffer, pickle.HIGHEST_PROTOCOL)
+            self._pickler = ForkingPickler(self._buffer, pickle.HIGHEST_PROTOCOL)
         elif dumps is None:
             self._dumps = functools.partial(_dumps_one, pickler)
         self.count = 0
@@ -2518,7 +2515,7 @@ class _ResultCapture:
         return self._chunks
 
 
-def _dumps_one(pickler: type[ForkingPickler], result: Any) -> bytes:
+def _dumps_one(pickler: _Pickler, result: Any) -> bytes:
     # Not _dumps: the bytes a batch moves beside the pipe add up over its results.
     return bytes(pickler.dumps(result, pickle.HIGHEST_PROTOCOL))
 

@@ -82,7 +82,6 @@ Environment variables: none (``threads_per_producer`` takes precedence over
 from __future__ import annotations
 
 import collections
-import contextlib
 import ctypes
 import errno
 import io
@@ -93,7 +92,6 @@ import multiprocessing.reduction
 import os
 import pickle
 import sys
-import threading
 import types
 import weakref
 from multiprocessing.reduction import ForkingPickler
@@ -275,26 +273,15 @@ class BaseRunner(easycore_parallel.BaseRunner):
 
     # -- Seams of easycore_parallel (its module docstring lists them) -----------------
 
-    @contextlib.contextmanager
-    def _calling(self) -> Iterator[None]:
-        # Batches sent from here take this runner's inputs ring, read while the engine
-        # holds the runner's lock; a runner called in between (from a hook, or in an imap
-        # loop) selects itself and restores us.
-        outer = getattr(_SENDING, "runner", None)
-        _SENDING.runner = self
-        try:
-            yield
-        finally:
-            _SENDING.runner = outer
-
-    def _prepare_transport(self) -> type[ForkingPickler]:
+    def _prepare_transport(self) -> _TensorTransport:
         # New rings for each activation: a dead producer may have left records behind.
         self._rings = _Rings.create(len(self._devices)) if self.start_method else None
         # The engine pickles every batch and result with it, and caps batches by the bytes
         # each message stands for: tensors that go torch's way count too, since their
         # segments are memory the window would not bound otherwise (the rings bound
         # themselves: when one is full, tensors go by value, and count as such).
-        return _TensorPickler
+        inputs = self._rings.inputs if self._rings is not None else None
+        return _TensorTransport(inputs, os.getpid())
 
     def _choose_start_method(self, requested: str | None) -> str | None:
         method = super()._choose_start_method(requested)  # validates ``requested``
@@ -327,7 +314,6 @@ class BaseRunner(easycore_parallel.BaseRunner):
             "threads": self._threads_per_producer,
             "producers": len(self._devices),
             "caller_pid": os.getpid(),
-            "inputs": rings.inputs if rings is not None else None,
             "results": rings.results[index] if rings is not None else None,
         }
 
@@ -337,7 +323,6 @@ class BaseRunner(easycore_parallel.BaseRunner):
         if os.getpid() != options["caller_pid"]:
             torch.set_num_threads(options["threads"] or _default_threads(options["producers"]))
             _PRODUCER.results = options["results"]
-            _SENDING.runner = None  # forked from a thread in a call: not that call's runner
         torch_device = _parse_device(device)
         if torch_device.type == "cuda":
             _use_cuda_device(device, torch_device)
@@ -611,9 +596,12 @@ class _TensorPickler(ForkingPickler):
     """
 
     @classmethod
-    def dumps(cls, obj: Any, protocol: int | None = None) -> memoryview:
+    def dumps(
+        cls, obj: Any, protocol: int | None = None, ring: _SharedRing | None = None
+    ) -> memoryview:
+        """Pickle ``obj``; tensors of 64 KiB to 1 MiB go through ``ring`` while it has room."""
         buffer = io.BytesIO()
-        message = _Message()
+        message = _Message(ring)
         pickler = cls(buffer, protocol)
         pickler.dispatch_table = {
             **pickler.dispatch_table,
@@ -631,10 +619,30 @@ class _TensorPickler(ForkingPickler):
         return buffer.getbuffer()
 
 
+class _TensorTransport:
+    """The pickler of one activation of a runner: ``_TensorPickler`` with its rings.
+
+    In the caller, tensors of batches go through the activation's inputs ring; in a
+    producer, tensors of results through that producer's results ring (see
+    ``_setup_producer``). Pickled into each producer's start-up spec, it also keeps the
+    inputs ring mapped there, for the tensors that arrive through it.
+    """
+
+    def __init__(self, inputs: _SharedRing | None, caller_pid: int) -> None:
+        self._inputs = inputs
+        self._caller_pid = caller_pid
+
+    def dumps(self, obj: Any, protocol: int | None = None) -> memoryview:
+        """Pickle a batch (in the caller) or a producer's results, for the other side."""
+        in_caller = os.getpid() == self._caller_pid
+        return _TensorPickler.dumps(obj, protocol, self._inputs if in_caller else _PRODUCER.results)
+
+
 class _Message:
     """The choices and the borrowed memory of one message being pickled."""
 
-    def __init__(self) -> None:
+    def __init__(self, ring: _SharedRing | None) -> None:
+        self._ring = ring  # for tensors of 64 KiB to 1 MiB, while it has room
         # Tensors made while pickling must outlive it: the pickler reads their memory.
         self._kept: list[torch.Tensor] = []
         self._buffers: list[pickle.PickleBuffer] = []  # views of tensor memory, released after
@@ -694,7 +702,7 @@ class _Message:
         return copied
 
     def _place(self, address: int, nbytes: int) -> tuple[Any, ...]:
-        ring = _sending_ring() if nbytes >= _RING_MIN_BYTES else None
+        ring = self._ring if nbytes >= _RING_MIN_BYTES else None
         offset = ring.put(address, nbytes) if ring is not None else None
         if ring is not None and offset is not None:
             self._placed.append((ring, offset))
@@ -975,23 +983,8 @@ class _Rings(NamedTuple):
         return cls(_SharedRing.create(), [_SharedRing.create() for _ in range(producers)])
 
 
-def _sending_ring() -> _SharedRing | None:
-    """The ring of what this thread sends: a runner's inputs, or a producer's results.
-
-    Read while the runner's call holds its lock, so the ring belongs to the activation
-    whose producers receive the message, even if another thread re-activated the runner
-    while this call waited.
-    """
-    runner: BaseRunner | None = getattr(_SENDING, "runner", None)
-    if runner is None:
-        ring: _SharedRing | None = _PRODUCER.results
-        return ring
-    return runner._rings.inputs if runner._rings is not None else None
-
-
 # Every ring this process has mapped, by id, for the receiving side; the runner (in the
-# caller) and the producer's options (in a producer) keep them alive.
+# caller), and the producer's options and transport (in a producer) keep them alive.
 _RINGS: weakref.WeakValueDictionary[str, _SharedRing] = weakref.WeakValueDictionary()
 _RING_IDS: Final = itertools.count()
-_SENDING: Final = threading.local()  # .runner: the runner whose call runs in this thread
 _PRODUCER: Final = types.SimpleNamespace(results=None)  # in a producer: its results ring
