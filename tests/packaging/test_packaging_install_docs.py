@@ -18,6 +18,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import venv
 from pathlib import Path
 from typing import NamedTuple
@@ -113,6 +114,27 @@ def test_the_docs_have_install_commands() -> None:
     commands = {i.command for i in INSTRUCTIONS}
     assert 'pip install packages/easycore-* "packages/easycore[torch]"' in commands
     assert "pip install packages/easycore-registry" in commands
+
+
+def test_the_metapackage_names_an_install_command_the_docs_run() -> None:
+    # Its ImportError without easycore-torch must name a command that works from a clone:
+    # one of those run in a fresh venv below, not "easycore[torch]" (the original's name).
+    hide_easycore_torch = (
+        "import sys; sys.modules['easycore_torch'] = None\n"
+        "try:\n    import easycore.torch.parallel\n"
+        "except ImportError as err:\n    print(err)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hide_easycore_torch],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    named = re.search(r"run: (pip install [^(]*?) \(", result.stdout)
+    assert named, f"no install command in the ImportError: {result.stdout!r}"
+    runnable = {i.command for i in INSTRUCTIONS if i.skip_reason is None}
+    assert named.group(1) in runnable, (named.group(1), sorted(runnable))
 
 
 @pytest.mark.timeout(900)
