@@ -1051,11 +1051,12 @@ def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
     one of your files (``Pipfile`` and ``Pipfile.lock`` stay yours) and any name the file
     system takes can be locked. Once entered, no other thread or process holds the same
     lock. The lock is an OS lock (``flock`` on POSIX), released by the OS when its holder
-    dies, so a killed process never leaves a lock that blocks others; on file systems
-    without ``flock`` (some NFS and Lustre mounts) filelock falls back to a lock file that
-    records its holder and is taken over once that holder is dead. The thread that holds
-    the lock may enter it again without waiting (so ``download_file`` of ``path`` inside
-    the block works); it is released when the outermost block ends.
+    dies, so a killed process never leaves a lock that blocks others. Where the file
+    system refuses ``flock`` (ENOSYS on some Lustre mounts, ENOLCK on NFS without lockd,
+    EOPNOTSUPP on some FUSE mounts) the lock is a soft lock file instead: it records its
+    holder (pid, host, process start) and is taken over once that holder is dead. The
+    thread that holds the lock may enter it again without waiting (so ``download_file``
+    of ``path`` inside the block works); it is released when the outermost block ends.
 
     Example::
 
@@ -1069,6 +1070,10 @@ def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
 
     Raises:
         LockTimeoutError: Someone else held the lock for all of ``timeout``.
+        PermissionError: The lock folder cannot be created or written (a read-only
+            folder); the message names it and the fix. Other failures of that folder (not
+            a directory, a read-only file system) are raised the same way, each as its
+            own ``OSError`` subclass.
     """
     lock_file = _lock_file_for(os.fspath(path))
     held = _locks_held_by_this_thread()
@@ -1076,18 +1081,7 @@ def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
     if key in held:  # a second flock of ours would wait on the first: for 30 minutes
         yield
         return
-    os.makedirs(os.path.dirname(lock_file), exist_ok=True)
-    lock = filelock.FileLock(lock_file, timeout=timeout)
-    try:
-        lock.acquire()
-    except filelock.Timeout as err:
-        raise LockTimeoutError(
-            f"could not lock {path!r} within {timeout:g} s: another thread or process holds "
-            f"{lock_file!r}. Wait for it, or pass a longer timeout=: its holder releases it "
-            f"when it ends or dies, even if killed. The lock file stays; leave it in place.",
-            lock_file,
-            timeout,
-        ) from err
+    lock = _acquired_lock(os.fspath(path), lock_file, timeout)
     held.add(key)
     try:
         yield
@@ -1413,6 +1407,56 @@ def _work_stem(path: str) -> str:
 
 def _lock_file_for(path: str) -> str:
     return f"{_work_stem(path)}.lock"
+
+
+# What flock answers where the file system keeps no locks: NFS without lockd (ENOLCK),
+# some FUSE mounts (EOPNOTSUPP, and ENOTSUP where it differs). filelock falls back to a
+# soft lock by itself on ENOSYS only.
+_NO_FLOCK_ERRNOS: Final = frozenset(
+    {errno.ENOLCK, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+)
+
+
+def _acquired_lock(path: str, lock_file: str, timeout: float) -> filelock.BaseFileLock:
+    """Return the lock on ``path`` in ``lock_file``, acquired; a soft lock where flock fails.
+
+    Every process locking one folder sees the same file system, so all of them take the
+    same kind of lock. The soft lock has its own file: the failed flock left ``lock_file``.
+    """
+    folder = os.path.dirname(lock_file)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        lock: filelock.BaseFileLock = filelock.FileLock(lock_file, timeout=timeout)
+        try:
+            lock.acquire()
+        except OSError as err:  # filelock.Timeout too: it has no errno
+            if err.errno not in _NO_FLOCK_ERRNOS:
+                raise
+            lock = filelock.SoftFileLock(f"{lock_file}.soft", timeout=timeout)
+            lock.acquire()
+    except filelock.Timeout as err:
+        raise LockTimeoutError(
+            f"could not lock {path!r} within {timeout:g} s: another thread or process holds "
+            f"{lock_file!r}. Wait for it, or pass a longer timeout=: its holder releases it "
+            f"when it ends or dies, even if killed. The lock file stays; leave it in place.",
+            lock_file,
+            timeout,
+        ) from err
+    except OSError as err:
+        raise _unusable_lock_folder(path, folder, err) from err
+    return lock
+
+
+def _unusable_lock_folder(path: str, folder: str, err: OSError) -> OSError:
+    """Return ``err`` again, as its own type, with a message naming the folder and the fix."""
+    reason = err.strerror or str(err)
+    return OSError(
+        err.errno,
+        f"cannot lock {path!r}: its lock folder {folder!r} cannot be created or written "
+        f"({reason}). Make the folder next to it writable, or keep the file in a folder you "
+        f"may write to (for PathManager's cache, set EASYCORE_CACHE to one)",
+        folder,
+    )
 
 
 def _create_once(target: str, create: Callable[[str], None]) -> bool:
@@ -1868,11 +1912,15 @@ def _truncated(url: str, sink: _Sink, reason: str) -> TruncatedDownloadError:
 
 def _local_failure(url: str, path: str, err: OSError) -> DownloadError:
     reason = err.strerror or str(err)
+    unwritable = " Pick a folder you may write to (for PathManager's cache, set EASYCORE_CACHE)"
     hint = {
         errno.ENOSPC: " Free some disk space",
         errno.EFBIG: " The file is over the size limit of this process or file system",
         errno.EDQUOT: " The disk quota is used up",
-        errno.EACCES: " Pick a folder you may write to",
+        errno.EACCES: unwritable,
+        errno.EPERM: unwritable,
+        errno.EROFS: unwritable,
+        errno.ENOTDIR: unwritable,
     }.get(err.errno or 0, " Check the folder")
     return DownloadError(
         f"{url} could not be saved at {path}: {reason} (errno {err.errno}). Nothing was "
