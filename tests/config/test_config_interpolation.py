@@ -121,7 +121,17 @@ def test_env_takes_a_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EASYCORE_TEST_UNSET", raising=False)
     cfg = CfgNode.load("BATCH: ${env:EASYCORE_TEST_UNSET, 32}\nNAME: ${env:EASYCORE_TEST_UNSET,}\n")
     assert cfg.BATCH == 32
-    assert cfg.NAME is None  # an empty default reads as YAML's null
+
+
+def test_an_empty_env_default_or_value_is_an_empty_string(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As OmegaConf does; YAML alone would read the empty text as null.
+    monkeypatch.delenv("EASYCORE_TEST_UNSET", raising=False)
+    monkeypatch.setenv("EASYCORE_TEST_EMPTY", "")
+    cfg = CfgNode.load(
+        "NAME: ${env:EASYCORE_TEST_UNSET,}\nBLANK: ${env:EASYCORE_TEST_UNSET, }\n"
+        "EMPTY: ${env:EASYCORE_TEST_EMPTY}\n"
+    )
+    assert (cfg.NAME, cfg.BLANK, cfg.EMPTY) == ("", "", "")
 
 
 def test_an_unset_variable_without_default_names_key_file_and_line(

@@ -522,7 +522,8 @@ class CfgNode(dict[Any, Any]):
 
         Fields of a dataclass type become nodes; fields without a default are
         unset (as ``???``: see :meth:`missing_keys`); an ``Enum`` default is
-        stored by name, so the config dumps to YAML. Check a config against the
+        stored by name and a path (``pathlib.Path``, any ``os.PathLike``) as its
+        text, so the config dumps to YAML. Check a config against the
         schema with :meth:`validate`.
 
         Example::
@@ -551,8 +552,9 @@ class CfgNode(dict[Any, Any]):
 
         Checks the type of each value (``int``, ``float`` (an int is fine),
         ``str``, ``bool``, ``None``, ``Optional``, ``Union``, ``List``, ``Tuple``,
-        ``Dict[str, ...]``, ``Literal``, ``Enum`` (a member or its name), nested
-        dataclasses, ``Any``, other classes by ``isinstance``), keys the schema
+        ``Dict[str, ...]``, ``Literal``, ``Enum`` (a member or its name), ``Path``
+        (a path or a string), nested dataclasses, ``Any``, other classes by
+        ``isinstance``), keys the schema
         lacks and fields the config lacks (or holds unset, ``???``).
 
         Example::
@@ -1874,7 +1876,13 @@ class _Resolver:
 
 
 def _parse_env_value(raw: str) -> Any:
-    """Read an environment variable as YAML, like a command-line value (``"0.1"`` -> 0.1)."""
+    """Read an environment variable as YAML, like a command-line value (``"0.1"`` -> 0.1).
+
+    An empty (or blank) value or default stays a string, as in OmegaConf: YAML would read
+    it as null.
+    """
+    if not raw.strip():
+        return raw
     try:
         value = _parse_yaml(raw, "<environment variable>", CfgNode, False)[0]
     except ConfigError:
@@ -1951,6 +1959,8 @@ def _plain_default(value: Any) -> Any:
     """Return a default as a config holds it: an Enum member by name, dataclasses as dicts."""
     if isinstance(value, enum.Enum):
         return value.name
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)  # a pathlib.Path is no YAML type; its text loads back
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             field.name: _plain_default(getattr(value, field.name))
@@ -2010,6 +2020,8 @@ def _matches(value: Any, annotation: Any, path: str, problems: list[tuple[str, s
         return any(value == option and type(value) is type(option) for option in args)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return isinstance(value, annotation) or value in annotation.__members__
+    if isinstance(annotation, type) and issubclass(annotation, os.PathLike):
+        return isinstance(value, (str, annotation))  # a path is held as its text
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         inner: list[tuple[str, str]] = []
         _check_dataclass(value, annotation, path, inner)
