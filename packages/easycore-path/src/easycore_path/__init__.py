@@ -2012,9 +2012,9 @@ class _HTTPSession(requests.Session):
     another host, as requests does for Authorization only: a token sent as
     ``PRIVATE-TOKEN`` or ``X-Api-Key`` is as secret.
 
-    Its sockets are watched: ``cut_at(deadline)`` shuts them down at the deadline, so a
-    server that drips its headers a byte at a time (each within the read timeout) cannot
-    hold a request forever.
+    Its sockets, direct or through a proxy (HTTP_PROXY, HTTPS_PROXY), are watched:
+    ``cut_at(deadline)`` shuts them down at the deadline, so a server that drips its
+    headers a byte at a time (each within the read timeout) cannot hold a request forever.
     """
 
     def __init__(self, allow_insecure_redirects: bool, private_headers: Sequence[str] = ()) -> None:
@@ -2025,12 +2025,7 @@ class _HTTPSession(requests.Session):
         self._sockets: list[socket.socket] = []
         self.was_cut = False
         for prefix in ("http://", "https://"):
-            adapter = requests.adapters.HTTPAdapter()
-            adapter.poolmanager.pool_classes_by_scheme = {
-                "http": _watched_pool(urllib3.HTTPConnectionPool, self._sockets),
-                "https": _watched_pool(urllib3.HTTPSConnectionPool, self._sockets),
-            }
-            self.mount(prefix, adapter)
+            self.mount(prefix, _WatchedAdapter(self._sockets))
 
     @contextlib.contextmanager
     def cut_at(self, deadline: float) -> Iterator[None]:
@@ -2075,6 +2070,37 @@ class _HTTPSession(requests.Session):
                 resp.status_code,
             )
         return location
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose connections list their socket in ``sockets``, proxied ones too.
+
+    requests makes one urllib3 manager for direct connections and one per proxy; each
+    gets the watched pool classes, so a proxy cannot hide a dripping server's socket.
+    """
+
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        self._sockets = sockets  # before super().__init__(): it calls init_poolmanager
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        _watch_pools(self.poolmanager, self._sockets)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        is_new = proxy not in self.proxy_manager
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if is_new:
+            _watch_pools(manager, self._sockets)
+        return manager
+
+
+def _watch_pools(manager: urllib3.PoolManager, sockets: list[socket.socket]) -> None:
+    """Make ``manager``'s pools (direct, proxy or SOCKS ones) list their sockets."""
+    manager.pool_classes_by_scheme = {
+        scheme: _watched_pool(pool, sockets)
+        for scheme, pool in manager.pool_classes_by_scheme.items()
+    }
 
 
 def _watched_pool(pool: type[Any], sockets: list[socket.socket]) -> type[Any]:
