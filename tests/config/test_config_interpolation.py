@@ -405,6 +405,46 @@ def test_required_values_are_set_by_merges_and_by_hand(write: Write) -> None:
     assert other.missing_keys() == ["DATA.ROOT", "DATA.TRAIN"]
 
 
+def test_merge_takes_expressions_as_written_like_merge_from_file(write: Write) -> None:
+    text = "A: 1\nB: 2\nSUB:\n  C: 3\n"
+    other = CfgNode.load("A: 1\nB: ${A}\nSUB:\n  C: ${A}\n")
+    merged, from_file = CfgNode.load(text), CfgNode.load(text)
+    merged.merge(other)
+    from_file.merge_from_file(write("other.yaml", CfgNode.dump(other) or ""))
+    for cfg in (merged, from_file):
+        cfg.A = 5
+        assert (cfg.B, cfg.SUB.C) == (5, 5)
+    assert CfgNode.dump(merged) == CfgNode.dump(from_file)
+
+
+def test_merge_of_a_subtree_takes_the_values_of_its_references() -> None:
+    # Its ${A} counts from the top of the config it is in, as for a copy of it.
+    other = CfgNode.load("A: 1\nSUB:\n  C: ${A}\n")
+    cfg = CfgNode.load("A: 7\nC: 0\n")
+    cfg.merge(other.SUB)
+    cfg.A = 8
+    assert cfg.C == 1
+
+
+def test_merging_a_required_mark_keeps_the_value_there(write: Write) -> None:
+    # As OmegaConf merges MISSING: ??? says "must be set", not "forget the value".
+    cfg = CfgNode.load("A: 1\nB: ${A}\nC: ???\n")
+    cfg.merge_from_file(write("exp.yaml", "A: ???\nB: ???\nC: ???\n"))
+    cfg.merge_from_list(["A=???"])
+    cfg.merge(CfgNode.load("A: ???\nD: ???\n"))
+    cfg.A = 2
+    assert (cfg.A, cfg.B) == (2, 2)  # B kept its expression
+    assert cfg.missing_keys() == ["C", "D"]  # a new key is added unset
+
+
+def test_a_child_file_marking_a_base_value_required_keeps_it(write: Write) -> None:
+    write("base.yaml", "A: 1\nB: ???\n")
+    path = write("child.yaml", "__BASE__: base.yaml\nA: ???\nB: ???\n")
+    cfg = HierarchicalCfgNode.open(path)
+    assert cfg.A == 1
+    assert cfg.missing_keys() == ["B"]
+
+
 def test_dump_writes_required_values_back(backend: str) -> None:
     cfg = CfgNode.load(REQUIRED)
     back = CfgNode.load(str(CfgNode.dump(cfg)))

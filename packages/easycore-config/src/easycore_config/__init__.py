@@ -57,7 +57,7 @@ import types
 import typing
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from typing import IO, Any, Callable, ClassVar, Dict, Final, Protocol, TypeVar, Union, cast
 
@@ -366,7 +366,11 @@ class CfgNode(dict[Any, Any]):
 
         Nested nodes merge key by key, keys only in ``cfg`` are added, any other
         value of ``cfg`` replaces the one here (lists are replaced, not joined).
-        Values are deep-copied from ``cfg``. Nothing changes if an error is raised.
+        Values are deep-copied from ``cfg``. Its ``${...}`` come as written and stay
+        live here, as with :meth:`merge_from_file` (those of a node below the top
+        of its config come as their values, as in a copy of it). A ``???`` in
+        ``cfg`` keeps the value here, as in OmegaConf, and is added for a new key.
+        Nothing changes if an error is raised.
 
         Args:
             cfg: A ``CfgNode`` or any mapping.
@@ -376,6 +380,8 @@ class CfgNode(dict[Any, Any]):
             ConfigTypeError: ``cfg`` is not a mapping.
         """
         _require_mapping(cfg, "merge()")
+        if isinstance(cfg, CfgNode) and cfg._holds_exprs and _holding_parent(cfg) is not None:
+            cfg = deepcopy(cfg)  # its ${A.B} count from the top of its config: keep values
         _merge_loaded(self, cfg)
         if _expressions_made:
             _refresh(self)
@@ -461,7 +467,7 @@ class CfgNode(dict[Any, Any]):
     @classmethod
     def dump(
         cls,
-        cfg: Mapping[Any, Any],
+        cfg: Mapping[Any, Any] | None = None,
         stream: IO[Any] | None = None,
         encoding: str | None = None,
         **kwargs: Any,
@@ -473,6 +479,10 @@ class CfgNode(dict[Any, Any]):
         ``(a, b)``; where that could not load back as a tuple (a flow style was
         asked for, or an element is not a plain literal) they are written as
         ``!!python/tuple [a, b]``, which :meth:`load` also reads safely.
+
+        ``dump`` is a class method: yacs's ``cfg.dump()`` is ``CfgNode.dump(cfg)``
+        here (or ``cfg.dump(cfg)``); without a mapping to write it raises a
+        :class:`ConfigTypeError` saying so.
 
         Args:
             cfg: The node (or any mapping) to write.
@@ -487,9 +497,12 @@ class CfgNode(dict[Any, Any]):
             The YAML text if ``stream`` is None, otherwise None.
 
         Raises:
-            ConfigTypeError: A value is not a YAML type, or a string holds a lone
-                surrogate (not valid Unicode); the error names its key.
+            ConfigTypeError: ``cfg`` is not a mapping, a value is not a YAML type, or
+                a string holds a lone surrogate (not valid Unicode); the error names
+                its key.
         """
+        if not isinstance(cfg, Mapping):
+            raise _dump_call_error(cfg)
         options: dict[str, Any] = {"default_flow_style": False, "sort_keys": False, **kwargs}
         plain_tuples = (
             options["default_flow_style"] is False
@@ -635,7 +648,8 @@ class CfgNode(dict[Any, Any]):
         The file may have a ``__BASE__`` (see :class:`HierarchicalCfgNode`).
         Each value must have the type of the value it replaces, except that an
         int may replace a float, a list a tuple (and back), and None anything.
-        Nothing changes if an error is raised.
+        A ``???`` keeps the value there (as in OmegaConf). Nothing changes if an
+        error is raised.
 
         Args:
             file: Path of the YAML file.
@@ -1254,7 +1268,7 @@ def _plan_merge(
     if target._frozen:
         raise _frozen_error(target, _NO_KEY, "merge into")
     node_class = type(target)
-    for key, value in source.items():
+    for key, value in _written_items(source):
         key_path = _join(path, key)
         current = dict.get(target, key, _MISSING)
         if isinstance(current, CfgNode) and isinstance(value, Mapping):
@@ -1265,7 +1279,19 @@ def _plan_merge(
                 raise _unknown_key_error(target, key, key_path, origin)
             if current is not _MISSING and type(value) not in _PENDING_TYPES:
                 value = _coerce(current, value, key_path, origin)  # noqa: PLW2901
+        if type(value) is _Required and (current is not _MISSING or _is_unset(target, key)):
+            continue  # as in OmegaConf, merging ??? keeps the value (or expression) there
         updates.append((target, key, _convert(value, node_class, True)))
+
+
+def _written_items(source: Mapping[Any, Any]) -> Iterable[tuple[Any, Any]]:
+    """Return the items of ``source`` with its ``${...}`` and ``???`` as written."""
+    if not isinstance(source, CfgNode) or not source._exprs:
+        return source.items()
+    exprs = source._exprs
+    items = [(key, exprs.get(key, value)) for key, value in dict.items(source)]
+    items.extend((key, expr) for key, expr in exprs.items() if not dict.__contains__(source, key))
+    return items
 
 
 def _merge_loaded(target: CfgNode, source: Mapping[Any, Any]) -> None:
@@ -3109,6 +3135,17 @@ def _yacs_spelling_error(node: CfgNode, name: str) -> ConfigAttributeError:
     return ConfigAttributeError(
         f"unknown key {path!r}. For yacs's {name}(), use {_YACS_SPELLINGS[name]}.",
         key=path,
+    )
+
+
+def _dump_call_error(cfg: object) -> ConfigTypeError:
+    given = "no config" if cfg is None else _describe(cfg)
+    return ConfigTypeError(
+        f"CfgNode.dump() writes the config it is given as its first argument, got {given}."
+        " It is a class method: write CfgNode.dump(cfg) or CfgNode.dump(cfg, stream) (yacs's"
+        " cfg.dump() is CfgNode.dump(cfg) here), or cfg.save(path) for a file.",
+        expected="Mapping",
+        actual=type(cfg).__name__,
     )
 
 
