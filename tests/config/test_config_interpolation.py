@@ -210,9 +210,27 @@ def test_malformed_interpolations_name_the_line(backend: str, value: str, messag
     assert info.value.line == 2
 
 
-def test_an_interpolation_in_a_list_item_is_refused_naming_the_line(backend: str) -> None:
-    with pytest.raises(ConfigError, match=r"line 3: .*not in list items"):
-        CfgNode.load("A: 1\nB:\n  - ${A}\n")
+@pytest.mark.parametrize(
+    "value",
+    [" ['${A}']", " ('${A}', 2)", " ((1, '${A}'),)", " !!python/tuple ['${A}', 2]"],
+    ids=["list", "tuple", "nested-tuple", "tagged-tuple"],
+)
+def test_an_interpolation_in_a_list_or_tuple_item_is_refused_naming_the_line(
+    backend: str, value: str
+) -> None:
+    # A tuple item kept "${A}" as text (and dump wrote it back so): it follows list items.
+    with pytest.raises(ConfigError, match=r"line 2: .*not in list or tuple items") as info:
+        CfgNode.load(f"A: 1\nB:{value}\n")
+    assert info.value.line == 2
+
+
+def test_a_doubled_dollar_in_a_tuple_item_is_a_literal_that_round_trips(backend: str) -> None:
+    cfg = CfgNode.load("A: ('$${x}', ['$${y}'], 2)\n")
+    assert cfg.A == ("${x}", ["${y}"], 2)
+    cfg.B = ("${z}", 1)  # set from Python: a literal ${
+    back = CfgNode.load(str(CfgNode.dump(cfg)))
+    assert back == cfg
+    assert CfgNode.load(str(CfgNode.dump(back))) == cfg
 
 
 # -- escaping, dump and save ----------------------------------------------------------------

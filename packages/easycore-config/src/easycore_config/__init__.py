@@ -2346,15 +2346,17 @@ def _build_list(loader: _ConfigConstructor, node: yaml.Node) -> list[Any]:
     if _expressions_made != made:
         for item, child in zip(items, node.value, strict=True):
             if type(item) in _PENDING_TYPES:
-                line = child.start_mark.line + 1
-                raise ConfigError(
-                    f"{loader.config_source}, line {line}: ${{...}} and ??? work in values"
-                    " of keys, not in list items. Give the list item a key of its own, or"
-                    " write $${ for a literal ${.",
-                    file=loader.config_source,
-                    line=line,
-                )
+                raise _item_expression_error(loader.config_source, child.start_mark.line + 1)
     return items
+
+
+def _item_expression_error(source: str, line: int) -> ConfigError:
+    return ConfigError(
+        f"{source}, line {line}: ${{...}} and ??? work in values of keys, not in list or"
+        " tuple items. Give the item a key of its own, or write $${ for a literal ${.",
+        file=source,
+        line=line,
+    )
 
 
 def _build_scalar(loader: _ConfigConstructor, node: yaml.Node) -> Any:
@@ -2469,7 +2471,26 @@ def _construct_literal(loader: _ConfigConstructor, node: yaml.Node) -> Any:
         if "${" in text:
             return _parse_dollars(text, loader.config_source, node.start_mark.line + 1)
         return text
+    if "${" in text:
+        value = _unescape_items(value, loader.config_source, node.start_mark.line + 1)
     return _convert(value, loader.config_node_class, False)
+
+
+def _unescape_items(value: Any, source: str, line: int) -> Any:
+    """Return a literal's strings with ``$${`` unescaped; refuse a ``${...}`` in them.
+
+    Items of a ``(a, b)`` tuple follow the rule of list items.
+    """
+    if type(value) is str:
+        text = _parse_dollars(value, source, line)
+        if type(text) is _Expr:
+            raise _item_expression_error(source, line)
+        return text
+    if type(value) in (list, tuple):
+        return type(value)(_unescape_items(item, source, line) for item in value)
+    if type(value) is dict:
+        return {key: _unescape_items(item, source, line) for key, item in value.items()}
+    return value
 
 
 def _construct_python_complex(loader: _ConfigConstructor, node: yaml.Node) -> complex:
@@ -2673,7 +2694,9 @@ def _tuple_text(data: tuple[Any, ...]) -> str | None:
 
 def _is_literal(value: Any) -> bool:
     kind = type(value)
-    if kind in (str, int, bool, type(None)):
+    if kind is str:
+        return "${" not in value  # written $${ in a !!python/tuple, which reads it back
+    if kind in (int, bool, type(None)):
         return True
     if kind is float:
         return math.isfinite(value)
