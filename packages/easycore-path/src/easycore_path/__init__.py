@@ -23,7 +23,7 @@ Every download (``download_file``, and ``get_local_path`` of a URL) is:
   hidden ``.easycore-locks`` folder, under names that never collide with yours;
 - retried and resumed: ``_is_retryable`` decides, in one place, which failures get
   another attempt (cut transfers, timeouts, connection errors, 408, 429, 5xx); an
-  attempt continues a cut transfer with HTTP Range where the server allows it.
+  attempt continues a cut transfer with HTTP Range (FTP REST) where the server allows it.
 
 Environment variables:
 
@@ -1113,7 +1113,7 @@ def download_file(
     then renamed to the final name, so a failure or a power loss never leaves a broken
     file there. Callers in other threads or processes wait for that one download
     instead of starting their own. An interrupted transfer continues where it stopped
-    (HTTP Range) when the server allows it, within this call's retries and in a later
+    (HTTP Range, FTP REST) when the server allows it, within this call's retries and in a later
     call after a crash. With ``EASYCORE_OFFLINE=1`` no request is made: the file must
     be there already.
 
@@ -1663,7 +1663,7 @@ def _fetch(url: str, job: _Job, partial: _PartialFile) -> bool:
     deadline = time.monotonic() + job.attempt_timeout
     with _Sink(url, partial.path, label, job.progress, job.checksum, deadline=deadline) as sink:
         if url[:6].lower() == "ftp://":
-            _fetch_ftp(url, sink)
+            _fetch_ftp(url, partial, sink)
         elif not _fetch_http(url, job, partial, sink):
             return False
         _check_size(url, sink)
@@ -1790,10 +1790,11 @@ class _Sink:
 class _PartialFile:
     """The hidden partial file of a download, and what lets a later attempt resume it.
 
-    It sits in the target's work folder with a JSON note of the URL and the validators
-    (ETag, Last-Modified) of the response it holds. Only the holder of the target's lock
-    touches it, so one found there was left by a holder that is gone: it may be resumed
-    with a Range request when the server still has the same version (``If-Range``).
+    It sits in the target's work folder with a JSON note of the URL and the validators of
+    the version it holds (HTTP: ETag, Last-Modified; FTP: SIZE, MDTM). Only the holder of
+    the target's lock touches it, so one found there was left by a holder that is gone:
+    it may be resumed (HTTP Range with If-Range, FTP REST) when the server still has the
+    same version.
     """
 
     def __init__(self, target: str, url: str) -> None:
@@ -1846,21 +1847,37 @@ class _PartialFile:
         if response.status_code == 206 and self.offset:
             return self.offset
         self.offset = 0
-        _write_json(
-            self._note,
+        self.note_version(
             {
-                "url": self._url,
                 "etag": response.headers.get("ETag", ""),
                 "last_modified": response.headers.get("Last-Modified", ""),
-            },
+            }
         )
         return 0
+
+    def ftp_offset(self, version: Mapping[str, str]) -> int:
+        """Return where an FTP transfer of ``version`` may resume the partial file (0: not).
+
+        ``version`` holds the file's SIZE and MDTM. Only when both are known and equal to
+        what was noted when the partial file began are its bytes of the same version:
+        otherwise the transfer starts again, so no file mixes two versions.
+        """
+        noted = _read_note(self._note, self._url)
+        if noted is None or not all(version.values()):
+            return 0
+        if any(noted.get(key) != value for key, value in version.items()):
+            return 0
+        size = os.path.getsize(self.path) if os.path.isfile(self.path) else 0
+        return size if size < int(version["size"]) else 0
+
+    def note_version(self, version: Mapping[str, str]) -> None:
+        """Note the validators of the version the partial file is about to hold."""
+        _write_json(self._note, {"url": self._url, **version})
 
     def commit(self, target: str) -> None:
         """Rename the (fsynced) partial file to ``target`` and make the rename durable."""
         os.replace(self.path, target)
-        with contextlib.suppress(FileNotFoundError):  # FTP writes no note
-            os.replace(self._note, self._final_note)
+        os.replace(self._note, self._final_note)
         _sync_directory(os.path.dirname(target))
 
     def discard(self) -> None:
@@ -2279,11 +2296,22 @@ def _ftp_session(url: str) -> Iterator[tuple[ftplib.FTP, str]]:
         yield ftp, remote_path
 
 
-def _fetch_ftp(url: str, sink: _Sink) -> None:
+def _fetch_ftp(url: str, partial: _PartialFile, sink: _Sink) -> None:
+    """Download ``url`` into ``sink``, resuming ``partial`` with REST where that is safe."""
     try:
         with _ftp_session(url) as (ftp, remote_path):
-            sink.begin(_ftp_size(ftp, remote_path))
-            ftp.retrbinary(f"RETR {remote_path}", sink.write, blocksize=_CHUNK_SIZE)
+            size = _ftp_size(ftp, remote_path)
+            version = {"size": "" if size is None else str(size)}
+            version["modified"] = _ftp_modified(ftp, remote_path)
+            offset = partial.ftp_offset(version)
+            if offset and not _ftp_restarts_at(ftp, offset):
+                offset = 0
+            if not offset:
+                partial.note_version(version)
+            sink.begin(size, offset)
+            ftp.retrbinary(
+                f"RETR {remote_path}", sink.write, blocksize=_CHUNK_SIZE, rest=offset or None
+            )
     except ftplib.error_perm as err:
         raise _ftp_refusal(url, err) from err
     except (ftplib.Error, OSError, EOFError, ValueError) as err:
@@ -2302,6 +2330,24 @@ def _ftp_size(ftp: ftplib.FTP, remote_path: str) -> int | None:
             raise  # no such file: the caller reports it
         return None  # SIZE not supported: the transfer goes unchecked
     return size
+
+
+def _ftp_modified(ftp: ftplib.FTP, remote_path: str) -> str:
+    """Return the file's modification time (MDTM), or "" when the server does not say."""
+    try:
+        reply = ftp.sendcmd(f"MDTM {remote_path}")
+    except ftplib.error_perm:  # MDTM not supported: no resume, the transfer starts over
+        return ""
+    return reply[4:].strip() if reply[:3] == "213" else ""
+
+
+def _ftp_restarts_at(ftp: ftplib.FTP, offset: int) -> bool:
+    """Return whether the server takes ``REST offset`` (RETR then sends it again)."""
+    try:
+        ftp.sendcmd(f"REST {offset}")
+    except ftplib.error_perm:  # 502: REST not implemented
+        return False
+    return True
 
 
 def _ftp_exists(url: str) -> bool:
