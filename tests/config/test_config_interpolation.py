@@ -278,6 +278,7 @@ SUBTREE_COPIES = {
     "copy": lambda node: node.copy(),
     "deepcopy": copy.deepcopy,
     "CfgNode": CfgNode,
+    "pickle": lambda node: pickle.loads(pickle.dumps(node)),
 }
 
 
@@ -292,6 +293,16 @@ def test_a_copy_of_a_subtree_keeps_the_values_its_references_had(
     assert CfgNode.dump(solver) == "BASE_LR: 0.2\nWARMUP_LR: 5\n"
     cfg.BASE_LR = 6
     assert (cfg.SOLVER.WARMUP_LR, solver.WARMUP_LR) == (6, 5)
+
+
+def test_a_pickled_subtree_keeps_its_required_and_env_values() -> None:
+    cfg = CfgNode.load("A: 1\nSUB:\n  SEED: ???\n  HOME: ${env:EASYCORE_TEST_UNSET,/home}\n")
+    sub = pickle.loads(pickle.dumps(cfg.SUB))
+    assert sub.missing_keys() == ["SEED"]
+    assert str(CfgNode.dump(sub)).splitlines() == [
+        "HOME: ${env:EASYCORE_TEST_UNSET,/home}",
+        "SEED: ???",
+    ]
 
 
 def test_a_copy_of_the_whole_config_keeps_its_references_live() -> None:

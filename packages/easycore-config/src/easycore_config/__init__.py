@@ -919,8 +919,22 @@ class CfgNode(dict[Any, Any]):
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Items are restored through __setitem__, then the frozen flag as state.
-        state = {"frozen": self._frozen, "key_rules": self._key_rules, "exprs": self._exprs}
+        # Items are restored through __setitem__, then the state (pickle's order). A node
+        # pickles its ${...} as a copy of it keeps them (those reading keys as values, when
+        # it is below the top of its config); the top restores the whole tree's, last.
+        state: dict[str, Any] = {
+            "frozen": self._frozen,
+            "key_rules": self._key_rules,
+            "exprs": self._exprs,
+        }
+        if self._holds_exprs:
+            if _holding_parent(self) is None:
+                state["tree_exprs"] = [
+                    (node, node._exprs) for node in _iter_nodes(self)[1:] if node._exprs
+                ]
+            elif self._exprs:
+                kept = {key: expr for key, expr in self._exprs.items() if not _reads_keys(expr)}
+                state["exprs"] = kept or None
         return (type(self), (), state, None, iter(list(dict.items(self))))
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
@@ -929,6 +943,9 @@ class CfgNode(dict[Any, Any]):
         object.__setattr__(self, "_exprs", state.get("exprs"))
         if self._exprs:
             _mark_holds_exprs(self)
+        for node, exprs in state.get("tree_exprs", ()):
+            object.__setattr__(node, "_exprs", exprs)
+            _mark_holds_exprs(node)
 
 
 CfgNode._reserved_names = frozenset(dir(CfgNode))
