@@ -1928,6 +1928,10 @@ def _truncated(url: str, sink: _Sink, reason: str) -> TruncatedDownloadError:
 
 
 def _local_failure(url: str, path: str, err: OSError) -> DownloadError:
+    cause = err.__cause__
+    if isinstance(cause, OSError) and cause.errno == err.errno and err.filename:
+        # file_lock's advice around the system's error: name the folder, advise once
+        path, err = err.filename, cause
     reason = err.strerror or str(err)
     unwritable = " Pick a folder you may write to (for PathManager's cache, set EASYCORE_CACHE)"
     hint = {
