@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 from pathlib import Path
 from typing import Callable
@@ -299,10 +300,7 @@ def test_a_pickled_subtree_keeps_its_required_and_env_values() -> None:
     cfg = CfgNode.load("A: 1\nSUB:\n  SEED: ???\n  HOME: ${env:EASYCORE_TEST_UNSET,/home}\n")
     sub = pickle.loads(pickle.dumps(cfg.SUB))
     assert sub.missing_keys() == ["SEED"]
-    assert str(CfgNode.dump(sub)).splitlines() == [
-        "HOME: ${env:EASYCORE_TEST_UNSET,/home}",
-        "SEED: ???",
-    ]
+    assert CfgNode.dump(sub) == "SEED: ???\nHOME: ${env:EASYCORE_TEST_UNSET,/home}\n"
 
 
 def test_a_copy_of_the_whole_config_keeps_its_references_live() -> None:
@@ -479,6 +477,39 @@ def test_dump_writes_required_values_back(backend: str) -> None:
     back = CfgNode.load(str(CfgNode.dump(cfg)))
     assert back.missing_keys() == cfg.missing_keys()
     assert back == cfg
+
+
+def test_dump_writes_unset_keys_in_their_place(backend: str, write: Write) -> None:
+    text = "A: ???\nB: 1\nC: ???\nD: ???\nE: ${C}\nF: 2\nG: ???\n"
+    cfg = CfgNode.open(write("exp.yaml", text))
+    assert CfgNode.dump(cfg) == text
+    for copied in (cfg.copy(), copy.copy(cfg), CfgNode(cfg), pickle.loads(pickle.dumps(cfg))):
+        assert CfgNode.dump(copied) == text
+    cfg.F = 3  # resolving again keeps the places
+    assert CfgNode.dump(cfg) == text.replace("F: 2", "F: 3")
+    cfg.B = "???"  # a string, not a mark
+    cfg.C = 4
+    assert list(cfg) == ["B", "C", "E", "F"]
+    del cfg["C"]  # the key D followed is gone: D goes to the end
+    assert CfgNode.dump(cfg) == "A: ???\nB: '???'\nE: ${C}\nF: 3\nG: ???\nD: ???\n"
+
+
+def test_a_key_that_becomes_unset_keeps_its_place_in_dump() -> None:
+    cfg = CfgNode.load("X: 0\nA: 1\nB: ${A}\nC: 2\n")
+    del cfg.A  # B's reference breaks: B reads as unset
+    assert CfgNode.dump(cfg) == "X: 0\nB: ${A}\nC: 2\n"
+
+
+def test_from_dataclass_writes_required_fields_in_field_order() -> None:
+    @dataclasses.dataclass
+    class Schema:
+        FIRST: int
+        SECOND: int = 2
+        THIRD: str = dataclasses.field(default_factory=str)
+        FOURTH: float = dataclasses.field(kw_only=True)
+
+    cfg = CfgNode.from_dataclass(Schema)
+    assert CfgNode.dump(cfg) == "FIRST: ???\nSECOND: 2\nTHIRD: ''\nFOURTH: ???\n"
 
 
 def test_resolve_refuses_unset_keys() -> None:

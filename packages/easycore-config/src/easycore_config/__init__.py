@@ -252,6 +252,7 @@ class CfgNode(dict[Any, Any]):
         "_key",
         "_key_rules",
         "_parent",
+        "_places",
         "_references",
         "_sources",
     )
@@ -269,6 +270,9 @@ class CfgNode(dict[Any, Any]):
     # On a root, after it was resolved: first name of each key path a ${...} reads -> the
     # key paths, so that setting an unread key skips resolving again. None: not known.
     _references: dict[str, list[str]] | None
+    # Keys that have an expression or ??? but no value now -> (the key they follow in the
+    # node,), or () for the first, so that dump writes them in their place. None: none yet.
+    _places: dict[Any, tuple[Any, ...]] | None
     # Files (or texts) this root was loaded and merged from, to find key lines for errors.
     _sources: tuple[tuple[str, str | None], ...]
     _parent: weakref.ref[CfgNode] | None
@@ -786,7 +790,10 @@ class CfgNode(dict[Any, Any]):
         if _expressions_made and isinstance(value, CfgNode) and _moves_between_configs(value, self):
             value = deepcopy(value)  # sharing it, both configs would resolve it
         value = _convert(value, type(self), False)
-        _store(self, key, value)
+        if self._places:
+            _store_in_place(self, key, value)
+        else:
+            _store(self, key, value)
         if _expressions_made:
             _refresh_after_set(self, key, value)
 
@@ -926,6 +933,7 @@ class CfgNode(dict[Any, Any]):
             "frozen": self._frozen,
             "key_rules": self._key_rules,
             "exprs": self._exprs,
+            "places": self._places,
         }
         if self._holds_exprs:
             if _holding_parent(self) is None:
@@ -941,6 +949,7 @@ class CfgNode(dict[Any, Any]):
         object.__setattr__(self, "_frozen", bool(state.get("frozen", False)))
         object.__setattr__(self, "_key_rules", state.get("key_rules"))
         object.__setattr__(self, "_exprs", state.get("exprs"))
+        object.__setattr__(self, "_places", state.get("places"))
         if self._exprs:
             _mark_holds_exprs(self)
         for node, exprs in state.get("tree_exprs", ()):
@@ -1096,6 +1105,7 @@ def _init_slots(node: CfgNode) -> None:
     object.__setattr__(node, "_key_rules", None)
     object.__setattr__(node, "_sources", ())
     object.__setattr__(node, "_references", None)
+    object.__setattr__(node, "_places", None)
     object.__setattr__(node, "_parent", None)
     object.__setattr__(node, "_key", ())
 
@@ -1322,7 +1332,7 @@ def _apply_updates(updates: list[tuple[CfgNode, Any, Any]]) -> None:
     for node, key, value in updates:
         if node._exprs is not None:
             node._exprs.pop(key, None)  # the merged value (maybe an expression) replaces it
-        _store(node, key, value)
+        _store_in_place(node, key, value)
         if type(value) in _PENDING_TYPES:
             _mark_holds_exprs(node)
 
@@ -1690,9 +1700,9 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
                 raise
             value = _MISSING
         if value is not _MISSING:
-            _store(node, key, value)  # in place: the key keeps its position
+            _store_in_place(node, key, value)
         elif dict.__contains__(node, key):
-            _remove(node, key)
+            _unset_in_place(node, key)
 
 
 def _iter_nodes(root: CfgNode) -> list[CfgNode]:
@@ -1750,7 +1760,43 @@ def _exprs_of(node: CfgNode) -> dict[Any, _Expr | _Required]:
 def _copy_exprs(source: CfgNode, target: CfgNode) -> None:
     if source._exprs:
         object.__setattr__(target, "_exprs", dict(source._exprs))
+        object.__setattr__(target, "_places", source._places and dict(source._places))
         _mark_holds_exprs(target)
+
+
+def _unset_in_place(node: CfgNode, key: Any) -> None:
+    """Remove the value of ``key``, which keeps its expression, remembering its place."""
+    written = list(_as_written(node, cast(_ExprMap, node._exprs)))  # unset keys included
+    index = written.index(key)
+    _remember_place(node, key, (written[index - 1],) if index else ())
+    _remove(node, key)
+
+
+def _store_in_place(node: CfgNode, key: Any, value: Any) -> None:
+    """Store as :func:`_store` does; a key that had no value goes back to its place."""
+    places = node._places
+    place = places.pop(key, None) if places else None
+    if places is None or place is None or dict.__contains__(node, key):
+        _store(node, key, value)  # a key there keeps its position
+        return
+    seen = {key}
+    while place and not dict.__contains__(node, place[0]) and place[0] not in seen:
+        seen.add(place[0])  # it follows a key without a value: go to the one before that
+        place = places.get(place[0])
+    keys = list(dict.keys(node))
+    if place is None or (place and place[0] not in keys):
+        index = len(keys)  # the key it followed is gone
+    else:
+        index = keys.index(place[0]) + 1 if place else 0
+    moved = [(later, dict.pop(node, later)) for later in keys[index:]]
+    _store(node, key, value)
+    dict.update(node, moved)  # the __dict__ mirror does not move: it holds the same values
+
+
+def _remember_place(node: CfgNode, key: Any, previous: tuple[Any, ...]) -> None:
+    if node._places is None:
+        object.__setattr__(node, "_places", {})
+    cast(Dict[Any, Any], node._places)[key] = previous
 
 
 def _holding_parent(node: CfgNode) -> CfgNode | None:
@@ -1982,19 +2028,23 @@ def _node_from_dataclass(schema: type, node_class: type[CfgNode]) -> CfgNode:
     global _expressions_made
     node = _new_node(node_class)
     hints = typing.get_type_hints(schema)
+    previous: tuple[Any, ...] = ()  # the field before, as _places holds it
     for field in dataclasses.fields(schema):
         annotation = hints.get(field.name, Any)
+        value: Any = _MISSING
         if field.default is not dataclasses.MISSING:
             value = field.default
         elif field.default_factory is not dataclasses.MISSING:
             value = field.default_factory()
         elif isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
             value = _node_from_dataclass(annotation, node_class)
-        else:
+        if value is _MISSING:
             _expressions_made += 1
             _exprs_of(node)[field.name] = _Required(f"dataclass {schema.__qualname__}", None)
-            continue
-        _store(node, field.name, _convert(_plain_default(value), node_class, True))
+            _remember_place(node, field.name, previous)
+        else:
+            _store(node, field.name, _convert(_plain_default(value), node_class, True))
+        previous = (field.name,)
     return node
 
 
@@ -2663,12 +2713,36 @@ _UNICODE_BREAKS: Final = frozenset("\x85\u2028\u2029")  # NEL, LINE and PARAGRAP
 
 def _represent_node(dumper: Any, data: Mapping[Any, Any]) -> yaml.Node:
     if isinstance(data, CfgNode) and data._exprs:
-        # Write ${...} and ??? as in the file, not the values they gave.
-        exprs = data._exprs
-        shown = {key: exprs.get(key, value) for key, value in dict.items(data)}
-        shown.update((key, expr) for key, expr in exprs.items() if key not in shown)
-        return cast(yaml.Node, dumper.represent_dict(shown))
+        return cast(yaml.Node, dumper.represent_dict(_as_written(data, data._exprs)))
     return cast(yaml.Node, dumper.represent_dict(data))
+
+
+def _as_written(node: CfgNode, exprs: _ExprMap) -> dict[Any, Any]:
+    """Return the items of ``node`` with ``${...}`` and ``???`` as in the file, in order.
+
+    Keys without a value go back to the place they had; if the key they followed is
+    gone, to the end.
+    """
+    places = node._places or {}
+    following: dict[Any, list[Any]] = {}  # (key,) or () -> the unset keys after it
+    for key in exprs:
+        if not dict.__contains__(node, key):
+            following.setdefault(places.get(key, _MISSING), []).append(key)
+    shown: dict[Any, Any] = {}
+    stack = [(key, exprs[key]) for key in reversed(following.pop((), []))]
+    items = iter(dict.items(node))
+    while True:
+        if not stack:
+            item = next(items, None)
+            if item is None:
+                break
+            stack.append((item[0], exprs.get(item[0], item[1])))
+        key, value = stack.pop()
+        shown[key] = value
+        stack.extend((unset, exprs[unset]) for unset in reversed(following.pop((key,), [])))
+    for keys in following.values():  # their place is gone
+        shown.update((key, exprs[key]) for key in keys)
+    return shown
 
 
 def _represent_str(dumper: Any, data: str) -> yaml.Node:
