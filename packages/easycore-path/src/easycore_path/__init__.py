@@ -2048,22 +2048,14 @@ class _HTTPSession(requests.Session):
         for prefix in ("http://", "https://"):
             self.mount(prefix, _WatchedAdapter(self._sockets))
 
-    @contextlib.contextmanager
-    def cut_at(self, deadline: float) -> Iterator[None]:
+    def cut_at(self, deadline: float) -> contextlib.AbstractContextManager[None]:
         """Shut this session's sockets down if the block is still running at ``deadline``."""
-        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            yield
-        finally:
-            watchdog.cancel()
+        return _cut_at(deadline, self._cut)
 
     def _cut(self) -> None:
         self.was_cut = True
         for sock in list(self._sockets):
-            with contextlib.suppress(OSError):  # closed already
-                sock.shutdown(socket.SHUT_RDWR)
+            _shut_down(sock)
 
     def rebuild_auth(
         self, prepared_request: requests.PreparedRequest, response: requests.Response
@@ -2136,6 +2128,31 @@ def _watched_pool(pool: type[Any], sockets: list[socket.socket]) -> type[Any]:
         ConnectionCls = WatchedConnection
 
     return WatchedPool
+
+
+@contextlib.contextmanager
+def _cut_at(deadline: float | None, cut: Callable[[], None]) -> Iterator[None]:
+    """Call ``cut`` (from a watchdog thread) if the block still runs at ``deadline``.
+
+    ``deadline`` is a ``time.monotonic()`` time; None: no deadline.
+    """
+    if deadline is None:
+        yield
+        return
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+
+
+def _shut_down(sock: socket.socket | None) -> None:
+    """Shut ``sock`` down, so that a read blocked on it returns at once."""
+    if sock is not None:
+        with contextlib.suppress(OSError):  # closed already
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _get(session: requests.Session, url: str, headers: dict[str, str]) -> requests.Response:
@@ -2286,14 +2303,20 @@ def _http_exists(url: str, headers: Mapping[str, str], allow_insecure_redirects:
 
 
 @contextlib.contextmanager
-def _ftp_session(url: str) -> Iterator[tuple[ftplib.FTP, str]]:
-    """Yield a logged-in binary-mode FTP connection and the file's path on the server."""
+def _ftp_session(url: str, deadline: float | None = None) -> Iterator[tuple[ftplib.FTP, str]]:
+    """Yield a logged-in binary-mode FTP connection and the file's path on the server.
+
+    At ``deadline`` (``time.monotonic()``; None: never) the control connection is shut,
+    so a server that drips its replies (an endless multi-line banner, say) within the
+    read timeout cannot hold the session, its QUIT included.
+    """
     parts = urllib.parse.urlsplit(url)
     # RFC 1738: the URL path is relative to the login directory.
     remote_path = urllib.parse.unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
     user = urllib.parse.unquote(parts.username or "anonymous")
     password = urllib.parse.unquote(parts.password or "anonymous@")
-    with ftplib.FTP(timeout=_READ_TIMEOUT) as ftp:
+    ftp = ftplib.FTP(timeout=_READ_TIMEOUT)
+    with _cut_at(deadline, lambda: _shut_down(ftp.sock)), ftp:
         ftp.connect(parts.hostname or "", parts.port or 21)
         ftp.login(user, password)
         ftp.voidcmd("TYPE I")
@@ -2303,7 +2326,7 @@ def _ftp_session(url: str) -> Iterator[tuple[ftplib.FTP, str]]:
 def _fetch_ftp(url: str, partial: _PartialFile, sink: _Sink) -> None:
     """Download ``url`` into ``sink``, resuming ``partial`` with REST where that is safe."""
     try:
-        with _ftp_session(url) as (ftp, remote_path):
+        with _ftp_session(url, sink.deadline) as (ftp, remote_path):
             size = _ftp_size(ftp, remote_path)
             version = {"size": "" if size is None else str(size)}
             version["modified"] = _ftp_modified(ftp, remote_path)
@@ -2319,8 +2342,10 @@ def _fetch_ftp(url: str, partial: _PartialFile, sink: _Sink) -> None:
     except ftplib.error_perm as err:
         raise _ftp_refusal(url, err) from err
     except (ftplib.Error, OSError, EOFError, ValueError) as err:
-        if isinstance(err, DownloadError):  # the sink's: the local disk failed
+        if isinstance(err, DownloadError):  # the sink's: the local disk failed, or too late
             raise
+        if time.monotonic() >= sink.deadline:  # the watchdog shut the connection
+            raise _truncated(url, sink, _PAST_DEADLINE) from err
         if sink.received:
             raise _truncated(url, sink, f"connection broke: {err}") from err
         raise DownloadError(f"could not fetch {url}: {err!r}. Nothing was saved.", url) from err
