@@ -160,3 +160,29 @@ def test_ftp_server_dripping_its_replies_is_cut_at_the_attempt_deadline(
     assert info.value.url == banner_drip
     assert info.value.received == 0
     assert os.listdir(out) == [".easycore-locks"]
+
+
+@pytest.mark.timeout(60)
+def test_ftp_refresh_if_changed_keeps_a_current_file(ftp_site: FtpSite, tmp_path: Path) -> None:
+    (ftp_site.root / "w.bin").write_bytes(BODY)
+    url = ftp_site.url("w.bin")
+    path = download_file(url, str(tmp_path), progress=False)
+    inode = os.stat(path).st_ino
+    assert download_file(url, str(tmp_path), progress=False, refresh="if-changed") == path
+    assert ftp_site.retrievals == 1  # SIZE and MDTM said it is current: no RETR
+    assert os.stat(path).st_ino == inode
+
+
+@pytest.mark.timeout(60)
+def test_ftp_refresh_if_changed_replaces_a_changed_file(ftp_site: FtpSite, tmp_path: Path) -> None:
+    remote = ftp_site.root / "w.bin"
+    remote.write_bytes(BODY)
+    url = ftp_site.url("w.bin")
+    path = download_file(url, str(tmp_path), progress=False)
+    new_body = os.urandom(len(BODY))  # the same size: only MDTM tells the versions apart
+    remote.write_bytes(new_body)
+    later = remote.stat().st_mtime + 60
+    os.utime(remote, (later, later))
+    assert download_file(url, str(tmp_path), progress=False, refresh="if-changed") == path
+    assert Path(path).read_bytes() == new_body
+    assert ftp_site.retrievals == 2

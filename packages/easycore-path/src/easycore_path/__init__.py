@@ -1140,8 +1140,8 @@ def download_file(
             file's path returned. An archive that ``refresh`` replaced is extracted
             again.
         refresh: ``"never"`` (default) returns a file already there as it is;
-            ``"if-changed"`` asks the server (with its ETag or Last-Modified) and
-            replaces the file, atomically, only when it changed.
+            ``"if-changed"`` asks the server (with its ETag or Last-Modified; over FTP
+            its SIZE and MDTM) and replaces the file, atomically, only when it changed.
         allow_insecure_redirects: Follow a redirect from https to plain http.
         attempt_timeout: Seconds one attempt may take in all, headers and body (1
             hour by default), so a server that stalls or drips cannot hold the
@@ -1662,9 +1662,8 @@ def _fetch(url: str, job: _Job, partial: _PartialFile) -> bool:
     label = os.path.basename(job.target)
     deadline = time.monotonic() + job.attempt_timeout
     with _Sink(url, partial.path, label, job.progress, job.checksum, deadline=deadline) as sink:
-        if url[:6].lower() == "ftp://":
-            _fetch_ftp(url, partial, sink)
-        elif not _fetch_http(url, job, partial, sink):
+        fetch = _fetch_ftp if url[:6].lower() == "ftp://" else _fetch_http
+        if not fetch(url, job, partial, sink):
             return False
         _check_size(url, sink)
         sink.finish()
@@ -1862,13 +1861,15 @@ class _PartialFile:
         what was noted when the partial file began are its bytes of the same version:
         otherwise the transfer starts again, so no file mixes two versions.
         """
-        noted = _read_note(self._note, self._url)
-        if noted is None or not all(version.values()):
-            return 0
-        if any(noted.get(key) != value for key, value in version.items()):
+        if not _is_known_version(_read_note(self._note, self._url), version):
             return 0
         size = os.path.getsize(self.path) if os.path.isfile(self.path) else 0
         return size if size < int(version["size"]) else 0
+
+    def has_current(self, target: str, version: Mapping[str, str]) -> bool:
+        """Return whether ``target`` is there and holds ``version`` of an FTP file."""
+        noted = _read_note(self._final_note, self._url)
+        return os.path.isfile(target) and _is_known_version(noted, version)
 
     def note_version(self, version: Mapping[str, str]) -> None:
         """Note the validators of the version the partial file is about to hold."""
@@ -1895,6 +1896,13 @@ def _read_note(path: str, url: str) -> dict[str, str] | None:
     except (OSError, ValueError):  # missing, or cut by a crash: as good as missing
         return None
     return note if isinstance(note, dict) and note.get("url") == url else None
+
+
+def _is_known_version(noted: Mapping[str, str] | None, version: Mapping[str, str]) -> bool:
+    """Return whether ``version`` (all of its validators known) is the one ``noted``."""
+    if noted is None or not all(version.values()):
+        return False
+    return all(noted.get(key) == value for key, value in version.items())
 
 
 def _write_json(path: str, note: dict[str, str]) -> None:
@@ -2323,13 +2331,18 @@ def _ftp_session(url: str, deadline: float | None = None) -> Iterator[tuple[ftpl
         yield ftp, remote_path
 
 
-def _fetch_ftp(url: str, partial: _PartialFile, sink: _Sink) -> None:
-    """Download ``url`` into ``sink``, resuming ``partial`` with REST where that is safe."""
+def _fetch_ftp(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool:
+    """Download ``url`` into ``sink``, resuming ``partial`` with REST where that is safe.
+
+    Returns False when a refresh finds the file current (nothing was downloaded).
+    """
     try:
         with _ftp_session(url, sink.deadline) as (ftp, remote_path):
             size = _ftp_size(ftp, remote_path)
             version = {"size": "" if size is None else str(size)}
             version["modified"] = _ftp_modified(ftp, remote_path)
+            if job.refresh and partial.has_current(job.target, version):
+                return False
             offset = partial.ftp_offset(version)
             if offset and not _ftp_restarts_at(ftp, offset):
                 offset = 0
@@ -2349,6 +2362,7 @@ def _fetch_ftp(url: str, partial: _PartialFile, sink: _Sink) -> None:
         if sink.received:
             raise _truncated(url, sink, f"connection broke: {err}") from err
         raise DownloadError(f"could not fetch {url}: {err!r}. Nothing was saved.", url) from err
+    return True
 
 
 def _ftp_size(ftp: ftplib.FTP, remote_path: str) -> int | None:
