@@ -171,6 +171,26 @@ def test_lock_without_flock_excludes_others_and_recovers_from_a_dead_holder(
     assert out.strip() == "locked"
 
 
+@pytest.mark.timeout(90)
+def test_a_soft_lock_timeout_names_the_soft_lock_file_and_when_to_delete_it(
+    tmp_path: Path,
+) -> None:
+    target = str(tmp_path / "shared.bin")
+    holder = _start(_HOLD_WITHOUT_FLOCK, "ENOLCK", target, "10", "hold")
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        waiter = _start(_HOLD_WITHOUT_FLOCK, "ENOLCK", target, "0.5", "release")
+        _, err = waiter.communicate(timeout=60)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    soft_locks = list((tmp_path / ".easycore-locks").glob("*.lock.soft"))
+    assert len(soft_locks) == 1
+    assert f"holds {str(soft_locks[0])!r}" in err
+    assert "a holder on another host cannot be seen dead from here" in err
+
+
 _HOLD_AND_FORK = textwrap.dedent(
     """
     import os, sys, time

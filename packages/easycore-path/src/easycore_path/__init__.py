@@ -1424,9 +1424,9 @@ def _acquired_lock(path: str, lock_file: str, timeout: float) -> filelock.BaseFi
     same kind of lock. The soft lock has its own file: the failed flock left ``lock_file``.
     """
     folder = os.path.dirname(lock_file)
+    lock: filelock.BaseFileLock = filelock.FileLock(lock_file, timeout=timeout)
     try:
         os.makedirs(folder, exist_ok=True)
-        lock: filelock.BaseFileLock = filelock.FileLock(lock_file, timeout=timeout)
         try:
             lock.acquire()
         except OSError as err:  # filelock.Timeout too: it has no errno
@@ -1435,16 +1435,31 @@ def _acquired_lock(path: str, lock_file: str, timeout: float) -> filelock.BaseFi
             lock = filelock.SoftFileLock(f"{lock_file}.soft", timeout=timeout)
             lock.acquire()
     except filelock.Timeout as err:
-        raise LockTimeoutError(
-            f"could not lock {path!r} within {timeout:g} s: another thread or process holds "
-            f"{lock_file!r}. Wait for it, or pass a longer timeout=: its holder releases it "
-            f"when it ends or dies, even if killed. The lock file stays; leave it in place.",
-            lock_file,
-            timeout,
-        ) from err
+        raise _lock_timeout(path, lock, timeout) from err
     except OSError as err:
         raise _unusable_lock_folder(path, folder, err) from err
     return lock
+
+
+def _lock_timeout(path: str, lock: filelock.BaseFileLock, timeout: float) -> LockTimeoutError:
+    if isinstance(lock, filelock.SoftFileLock):
+        # Its holder's death is seen on its own host only (pid and start time).
+        advice = (
+            "It is a soft lock (this file system refuses flock), taken over once its holder "
+            "is dead; a holder on another host cannot be seen dead from here: if the process "
+            "the file names there is gone, delete the file."
+        )
+    else:
+        advice = (
+            "Its holder releases it when it ends or dies, even if killed. The lock file "
+            "stays; leave it in place."
+        )
+    return LockTimeoutError(
+        f"could not lock {path!r} within {timeout:g} s: another thread or process holds "
+        f"{lock.lock_file!r}. Wait for it, or pass a longer timeout=. {advice}",
+        lock.lock_file,
+        timeout,
+    )
 
 
 def _unusable_lock_folder(path: str, folder: str, err: OSError) -> OSError:
