@@ -1513,6 +1513,7 @@ def _rules_of(node: CfgNode) -> _KeyRules:
 # In a string, "$${" is a literal "${" and "${BODY}" an interpolation (BODY holds no
 # "$", "{" or "}": nesting is not supported, and a stray "${" is an error).
 _DOLLAR: Final = re.compile(r"\$\$\{|\$\{([^${}]*)\}")
+_WHOLE_REFERENCE: Final = re.compile(r"\$\{([^${}]*)\}")  # a value that is one ${...}
 _REQUIRED_TAG: Final = "tag:easycore,2020:required"
 _REQUIRED_PATTERN: Final = re.compile(r"^\?\?\?$")
 _ENV_PREFIX: Final = "env:"
@@ -1563,6 +1564,10 @@ _ExprMap = Dict[Any, Union[_Expr, _Required]]  # a node's _exprs (built once: ca
 def _parse_dollars(text: str, source: str, line: int) -> str | _Expr:
     """Return ``text`` with ``$${`` unescaped, or an ``_Expr`` if it holds ``${...}``."""
     global _expressions_made
+    whole = _WHOLE_REFERENCE.fullmatch(text)
+    if whole is not None:  # most expressions are one reference: skip the general loop
+        _expressions_made += 1
+        return _Expr(text, (_parse_reference(whole.group(1), text, source, line),), source, line)
     parts: list[_Part] = []
     literal: list[str] = []
     position = 0
@@ -1676,10 +1681,7 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
     False to a key that is gone) is left unset, and reading it raises the reason.
     """
     entries: list[tuple[CfgNode, Any]] = []
-    for node in _iter_nodes(root):
-        for key, value in dict.items(node):
-            if type(value) in _PENDING_TYPES:
-                _exprs_of(node)[key] = value
+    for node in _iter_nodes(root, take_pending=True):
         if node._exprs:
             entries.extend((node, key) for key in node._exprs)
     references: dict[str, list[str]] = {}
@@ -1705,14 +1707,17 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
             _unset_in_place(node, key)
 
 
-def _iter_nodes(root: CfgNode) -> list[CfgNode]:
+def _iter_nodes(root: CfgNode, take_pending: bool = False) -> list[CfgNode]:
     """Return the nodes of the tree below ``root`` (included) that hold expressions.
 
     Nodes without expressions in or below them are skipped, with all below them.
+    With ``take_pending``, an expression or ``???`` found as a value (just loaded or
+    merged, not resolved yet) is recorded in its node's ``_exprs`` on the way.
     """
     found: list[CfgNode] = []
     stack: list[Any] = [root]
     seen: set[int] = set()
+    atomic, pending = _ATOMIC_TYPES, _PENDING_TYPES
     while stack:
         value = stack.pop()
         if id(value) in seen:
@@ -1722,7 +1727,16 @@ def _iter_nodes(root: CfgNode) -> list[CfgNode]:
             if not value._holds_exprs:
                 continue
             found.append(value)
-            stack.extend(item for item in dict.values(value) if type(item) not in _ATOMIC_TYPES)
+            # One loop, no generator: this walk is most of resolving a loaded file.
+            for key, item in dict.items(value):
+                kind = type(item)
+                if kind in atomic:
+                    continue
+                if kind in pending:
+                    if take_pending:
+                        _exprs_of(value)[key] = item
+                else:
+                    stack.append(item)
         elif type(value) is list or type(value) is tuple:
             stack.extend(item for item in value if type(item) not in _ATOMIC_TYPES)
     return found
@@ -1856,13 +1870,14 @@ class _Resolver:
 
     def value_of(self, node: CfgNode, key: Any) -> Any:
         token = (id(node), key)
-        if token in self.done:
-            return self.done[token]
+        done = self.done.get(token, _MISSING)
+        if done is not _MISSING:
+            return done
         expr = cast(_ExprMap, node._exprs)[key]
         if type(expr) is _Required:
             raise _missing_value_error(_join(_node_path(node), key), expr, None)
         tokens = [(id(active), active_key) for active, active_key in self.active]
-        if token in tokens:
+        if tokens and token in tokens:
             path = _join(_node_path(node), key)
             chain = [
                 _join(_node_path(active), active_key)
@@ -1896,6 +1911,9 @@ class _Resolver:
         return value
 
     def _evaluate(self, expr: _Expr, node: CfgNode, key: Any) -> Any:
+        first = expr.parts[0]
+        if len(expr.parts) == 1 and type(first) is tuple and first[0] == "key":
+            return self._lookup(first[1], expr, node, key)  # the common case, directly
         values = [
             part if isinstance(part, str) else self._part(part, expr, node, key)
             for part in expr.parts
