@@ -124,3 +124,50 @@ def test_hatch_ci_records_alone_and_skips_those_in_the_workspace() -> None:
     assert len(workspace) == 1
     assert "--skip-passed-in build/alone-passed" in workspace[0]
     assert ci.index(workspace[0]) > ci.index("hatch run alone:test")
+
+
+def _together(*commands: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / ".ci" / "together.py"), *commands],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(120)
+def test_together_runs_the_commands_at_once_and_prints_each_whole(tmp_path: Path) -> None:
+    # The first waits for a file only the second writes: run one after the other, the
+    # first would give up after 30 s and fail.
+    flag = tmp_path / "flag"
+    waits = (
+        f"for i in $(seq 300); do [ -e {flag} ] && break; sleep 0.1; done; "
+        f"[ -e {flag} ] && echo first-line-1 && echo first-line-2"
+    )
+    result = _together(waits, f"echo second && touch {flag}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    second = lines.index(next(line for line in lines if line.startswith("== echo second")))
+    first = lines.index(next(line for line in lines if line.startswith("== for i in")))
+    assert lines[first + 1 : first + 3] == ["first-line-1", "first-line-2"]
+    assert lines[second + 1] == "second"
+
+
+@pytest.mark.timeout(120)
+def test_together_fails_when_any_command_fails_and_names_it() -> None:
+    result = _together("true", "echo broken; exit 3", "echo fine")
+    assert result.returncode == 1
+    assert "failed: echo broken; exit 3 (exit 3)" in result.stderr
+    assert "fine" in result.stdout
+    assert "broken" in result.stdout
+
+
+def test_ci_creates_every_alone_environment_before_the_alone_runs() -> None:
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the stdlib from Python 3.11")
+    hatch = tomllib.loads((REPO / "hatch.toml").read_text(encoding="utf-8"))
+    first = hatch["envs"]["default"]["scripts"]["ci"][0]
+    components = hatch["envs"]["alone"]["matrix"][0]["component"]
+    for component in components:
+        assert f'"hatch env create alone.{component}"' in first
+    assert first.count("hatch env create alone.") == len(components)
