@@ -186,3 +186,13 @@ def test_ftp_refresh_if_changed_replaces_a_changed_file(ftp_site: FtpSite, tmp_p
     assert download_file(url, str(tmp_path), progress=False, refresh="if-changed") == path
     assert Path(path).read_bytes() == new_body
     assert ftp_site.retrievals == 2
+
+
+@pytest.mark.timeout(60)
+def test_asking_a_dripping_ftp_server_whether_a_url_exists_is_cut_at_the_deadline(
+    banner_drip: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(easycore_path, "_ATTEMPT_TIMEOUT", 0.5)
+    with pytest.raises(DownloadError, match=r"did not say whether it exists within 0\.5 s") as info:
+        PathManager.exists(banner_drip)
+    assert info.value.url == banner_drip

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 import easycore_path
-from easycore_path import TruncatedDownloadError, download_file
+from easycore_path import DownloadError, PathManager, TruncatedDownloadError, download_file
 
 if TYPE_CHECKING:
     from conftest import Site
@@ -163,3 +163,14 @@ def test_an_https_download_through_a_proxy_tunnels_and_saves_the_published_bytes
     path = download_file(url, str(tmp_path), progress=False)
     assert Path(path).read_bytes() == BODY
     assert proxy.request_lines == [f"CONNECT 127.0.0.1:{https_site.port}"]
+
+
+@pytest.mark.timeout(60)
+def test_asking_a_dripping_server_whether_a_url_exists_is_cut_at_the_deadline(
+    proxy: _Proxy, header_drip: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(easycore_path, "_ATTEMPT_TIMEOUT", 0.5)
+    with pytest.raises(DownloadError, match=r"did not say whether it exists within 0\.5 s") as info:
+        PathManager.exists(header_drip)
+    assert info.value.url == header_drip
+    assert len(proxy.request_lines) == 1

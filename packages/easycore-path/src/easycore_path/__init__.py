@@ -744,12 +744,14 @@ class HTTPURLHandler(PathHandler):
     def exists(self, path: str) -> bool:
         """Return whether the URL exists: True if cached, else ask the server.
 
-        HTTP asks with a HEAD request (a GET when HEAD is refused), FTP with SIZE.
+        HTTP asks with a HEAD request (a GET when HEAD is refused), FTP with SIZE. A
+        server that stalls or drips its answer is cut off after ``download_file``'s
+        default ``attempt_timeout`` (1 hour).
 
         Raises:
-            DownloadError: The server could not be reached or gave an answer that is
-                neither "exists" nor "not found" (such as 403 or 500), or
-                ``EASYCORE_OFFLINE`` is set and the URL is not cached.
+            DownloadError: The server could not be reached, gave no answer in time, or
+                gave one that is neither "exists" nor "not found" (such as 403 or 500),
+                or ``EASYCORE_OFFLINE`` is set and the URL is not cached.
         """
         if os.path.isfile(self._cache_path(path)):
             return True
@@ -2002,6 +2004,14 @@ def _remote_exists(url: str, headers: Mapping[str, str], allow_insecure_redirect
     return _http_exists(url, headers, allow_insecure_redirects)
 
 
+def _unanswered(url: str) -> DownloadError:
+    return DownloadError(
+        f"{url} did not say whether it exists within {_ATTEMPT_TIMEOUT:g} s: the server "
+        f"stalls or drips its answer, so the connection was shut. Call again later.",
+        url,
+    )
+
+
 # -- Internals: HTTP -----------------------------------------------------------
 
 # identity: ask for the bytes as published. We read the raw stream anyway, so a server
@@ -2306,8 +2316,10 @@ def _http_exists(url: str, headers: Mapping[str, str], allow_insecure_redirects:
     # The download's session and headers: the same credentials, the same redirect rules.
     asked = dict(headers)
     auth = _auth_for(asked)
+    deadline = time.monotonic() + _ATTEMPT_TIMEOUT
+    session = _HTTPSession(allow_insecure_redirects, list(asked))
     try:
-        with _HTTPSession(allow_insecure_redirects, list(asked)) as session:
+        with session, session.cut_at(deadline):
             response = session.head(
                 url, allow_redirects=True, timeout=timeout, headers=asked, auth=auth
             )
@@ -2315,6 +2327,8 @@ def _http_exists(url: str, headers: Mapping[str, str], allow_insecure_redirects:
                 response = session.get(url, stream=True, timeout=timeout, headers=asked, auth=auth)
                 response.close()
     except requests.RequestException as err:
+        if session.was_cut:
+            raise _unanswered(url) from err
         raise _request_error(url, err) from err
     if response.status_code in (404, 410):
         return False
@@ -2409,14 +2423,17 @@ def _ftp_restarts_at(ftp: ftplib.FTP, offset: int) -> bool:
 
 
 def _ftp_exists(url: str) -> bool:
+    deadline = time.monotonic() + _ATTEMPT_TIMEOUT
     try:
-        with _ftp_session(url) as (ftp, remote_path):
+        with _ftp_session(url, deadline) as (ftp, remote_path):
             ftp.size(remote_path)
     except ftplib.error_perm as err:
         if _ftp_code(err) == 550:
             return False
         raise _ftp_refusal(url, err) from err
     except (ftplib.Error, OSError, EOFError, ValueError) as err:
+        if time.monotonic() >= deadline:  # the watchdog shut the connection
+            raise _unanswered(url) from err
         raise DownloadError(f"could not ask {url} whether it exists: {err!r}.", url) from err
     return True
 
