@@ -6,7 +6,7 @@ import copy
 import dataclasses
 import pickle
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -372,9 +372,10 @@ def test_changes_to_a_config_without_expressions_resolve_nothing(
     plain.A.B = 2
     plain.merge_from_list(["A.B=3"])
     assert calls == []
-    interpolated = CfgNode.load(TEXT)  # resolved once by the load, once after the change
+    interpolated = CfgNode.load(TEXT)  # resolved by the load; the change resolves one key
     interpolated.DATA.ROOT = "/mnt"
-    assert [id(root) for root in calls] == [id(interpolated)] * 2
+    assert [id(root) for root in calls] == [id(interpolated)]
+    assert interpolated.DATA.TRAIN == "/mnt/train"
 
 
 def test_a_frozen_config_still_reads_its_interpolations() -> None:
@@ -550,8 +551,52 @@ def test_setting_a_key_no_expression_reads_resolves_nothing(
     assert cfg.MODEL.HEAD_COPY.DIM == 4
     cfg.SOLVER = {"BASE_LR": 0.3, "SIZE": (1, 1)}  # a node above keys that are read
     assert (cfg.SOLVER.BASE_LR, cfg.MODEL.HEAD_COPY.DIM) == (0.3, 4)
-    assert len(calls) == 2
+    assert calls == []  # those changes resolved only what reads them
     assert cfg.missing_keys() == []
+
+
+@pytest.fixture
+def evaluated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the key of each ${...} evaluated from now on."""
+    keys: list[str] = []
+    evaluate = easycore_config._Resolver._evaluate
+
+    def recording(resolver: Any, expr: Any, node: CfgNode, key: Any) -> Any:
+        keys.append(key)
+        return evaluate(resolver, expr, node, key)
+
+    monkeypatch.setattr(easycore_config._Resolver, "_evaluate", recording)
+    return keys
+
+
+def test_setting_a_read_key_resolves_only_what_reads_it_in_a_chain(
+    evaluated: list[str],
+) -> None:
+    text = "A: 1\nB: ${A}\nC: x${B}\nD: ${X}\nX: 2\nN:\n  E: ${C}\n  F: ${env:HOME,}\n"
+    cfg = CfgNode.load(text)
+    evaluated.clear()
+    cfg.A = 5
+    assert sorted(evaluated) == ["B", "C", "E"]  # each once; D and F are not read again
+    assert (cfg.B, cfg.C, cfg.N.E, cfg.D) == (5, "x5", "x5", 2)
+    evaluated.clear()
+    cfg.X = 3
+    assert evaluated == ["D"]
+    assert cfg.D == 3
+
+
+def test_a_key_set_over_its_expression_is_not_resolved_again() -> None:
+    cfg = CfgNode.load("A: 1\nB: ${A}\nC: ${B}\n")
+    cfg.B = 7  # B holds a plain value now
+    cfg.A = 2
+    assert (cfg.B, cfg.C) == (7, 7)
+
+
+def test_a_set_that_replaces_a_node_holding_expressions_skips_them() -> None:
+    cfg = CfgNode.load("A: 1\nN:\n  B: ${A}\n")
+    old = cfg.N
+    cfg.N = {"B": 0}
+    cfg.A = 2
+    assert (cfg.N.B, old.B) == (0, 1)
 
 
 def test_save_over_a_base_keeps_expressions_that_differ_from_the_base(write: Write) -> None:

@@ -246,6 +246,7 @@ class CfgNode(dict[Any, Any]):
     __slots__ = (
         "__dict__",
         "__weakref__",
+        "_dependants",
         "_exprs",
         "_frozen",
         "_holds_exprs",
@@ -270,6 +271,10 @@ class CfgNode(dict[Any, Any]):
     # On a root, after it was resolved: first name of each key path a ${...} reads -> the
     # key paths, so that setting an unread key skips resolving again. None: not known.
     _references: dict[str, list[str]] | None
+    # On a root, built at the first change of a key some ${...} reads (and dropped when the
+    # whole tree is resolved again): first name of each key path a ${...} reads -> (that
+    # path, the path of the key holding the ${...}, its node, the key). None: not built.
+    _dependants: dict[str, list[tuple[str, str, CfgNode, Any]]] | None
     # Keys that have an expression or ??? but no value now -> (the key they follow in the
     # node,), or () for the first, so that dump writes them in their place. None: none yet.
     _places: dict[Any, tuple[Any, ...]] | None
@@ -1105,6 +1110,7 @@ def _init_slots(node: CfgNode) -> None:
     object.__setattr__(node, "_key_rules", None)
     object.__setattr__(node, "_sources", ())
     object.__setattr__(node, "_references", None)
+    object.__setattr__(node, "_dependants", None)
     object.__setattr__(node, "_places", None)
     object.__setattr__(node, "_parent", None)
     object.__setattr__(node, "_key", ())
@@ -1638,18 +1644,63 @@ def _refresh(node: CfgNode) -> None:
 
 
 def _refresh_after_set(node: CfgNode, key: Any, value: Any) -> None:
-    """Resolve again after ``node[key] = value``, unless no expression reads that key."""
+    """Resolve again after ``node[key] = value`` the expressions that read that key.
+
+    Those that read them are resolved again too; no other expression is.
+    """
     root = _root_of(node)
     if not root._holds_exprs:
         return
     references = root._references
-    brings_exprs = isinstance(value, CfgNode) and value._holds_exprs
-    if references is not None and not brings_exprs:
-        path = _join(_node_path(node), key)
-        first = re.split(r"[.\[]", path, maxsplit=1)[0]
-        if not any(_overlaps(path, read) for read in references.get(first, ())):
-            return
-    _resolve_tree(root, strict=False)
+    if references is None or (isinstance(value, CfgNode) and value._holds_exprs):
+        _resolve_tree(root, strict=False)  # new expressions come with the value
+        return
+    path = _join(_node_path(node), key)
+    if any(_overlaps(path, read) for read in references.get(_first_name(path), ())):
+        _resolve_dependants(root, path)
+
+
+def _first_name(path: str) -> str:
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+def _resolve_dependants(root: CfgNode, path: str) -> None:
+    """Resolve again the expressions that read ``path``, and those reading them, and so on."""
+    if root._dependants is None:
+        object.__setattr__(root, "_dependants", _index_dependants(root))
+    index = cast(Dict[str, Any], root._dependants)
+    entries: dict[tuple[int, Any], tuple[CfgNode, Any]] = {}
+    changed, seen = [path], set()
+    while changed:
+        changed_path = changed.pop()
+        if changed_path in seen:
+            continue
+        seen.add(changed_path)
+        for read, entry_path, node, key in index.get(_first_name(changed_path), ()):
+            if (id(node), key) not in entries and _overlaps(changed_path, read):
+                entries[(id(node), key)] = (node, key)
+                changed.append(entry_path)
+    # An entry whose ${...} was set over by hand, or whose node left the tree, is skipped.
+    _resolve_entries(
+        _Resolver(root),
+        [
+            (node, key)
+            for node, key in entries.values()
+            if node._exprs is not None and key in node._exprs and _root_of(node) is root
+        ],
+        strict=False,
+    )
+
+
+def _index_dependants(root: CfgNode) -> dict[str, list[tuple[str, str, CfgNode, Any]]]:
+    index: dict[str, list[tuple[str, str, CfgNode, Any]]] = {}
+    for node, node_path in _walk_nodes(root, ""):
+        for key, expr in (node._exprs or {}).items():
+            for part in expr.parts if type(expr) is _Expr else ():
+                if not isinstance(part, str) and part[0] == "key":
+                    entry = (part[1], _join(node_path, key), node, key)
+                    index.setdefault(_first_name(part[1]), []).append(entry)
+    return index
 
 
 def _overlaps(path: str, read: str) -> bool:
@@ -1691,7 +1742,13 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
             if not isinstance(part, str) and part[0] == "key":
                 references.setdefault(part[1].split(".")[0], []).append(part[1])
     object.__setattr__(root, "_references", references)
-    resolver = _Resolver(root)  # reads _exprs first, so old values in the dict are never used
+    object.__setattr__(root, "_dependants", None)
+    _resolve_entries(_Resolver(root), entries, strict)
+
+
+def _resolve_entries(resolver: _Resolver, entries: list[tuple[CfgNode, Any]], strict: bool) -> None:
+    """Store the value of each ``(node, key)`` expression, or leave the key unset."""
+    # The resolver reads _exprs first, so old values in the dict are never used.
     for node, key in entries:
         try:
             value = resolver.value_of(node, key)
@@ -1840,6 +1897,7 @@ def _detach(root: CfgNode) -> None:
             for key in [key for key, expr in exprs.items() if _reads_keys(expr)]:
                 del exprs[key]
     object.__setattr__(root, "_references", None)
+    object.__setattr__(root, "_dependants", None)
 
 
 def _reads_keys(expr: _Expr | _Required) -> bool:
