@@ -9,6 +9,10 @@ which records the tests that passed there (``--record-passed FILE``); the worksp
 after it (``--skip-passed-in DIR``) deselects those and runs the rest: the docs, packaging
 and metapackage tests, and every component test that was skipped alone (Ray, notebooks,
 optional dependencies) or failed there. A plain ``pytest`` run records and skips nothing.
+
+That workspace run uses pytest-xdist (``-n 3 --dist loadgroup``): the runner tests share
+one worker, in order; every other file, and each case of a slow parametrized test, is a
+job of its own.
 """
 
 from __future__ import annotations
@@ -44,15 +48,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_PassedRecorder(Path(record)), "easycore-record-passed")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist adds the group to each node id
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     folder = config.getoption("skip_passed_in")
-    if not folder:
-        return
-    passed = _recorded_passes(Path(folder))
-    deselected = [item for item in items if item.nodeid in passed]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if item.nodeid not in passed]
+    if folder:
+        passed = _recorded_passes(Path(folder))
+        deselected = [item for item in items if item.nodeid in passed]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if item.nodeid not in passed]
+    if getattr(config.option, "dist", "no") == "loadgroup":
+        for item in items:
+            item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
 
 
 # -- Internals: one run per test -----------------------------------------------------------
@@ -76,6 +83,22 @@ class _PassedRecorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         ids = sorted(self.passed - self.not_passed)
         self.path.write_text("".join(f"{nodeid}\n" for nodeid in ids), encoding="utf-8")
+
+
+def _worker_group(item: pytest.Item) -> str:
+    """The tests that share one pytest-xdist worker, run there in collection order.
+
+    The runner tests (tests/parallel, tests/torch) all share one: they start processes and
+    Ray for the session, and tests/parallel/conftest.py orders them so that Ray starts
+    last. Each case of a slow parametrized test is a worker's job of its own (the install
+    commands, a fresh venv each). Every other file keeps its tests together (its module
+    fixtures build once).
+    """
+    if item.path.parent.name in ("parallel", "torch"):
+        return "runners"
+    if item.get_closest_marker("slow") and hasattr(item, "callspec"):
+        return item.nodeid
+    return str(item.path)
 
 
 def _recorded_passes(folder: Path) -> set[str]:
