@@ -296,6 +296,23 @@ def test_a_copy_of_a_subtree_keeps_the_values_its_references_had(
     assert (cfg.SOLVER.WARMUP_LR, solver.WARMUP_LR) == (6, 5)
 
 
+def test_a_pickled_config_follows_changes_to_keys_its_top_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = pickle.dumps(CfgNode.load("N:\n  E: 2\n  D: ${H}\nH: ${N.E}\n"))
+    calls: list[CfgNode] = []
+    resolve_tree = easycore_config._resolve_tree
+    monkeypatch.setattr(
+        easycore_config,
+        "_resolve_tree",
+        lambda root, strict: (calls.append(root), resolve_tree(root, strict)),
+    )
+    cfg = pickle.loads(data)
+    assert calls == []  # values travel resolved: unpickling resolves nothing
+    cfg.N.E = 3
+    assert (cfg.H, cfg.N.D) == (3, 3)
+
+
 def test_a_pickled_subtree_keeps_its_required_and_env_values() -> None:
     cfg = CfgNode.load("A: 1\nSUB:\n  SEED: ???\n  HOME: ${env:EASYCORE_TEST_UNSET,/home}\n")
     sub = pickle.loads(pickle.dumps(cfg.SUB))

@@ -931,14 +931,16 @@ class CfgNode(dict[Any, Any]):
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Items are restored through __setitem__, then the state (pickle's order). A node
-        # pickles its ${...} as a copy of it keeps them (those reading keys as values, when
-        # it is below the top of its config); the top restores the whole tree's, last.
+        # The items travel in the state: set through __setitem__ while unpickling, each
+        # would resolve the tree again (and leave what it learned of the half-built tree).
+        # A node pickles its ${...} as a copy of it keeps them (those reading keys as
+        # values, when it is below the top of its config); the top restores the tree's.
         state: dict[str, Any] = {
             "frozen": self._frozen,
             "key_rules": self._key_rules,
             "exprs": self._exprs,
             "places": self._places,
+            "items": list(dict.items(self)),
         }
         if self._holds_exprs:
             if _holding_parent(self) is None:
@@ -948,9 +950,11 @@ class CfgNode(dict[Any, Any]):
             elif self._exprs:
                 kept = {key: expr for key, expr in self._exprs.items() if not _reads_keys(expr)}
                 state["exprs"] = kept or None
-        return (type(self), (), state, None, iter(list(dict.items(self))))
+        return (type(self), (), state)
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
+        for key, value in state.get("items", ()):
+            _store(self, key, value)
         object.__setattr__(self, "_frozen", bool(state.get("frozen", False)))
         object.__setattr__(self, "_key_rules", state.get("key_rules"))
         object.__setattr__(self, "_exprs", state.get("exprs"))
