@@ -256,6 +256,8 @@ def _publish_to_docs(sections: dict[str, list[dict[str, Any]]], plots: list[Path
     """Copy the report and its plots into the docs site (docs/benchmarks.md, docs/img/)."""
     images = DOCS / "img"
     images.mkdir(exist_ok=True)
+    for stale in images.glob("*.png"):  # plots an older report drew and this one does not
+        stale.unlink()
     for plot in plots:
         shutil.copyfile(plot, images / plot.name)
     page = _render(sections, plots, "img", quick=False)

@@ -9,12 +9,12 @@ ours / peer (above 1 means we are faster):
                 fsyncing the file, as download_file does (same durability)
     urlretrieve ``urllib.request.urlretrieve``, then an fsync of the file
 
-A last line cuts the connection at 50% of the file and reports the share of the file
-the server sends again until the download is complete (Range resume; counted by the
-server).
+Two last lines cut the transfer at 50% of the file and report the share of the file
+the server sends again until the download is complete, counted by the server: over
+HTTP (Range resume) and over FTP (REST resume; a pyftpdlib server).
 
 Targets: at least 1.0 x the fsyncing requests loop, 2 x urlretrieve, and at most 55%
-of the file sent again after the cut. The machine is
+of the file sent again after the cut (HTTP and FTP). The machine is
 shared, so only ratios taken in the same run mean anything: the three downloads run in
 alternation, and the best round of each counts.
 
@@ -93,6 +93,54 @@ _SERVER = textwrap.dedent(
     """
 )
 
+# Serves a folder over FTP (anonymous) with pyftpdlib; the first transfer stops at half
+# the file (426), later ones go to the end. After each transfer it writes the file bytes
+# sent so far, all transfers together, to the file argv[2]. Prints its port.
+_FTP_SERVER = textwrap.dedent(
+    """
+    import logging, os, sys
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import DTPHandler, FTPHandler
+    from pyftpdlib.servers import FTPServer
+
+    ROOT, COUNT, SIZE = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    counts = {"transfers": 0, "sent": 0}
+
+    class Counted(DTPHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            counts["transfers"] += 1
+            self.limit = SIZE // 2 if counts["transfers"] == 1 else None
+            self.own = 0
+
+        def send(self, data):
+            if self.limit is not None:
+                if self.own >= self.limit:
+                    self.handle_close()
+                    return 0
+                data = data[: self.limit - self.own]
+            done = super().send(data)
+            self.own += done
+            counts["sent"] += done
+            return done
+
+        def close(self):
+            super().close()
+            with open(COUNT, "w") as f:
+                f.write(str(counts["sent"]))
+
+    logging.basicConfig(level=logging.WARNING)  # configured: pyftpdlib logs no transfers
+    authorizer = DummyAuthorizer()
+    authorizer.add_anonymous(ROOT)
+    FTPHandler.authorizer = authorizer
+    FTPHandler.dtp_handler = Counted
+    FTPHandler.use_sendfile = False  # every byte goes through send(), to be counted
+    server = FTPServer(("127.0.0.1", 0), FTPHandler)
+    print(server.address[1], flush=True)
+    server.serve_forever()
+    """
+)
+
 
 def run(quick: bool) -> list[dict[str, Any]]:
     """Measure the downloads and return the report rows (name, ours, peer, ratio, target, ok)."""
@@ -108,6 +156,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
         finally:
             server.kill()
             server.wait()
+        ftp_resent = _share_sent_again_after_an_ftp_cut(blob, size, workdir)
     # The best round of each: load from others on a shared machine only ever slows a
     # download down, so the fastest round is the closest to what the code can do.
     ours = max(speeds["easycore download_file"])
@@ -140,6 +189,17 @@ def run(quick: bool) -> list[dict[str, Any]]:
             "ok": resent <= 0.55,
         }
     )
+    rows.append(
+        {
+            "name": f"FTP resume after a cut at 50% of {label}: share of the file sent again",
+            "ours": round(ftp_resent, 3),
+            "peer": None,
+            "ratio": None,
+            "unit": "of the file",
+            "target": "<= 0.55",
+            "ok": ftp_resent <= 0.55,
+        }
+    )
     return rows
 
 
@@ -151,6 +211,28 @@ def _share_sent_again_after_a_cut(url: str, size: int, folder: str) -> float:
     if os.path.getsize(os.path.join(folder, "blob.bin")) != size:
         raise RuntimeError("the resumed download has the wrong size")
     return (_bytes_sent(base) - before - size // 2) / size
+
+
+def _share_sent_again_after_an_ftp_cut(blob: str, size: int, workdir: str) -> float:
+    """Download ``blob`` over FTP, its first transfer cut at 50%; return the share sent after."""
+    count = os.path.join(workdir, "ftp-sent")
+    server = subprocess.Popen(
+        [sys.executable, "-c", _FTP_SERVER, os.path.dirname(blob), count, str(size)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        folder = os.path.join(workdir, "ftp-cut")
+        download_file(f"ftp://127.0.0.1:{port}/{os.path.basename(blob)}", folder, progress=False)
+        if os.path.getsize(os.path.join(folder, "blob.bin")) != size:
+            raise RuntimeError("the resumed FTP download has the wrong size")
+    finally:
+        server.kill()
+        server.wait()
+    with open(count, encoding="utf-8") as f:
+        return (int(f.read()) - size // 2) / size
 
 
 def _bytes_sent(base: str) -> int:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -121,7 +122,17 @@ def test_env_takes_a_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EASYCORE_TEST_UNSET", raising=False)
     cfg = CfgNode.load("BATCH: ${env:EASYCORE_TEST_UNSET, 32}\nNAME: ${env:EASYCORE_TEST_UNSET,}\n")
     assert cfg.BATCH == 32
-    assert cfg.NAME is None  # an empty default reads as YAML's null
+
+
+def test_an_empty_env_default_or_value_is_an_empty_string(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As OmegaConf does; YAML alone would read the empty text as null.
+    monkeypatch.delenv("EASYCORE_TEST_UNSET", raising=False)
+    monkeypatch.setenv("EASYCORE_TEST_EMPTY", "")
+    cfg = CfgNode.load(
+        "NAME: ${env:EASYCORE_TEST_UNSET,}\nBLANK: ${env:EASYCORE_TEST_UNSET, }\n"
+        "EMPTY: ${env:EASYCORE_TEST_EMPTY}\n"
+    )
+    assert (cfg.NAME, cfg.BLANK, cfg.EMPTY) == ("", "", "")
 
 
 def test_an_unset_variable_without_default_names_key_file_and_line(
@@ -200,9 +211,27 @@ def test_malformed_interpolations_name_the_line(backend: str, value: str, messag
     assert info.value.line == 2
 
 
-def test_an_interpolation_in_a_list_item_is_refused_naming_the_line(backend: str) -> None:
-    with pytest.raises(ConfigError, match=r"line 3: .*not in list items"):
-        CfgNode.load("A: 1\nB:\n  - ${A}\n")
+@pytest.mark.parametrize(
+    "value",
+    [" ['${A}']", " ('${A}', 2)", " ((1, '${A}'),)", " !!python/tuple ['${A}', 2]"],
+    ids=["list", "tuple", "nested-tuple", "tagged-tuple"],
+)
+def test_an_interpolation_in_a_list_or_tuple_item_is_refused_naming_the_line(
+    backend: str, value: str
+) -> None:
+    # A tuple item kept "${A}" as text (and dump wrote it back so): it follows list items.
+    with pytest.raises(ConfigError, match=r"line 2: .*not in list or tuple items") as info:
+        CfgNode.load(f"A: 1\nB:{value}\n")
+    assert info.value.line == 2
+
+
+def test_a_doubled_dollar_in_a_tuple_item_is_a_literal_that_round_trips(backend: str) -> None:
+    cfg = CfgNode.load("A: ('$${x}', ['$${y}'], 2)\n")
+    assert cfg.A == ("${x}", ["${y}"], 2)
+    cfg.B = ("${z}", 1)  # set from Python: a literal ${
+    back = CfgNode.load(str(CfgNode.dump(cfg)))
+    assert back == cfg
+    assert CfgNode.load(str(CfgNode.dump(back))) == cfg
 
 
 # -- escaping, dump and save ----------------------------------------------------------------
@@ -250,6 +279,7 @@ SUBTREE_COPIES = {
     "copy": lambda node: node.copy(),
     "deepcopy": copy.deepcopy,
     "CfgNode": CfgNode,
+    "pickle": lambda node: pickle.loads(pickle.dumps(node)),
 }
 
 
@@ -264,6 +294,30 @@ def test_a_copy_of_a_subtree_keeps_the_values_its_references_had(
     assert CfgNode.dump(solver) == "BASE_LR: 0.2\nWARMUP_LR: 5\n"
     cfg.BASE_LR = 6
     assert (cfg.SOLVER.WARMUP_LR, solver.WARMUP_LR) == (6, 5)
+
+
+def test_a_pickled_config_follows_changes_to_keys_its_top_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = pickle.dumps(CfgNode.load("N:\n  E: 2\n  D: ${H}\nH: ${N.E}\n"))
+    calls: list[CfgNode] = []
+    resolve_tree = easycore_config._resolve_tree
+    monkeypatch.setattr(
+        easycore_config,
+        "_resolve_tree",
+        lambda root, strict: (calls.append(root), resolve_tree(root, strict)),
+    )
+    cfg = pickle.loads(data)
+    assert calls == []  # values travel resolved: unpickling resolves nothing
+    cfg.N.E = 3
+    assert (cfg.H, cfg.N.D) == (3, 3)
+
+
+def test_a_pickled_subtree_keeps_its_required_and_env_values() -> None:
+    cfg = CfgNode.load("A: 1\nSUB:\n  SEED: ???\n  HOME: ${env:EASYCORE_TEST_UNSET,/home}\n")
+    sub = pickle.loads(pickle.dumps(cfg.SUB))
+    assert sub.missing_keys() == ["SEED"]
+    assert CfgNode.dump(sub) == "SEED: ???\nHOME: ${env:EASYCORE_TEST_UNSET,/home}\n"
 
 
 def test_a_copy_of_the_whole_config_keeps_its_references_live() -> None:
@@ -335,9 +389,10 @@ def test_changes_to_a_config_without_expressions_resolve_nothing(
     plain.A.B = 2
     plain.merge_from_list(["A.B=3"])
     assert calls == []
-    interpolated = CfgNode.load(TEXT)  # resolved once by the load, once after the change
+    interpolated = CfgNode.load(TEXT)  # resolved by the load; the change resolves one key
     interpolated.DATA.ROOT = "/mnt"
-    assert [id(root) for root in calls] == [id(interpolated)] * 2
+    assert [id(root) for root in calls] == [id(interpolated)]
+    assert interpolated.DATA.TRAIN == "/mnt/train"
 
 
 def test_a_frozen_config_still_reads_its_interpolations() -> None:
@@ -395,11 +450,84 @@ def test_required_values_are_set_by_merges_and_by_hand(write: Write) -> None:
     assert other.missing_keys() == ["DATA.ROOT", "DATA.TRAIN"]
 
 
+def test_merge_takes_expressions_as_written_like_merge_from_file(write: Write) -> None:
+    text = "A: 1\nB: 2\nSUB:\n  C: 3\n"
+    other = CfgNode.load("A: 1\nB: ${A}\nSUB:\n  C: ${A}\n")
+    merged, from_file = CfgNode.load(text), CfgNode.load(text)
+    merged.merge(other)
+    from_file.merge_from_file(write("other.yaml", CfgNode.dump(other) or ""))
+    for cfg in (merged, from_file):
+        cfg.A = 5
+        assert (cfg.B, cfg.SUB.C) == (5, 5)
+    assert CfgNode.dump(merged) == CfgNode.dump(from_file)
+
+
+def test_merge_of_a_subtree_takes_the_values_of_its_references() -> None:
+    # Its ${A} counts from the top of the config it is in, as for a copy of it.
+    other = CfgNode.load("A: 1\nSUB:\n  C: ${A}\n")
+    cfg = CfgNode.load("A: 7\nC: 0\n")
+    cfg.merge(other.SUB)
+    cfg.A = 8
+    assert cfg.C == 1
+
+
+def test_merging_a_required_mark_keeps_the_value_there(write: Write) -> None:
+    # As OmegaConf merges MISSING: ??? says "must be set", not "forget the value".
+    cfg = CfgNode.load("A: 1\nB: ${A}\nC: ???\n")
+    cfg.merge_from_file(write("exp.yaml", "A: ???\nB: ???\nC: ???\n"))
+    cfg.merge_from_list(["A=???"])
+    cfg.merge(CfgNode.load("A: ???\nD: ???\n"))
+    cfg.A = 2
+    assert (cfg.A, cfg.B) == (2, 2)  # B kept its expression
+    assert cfg.missing_keys() == ["C", "D"]  # a new key is added unset
+
+
+def test_a_child_file_marking_a_base_value_required_keeps_it(write: Write) -> None:
+    write("base.yaml", "A: 1\nB: ???\n")
+    path = write("child.yaml", "__BASE__: base.yaml\nA: ???\nB: ???\n")
+    cfg = HierarchicalCfgNode.open(path)
+    assert cfg.A == 1
+    assert cfg.missing_keys() == ["B"]
+
+
 def test_dump_writes_required_values_back(backend: str) -> None:
     cfg = CfgNode.load(REQUIRED)
     back = CfgNode.load(str(CfgNode.dump(cfg)))
     assert back.missing_keys() == cfg.missing_keys()
     assert back == cfg
+
+
+def test_dump_writes_unset_keys_in_their_place(backend: str, write: Write) -> None:
+    text = "A: ???\nB: 1\nC: ???\nD: ???\nE: ${C}\nF: 2\nG: ???\n"
+    cfg = CfgNode.open(write("exp.yaml", text))
+    assert CfgNode.dump(cfg) == text
+    for copied in (cfg.copy(), copy.copy(cfg), CfgNode(cfg), pickle.loads(pickle.dumps(cfg))):
+        assert CfgNode.dump(copied) == text
+    cfg.F = 3  # resolving again keeps the places
+    assert CfgNode.dump(cfg) == text.replace("F: 2", "F: 3")
+    cfg.B = "???"  # a string, not a mark
+    cfg.C = 4
+    assert list(cfg) == ["B", "C", "E", "F"]
+    del cfg["C"]  # the key D followed is gone: D goes to the end
+    assert CfgNode.dump(cfg) == "A: ???\nB: '???'\nE: ${C}\nF: 3\nG: ???\nD: ???\n"
+
+
+def test_a_key_that_becomes_unset_keeps_its_place_in_dump() -> None:
+    cfg = CfgNode.load("X: 0\nA: 1\nB: ${A}\nC: 2\n")
+    del cfg.A  # B's reference breaks: B reads as unset
+    assert CfgNode.dump(cfg) == "X: 0\nB: ${A}\nC: 2\n"
+
+
+def test_from_dataclass_writes_required_fields_in_field_order() -> None:
+    @dataclasses.dataclass
+    class Schema:
+        FIRST: int
+        SECOND: int = 2
+        THIRD: str = dataclasses.field(default_factory=str)
+        FOURTH: float = dataclasses.field(kw_only=True)
+
+    cfg = CfgNode.from_dataclass(Schema)
+    assert CfgNode.dump(cfg) == "FIRST: ???\nSECOND: 2\nTHIRD: ''\nFOURTH: ???\n"
 
 
 def test_resolve_refuses_unset_keys() -> None:
@@ -440,8 +568,52 @@ def test_setting_a_key_no_expression_reads_resolves_nothing(
     assert cfg.MODEL.HEAD_COPY.DIM == 4
     cfg.SOLVER = {"BASE_LR": 0.3, "SIZE": (1, 1)}  # a node above keys that are read
     assert (cfg.SOLVER.BASE_LR, cfg.MODEL.HEAD_COPY.DIM) == (0.3, 4)
-    assert len(calls) == 2
+    assert calls == []  # those changes resolved only what reads them
     assert cfg.missing_keys() == []
+
+
+@pytest.fixture
+def evaluated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the key of each ${...} evaluated from now on."""
+    keys: list[str] = []
+    evaluate = easycore_config._Resolver._evaluate
+
+    def recording(resolver: Any, expr: Any, node: CfgNode, key: Any) -> Any:
+        keys.append(key)
+        return evaluate(resolver, expr, node, key)
+
+    monkeypatch.setattr(easycore_config._Resolver, "_evaluate", recording)
+    return keys
+
+
+def test_setting_a_read_key_resolves_only_what_reads_it_in_a_chain(
+    evaluated: list[str],
+) -> None:
+    text = "A: 1\nB: ${A}\nC: x${B}\nD: ${X}\nX: 2\nN:\n  E: ${C}\n  F: ${env:HOME,}\n"
+    cfg = CfgNode.load(text)
+    evaluated.clear()
+    cfg.A = 5
+    assert sorted(evaluated) == ["B", "C", "E"]  # each once; D and F are not read again
+    assert (cfg.B, cfg.C, cfg.N.E, cfg.D) == (5, "x5", "x5", 2)
+    evaluated.clear()
+    cfg.X = 3
+    assert evaluated == ["D"]
+    assert cfg.D == 3
+
+
+def test_a_key_set_over_its_expression_is_not_resolved_again() -> None:
+    cfg = CfgNode.load("A: 1\nB: ${A}\nC: ${B}\n")
+    cfg.B = 7  # B holds a plain value now
+    cfg.A = 2
+    assert (cfg.B, cfg.C) == (7, 7)
+
+
+def test_a_set_that_replaces_a_node_holding_expressions_skips_them() -> None:
+    cfg = CfgNode.load("A: 1\nN:\n  B: ${A}\n")
+    old = cfg.N
+    cfg.N = {"B": 0}
+    cfg.A = 2
+    assert (cfg.N.B, old.B) == (0, 1)
 
 
 def test_save_over_a_base_keeps_expressions_that_differ_from_the_base(write: Write) -> None:

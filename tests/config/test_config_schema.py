@@ -57,6 +57,22 @@ def test_from_dataclass_holds_the_defaults() -> None:
     assert (cfg.MODE, cfg.SIZE, cfg.TAGS, cfg.KIND) == ("TRAIN", (224, 224), ["baseline"], "a")
 
 
+@dataclasses.dataclass
+class Paths:
+    ROOT: Path = Path("/datasets/coco")
+    CACHE: Optional[Path] = None
+
+
+def test_a_path_default_is_held_as_text_that_dumps_and_validates(tmp_path: Path) -> None:
+    cfg = CfgNode.from_dataclass(Paths)
+    assert cfg["ROOT"] == str(Path("/datasets/coco"))
+    cfg.save(tmp_path / "paths.yaml")
+    back = CfgNode.open(tmp_path / "paths.yaml")
+    assert back == cfg
+    back.CACHE = tmp_path  # a Path object set by hand fits the schema too
+    back.validate(Paths)
+
+
 def test_a_field_without_default_is_unset() -> None:
     cfg = CfgNode.from_dataclass(Experiment)
     assert cfg.missing_keys() == ["NAME"]

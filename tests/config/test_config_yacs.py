@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import pickle
 import warnings
 from pathlib import Path
@@ -11,7 +12,13 @@ from typing import Callable
 
 import pytest
 
-from easycore_config import CfgNode, ConfigAttributeError, ConfigError, ConfigKeyError
+from easycore_config import (
+    CfgNode,
+    ConfigAttributeError,
+    ConfigError,
+    ConfigKeyError,
+    ConfigTypeError,
+)
 
 Write = Callable[[str, str], Path]
 
@@ -152,6 +159,24 @@ def test_a_copy_registers_keys_of_its_own(cfg: CfgNode) -> None:
 def test_a_yacs_name_hints_at_ours(cfg: CfgNode, name: str, hint: str) -> None:
     with pytest.raises(ConfigAttributeError, match=rf"For yacs's {name}\(\), use {hint}"):
         getattr(cfg.SOLVER, name)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda cfg: cfg.dump(),
+        lambda cfg: cfg.dump(sort_keys=True),
+        lambda cfg: cfg.dump(stream=io.StringIO()),
+        lambda cfg: cfg.dump(io.StringIO()),
+    ],
+    ids=["no-argument", "yaml-option", "stream-keyword", "stream-first"],
+)
+def test_dump_called_the_yacs_way_says_how_to_call_it(
+    cfg: CfgNode, call: Callable[[CfgNode], object]
+) -> None:
+    with pytest.raises(ConfigTypeError, match=r"yacs's cfg\.dump\(\) is CfgNode\.dump\(cfg\)"):
+        call(cfg)
+    assert CfgNode.load(str(cfg.dump(cfg))) == cfg  # an instance may still pass the config
 
 
 def test_a_yacs_name_that_is_a_key_reads_the_key() -> None:

@@ -7,17 +7,17 @@ the producers by value. A kernel interrupt stops a call without leaving a produc
 
 from __future__ import annotations
 
-import textwrap
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("nbformat")
+pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 pytest.importorskip("easycore.common.parallel")  # the reference's imports
+
+from _notebooks import run_notebook
 
 SETUP = """
 import numpy, torch
@@ -127,23 +127,6 @@ runner = PowerRunner(devices=3, cfg=cfg, progress=True)
 print("example 4:", runner(list(range(100))))
 runner.close()
 """
-
-
-def run_notebook(cells: list[str], folder: Path) -> list[str]:
-    """Execute ``cells`` in a fresh kernel; return each cell's printed text."""
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(textwrap.dedent(cell)) for cell in cells]
-    client = nbclient.NotebookClient(
-        notebook,
-        timeout=240,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(folder)}},
-    )
-    client.execute()
-    return [
-        "".join(output.get("text", "") for output in cell.outputs if output.get("name") == "stdout")
-        for cell in notebook.cells
-    ]
 
 
 @pytest.mark.timeout(600)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
@@ -115,3 +118,81 @@ def test_ftp_dripping_server_is_cut_at_the_attempt_deadline(
     assert ftp_site.retrievals == 2
     assert os.listdir(out) == [".easycore-locks"]
     assert not list((out / ".easycore-locks").glob("*.part"))
+
+
+@pytest.fixture
+def banner_drip() -> Iterator[str]:
+    """An FTP server that sends an endless multi-line welcome, a byte every 50 ms."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve(connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            while True:  # "220-" lines never end the reply; "220 " would
+                for byte in b"220-welcome\r\n":
+                    if stop.wait(0.05):
+                        return
+                    connection.sendall(bytes([byte]))
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                connection, _ = listener.accept()
+                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    yield f"ftp://127.0.0.1:{listener.getsockname()[1]}/drip.bin"
+    stop.set()
+    acceptor.join()
+    listener.close()
+
+
+@pytest.mark.timeout(60)
+def test_ftp_server_dripping_its_replies_is_cut_at_the_attempt_deadline(
+    banner_drip: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(easycore_path, "_ATTEMPTS", 2)
+    out = tmp_path / "out"
+    with pytest.raises(TruncatedDownloadError, match="attempt_timeout") as info:
+        download_file(banner_drip, str(out), progress=False, attempt_timeout=0.5)
+    assert info.value.url == banner_drip
+    assert info.value.received == 0
+    assert os.listdir(out) == [".easycore-locks"]
+
+
+@pytest.mark.timeout(60)
+def test_ftp_refresh_if_changed_keeps_a_current_file(ftp_site: FtpSite, tmp_path: Path) -> None:
+    (ftp_site.root / "w.bin").write_bytes(BODY)
+    url = ftp_site.url("w.bin")
+    path = download_file(url, str(tmp_path), progress=False)
+    inode = os.stat(path).st_ino
+    assert download_file(url, str(tmp_path), progress=False, refresh="if-changed") == path
+    assert ftp_site.retrievals == 1  # SIZE and MDTM said it is current: no RETR
+    assert os.stat(path).st_ino == inode
+
+
+@pytest.mark.timeout(60)
+def test_ftp_refresh_if_changed_replaces_a_changed_file(ftp_site: FtpSite, tmp_path: Path) -> None:
+    remote = ftp_site.root / "w.bin"
+    remote.write_bytes(BODY)
+    url = ftp_site.url("w.bin")
+    path = download_file(url, str(tmp_path), progress=False)
+    new_body = os.urandom(len(BODY))  # the same size: only MDTM tells the versions apart
+    remote.write_bytes(new_body)
+    later = remote.stat().st_mtime + 60
+    os.utime(remote, (later, later))
+    assert download_file(url, str(tmp_path), progress=False, refresh="if-changed") == path
+    assert Path(path).read_bytes() == new_body
+    assert ftp_site.retrievals == 2
+
+
+@pytest.mark.timeout(60)
+def test_asking_a_dripping_ftp_server_whether_a_url_exists_is_cut_at_the_deadline(
+    banner_drip: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(easycore_path, "_ATTEMPT_TIMEOUT", 0.5)
+    with pytest.raises(DownloadError, match=r"did not say whether it exists within 0\.5 s") as info:
+        PathManager.exists(banner_drip)
+    assert info.value.url == banner_drip

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from easycore_path import DownloadError, download_file, file_lock
+from easycore_path import DownloadError, PathManager, download_file, file_lock
 
 if TYPE_CHECKING:
     from conftest import Site
@@ -115,23 +115,28 @@ def test_a_refused_connection_leaves_nothing_in_the_folder(tmp_path: Path) -> No
 
 # -- file systems without flock, and forked children ---------------------------
 
-# Some NFS and Lustre mounts answer flock with ENOSYS; this child behaves like one.
+# File systems that refuse flock: some Lustre mounts answer ENOSYS, NFS without lockd
+# ENOLCK, some FUSE mounts EOPNOTSUPP. This child behaves like one (its first argument
+# names the errno).
 _HOLD_WITHOUT_FLOCK = textwrap.dedent(
     """
     import errno, fcntl, os, sys, time
 
     def no_flock(fd, operation):
-        raise OSError(errno.ENOSYS, "Function not implemented")
+        code = getattr(errno, sys.argv[1])
+        raise OSError(code, os.strerror(code))
 
     fcntl.flock = no_flock
     from easycore_path import file_lock
 
-    with file_lock(sys.argv[1], timeout=float(sys.argv[2])):
+    with file_lock(sys.argv[2], timeout=float(sys.argv[3])):
         print("locked", flush=True)
-        if sys.argv[3] == "hold":
+        if sys.argv[4] == "hold":
             time.sleep(120)
     """
 )
+
+_FLOCK_REFUSALS = ["ENOSYS", "ENOLCK", "EOPNOTSUPP"]
 
 
 def _start(code: str, *args: str) -> subprocess.Popen[str]:
@@ -143,26 +148,47 @@ def _start(code: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.parametrize("refusal", _FLOCK_REFUSALS, ids=str.lower)
 @pytest.mark.timeout(90)
 def test_lock_without_flock_excludes_others_and_recovers_from_a_dead_holder(
-    tmp_path: Path,
+    tmp_path: Path, refusal: str
 ) -> None:
     target = str(tmp_path / "shared.bin")
-    holder = _start(_HOLD_WITHOUT_FLOCK, target, "10", "hold")
+    holder = _start(_HOLD_WITHOUT_FLOCK, refusal, target, "10", "hold")
     try:
         assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "locked"
-        waiter = _start(_HOLD_WITHOUT_FLOCK, target, "0.5", "release")
+        assert holder.stdout.readline().strip() == "locked", holder.stderr.read()
+        waiter = _start(_HOLD_WITHOUT_FLOCK, refusal, target, "0.5", "release")
         _, err = waiter.communicate(timeout=60)
         assert waiter.returncode != 0
         assert "LockTimeoutError" in err  # the holder still holds it
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
-    successor = _start(_HOLD_WITHOUT_FLOCK, target, "20", "release")
+    successor = _start(_HOLD_WITHOUT_FLOCK, refusal, target, "20", "release")
     out, err = successor.communicate(timeout=60)
     assert successor.returncode == 0, err
     assert out.strip() == "locked"
+
+
+@pytest.mark.timeout(90)
+def test_a_soft_lock_timeout_names_the_soft_lock_file_and_when_to_delete_it(
+    tmp_path: Path,
+) -> None:
+    target = str(tmp_path / "shared.bin")
+    holder = _start(_HOLD_WITHOUT_FLOCK, "ENOLCK", target, "10", "hold")
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        waiter = _start(_HOLD_WITHOUT_FLOCK, "ENOLCK", target, "0.5", "release")
+        _, err = waiter.communicate(timeout=60)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    soft_locks = list((tmp_path / ".easycore-locks").glob("*.lock.soft"))
+    assert len(soft_locks) == 1
+    assert f"holds {str(soft_locks[0])!r}" in err
+    assert "a holder on another host cannot be seen dead from here" in err
 
 
 _HOLD_AND_FORK = textwrap.dedent(
@@ -196,3 +222,68 @@ def test_a_forked_child_does_not_keep_its_killed_parents_lock(tmp_path: Path) ->
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
+
+
+# -- folders where no lock can be made -----------------------------------------
+
+# A 0o555 folder stops everyone but root (or a process with CAP_DAC_OVERRIDE); a path
+# under a file stops root too, so one of the two always runs.
+_UNWRITABLE = ["read_only", "under_a_file"]
+
+
+def _unwritable_folder(tmp_path: Path, how: str) -> Path:
+    """Return a folder in which nothing can be created, made the way ``how`` names."""
+    if how == "read_only":
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        try:
+            (folder / "probe").mkdir()
+        except PermissionError:
+            return folder
+        (folder / "probe").rmdir()
+        pytest.skip("this process writes into a 0o555 folder anyway (root)")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    return blocker / "folder"
+
+
+@pytest.mark.parametrize("how", _UNWRITABLE)
+def test_file_lock_in_an_unwritable_folder_names_the_folder_and_the_fix(
+    tmp_path: Path, how: str
+) -> None:
+    folder = _unwritable_folder(tmp_path, how)
+    lock_folder = str(folder / ".easycore-locks")
+    expected = PermissionError if how == "read_only" else NotADirectoryError
+    with (
+        pytest.raises(expected, match="EASYCORE_CACHE") as info,
+        file_lock(str(folder / "data.bin"), timeout=5),
+    ):
+        pytest.fail("the lock was entered")
+    assert f"its lock folder {lock_folder!r} cannot be created or written" in str(info.value)
+    assert info.value.filename == lock_folder
+
+
+@pytest.mark.parametrize("how", _UNWRITABLE)
+def test_download_into_an_unwritable_folder_is_a_download_error_with_the_fix(
+    http_site: Site, tmp_path: Path, how: str
+) -> None:
+    folder = _unwritable_folder(tmp_path, how)
+    url = http_site.serve("/data.bin", BODY)
+    with pytest.raises(DownloadError, match="Pick a folder you may write to") as info:
+        download_file(url, str(folder), progress=False)
+    assert info.value.url == url
+    assert str(folder) in str(info.value)
+    assert http_site.hits("/data.bin") == 0
+
+
+def test_get_local_path_with_an_unwritable_cache_names_easycore_cache(
+    http_site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = _unwritable_folder(tmp_path, "under_a_file")
+    monkeypatch.setenv("EASYCORE_CACHE", str(cache))
+    url = http_site.serve("/data.bin", BODY)
+    with pytest.raises(DownloadError, match="set EASYCORE_CACHE") as info:
+        PathManager.get_local_path(url)
+    assert info.value.url == url
+    assert str(cache) in str(info.value)

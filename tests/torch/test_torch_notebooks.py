@@ -6,16 +6,15 @@ runner, with progress bars, numpy and torch imported and a torch op run first.
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("torch")
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("nbformat")
+pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 pytest.importorskip("easycore.common.parallel")  # the reference's imports
+
+from _notebooks import run_notebook
 
 SETUP = """
 import numpy, torch
@@ -115,23 +114,6 @@ with Predictor(devices=["cpu", "cpu"], cfg=cfg, progress=True) as predictor:
 same = bool(torch.allclose(result, expected(100)))
 print("predictor:", tuple(result.shape), same, cfg.is_frozen())
 """
-
-
-def run_notebook(cells: list[str], folder: Path) -> list[str]:
-    """Execute ``cells`` in a fresh kernel; return each cell's printed text."""
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(textwrap.dedent(cell)) for cell in cells]
-    client = nbclient.NotebookClient(
-        notebook,
-        timeout=240,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(folder)}},
-    )
-    client.execute()
-    return [
-        "".join(output.get("text", "") for output in cell.outputs if output.get("name") == "stdout")
-        for cell in notebook.cells
-    ]
 
 
 @pytest.mark.timeout(600)

@@ -57,7 +57,7 @@ import types
 import typing
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from typing import IO, Any, Callable, ClassVar, Dict, Final, Protocol, TypeVar, Union, cast
 
@@ -246,12 +246,14 @@ class CfgNode(dict[Any, Any]):
     __slots__ = (
         "__dict__",
         "__weakref__",
+        "_dependants",
         "_exprs",
         "_frozen",
         "_holds_exprs",
         "_key",
         "_key_rules",
         "_parent",
+        "_places",
         "_references",
         "_sources",
     )
@@ -269,6 +271,13 @@ class CfgNode(dict[Any, Any]):
     # On a root, after it was resolved: first name of each key path a ${...} reads -> the
     # key paths, so that setting an unread key skips resolving again. None: not known.
     _references: dict[str, list[str]] | None
+    # On a root, built at the first change of a key some ${...} reads (and dropped when the
+    # whole tree is resolved again): first name of each key path a ${...} reads -> (that
+    # path, the path of the key holding the ${...}, its node, the key). None: not built.
+    _dependants: dict[str, list[tuple[str, str, CfgNode, Any]]] | None
+    # Keys that have an expression or ??? but no value now -> (the key they follow in the
+    # node,), or () for the first, so that dump writes them in their place. None: none yet.
+    _places: dict[Any, tuple[Any, ...]] | None
     # Files (or texts) this root was loaded and merged from, to find key lines for errors.
     _sources: tuple[tuple[str, str | None], ...]
     _parent: weakref.ref[CfgNode] | None
@@ -366,7 +375,11 @@ class CfgNode(dict[Any, Any]):
 
         Nested nodes merge key by key, keys only in ``cfg`` are added, any other
         value of ``cfg`` replaces the one here (lists are replaced, not joined).
-        Values are deep-copied from ``cfg``. Nothing changes if an error is raised.
+        Values are deep-copied from ``cfg``. Its ``${...}`` come as written and stay
+        live here, as with :meth:`merge_from_file` (those of a node below the top
+        of its config come as their values, as in a copy of it). A ``???`` in
+        ``cfg`` keeps the value here, as in OmegaConf, and is added for a new key.
+        Nothing changes if an error is raised.
 
         Args:
             cfg: A ``CfgNode`` or any mapping.
@@ -376,6 +389,8 @@ class CfgNode(dict[Any, Any]):
             ConfigTypeError: ``cfg`` is not a mapping.
         """
         _require_mapping(cfg, "merge()")
+        if isinstance(cfg, CfgNode) and cfg._holds_exprs and _holding_parent(cfg) is not None:
+            cfg = deepcopy(cfg)  # its ${A.B} count from the top of its config: keep values
         _merge_loaded(self, cfg)
         if _expressions_made:
             _refresh(self)
@@ -461,7 +476,7 @@ class CfgNode(dict[Any, Any]):
     @classmethod
     def dump(
         cls,
-        cfg: Mapping[Any, Any],
+        cfg: Mapping[Any, Any] | None = None,
         stream: IO[Any] | None = None,
         encoding: str | None = None,
         **kwargs: Any,
@@ -473,6 +488,10 @@ class CfgNode(dict[Any, Any]):
         ``(a, b)``; where that could not load back as a tuple (a flow style was
         asked for, or an element is not a plain literal) they are written as
         ``!!python/tuple [a, b]``, which :meth:`load` also reads safely.
+
+        ``dump`` is a class method: yacs's ``cfg.dump()`` is ``CfgNode.dump(cfg)``
+        here (or ``cfg.dump(cfg)``); without a mapping to write it raises a
+        :class:`ConfigTypeError` saying so.
 
         Args:
             cfg: The node (or any mapping) to write.
@@ -487,9 +506,12 @@ class CfgNode(dict[Any, Any]):
             The YAML text if ``stream`` is None, otherwise None.
 
         Raises:
-            ConfigTypeError: A value is not a YAML type, or a string holds a lone
-                surrogate (not valid Unicode); the error names its key.
+            ConfigTypeError: ``cfg`` is not a mapping, a value is not a YAML type, or
+                a string holds a lone surrogate (not valid Unicode); the error names
+                its key.
         """
+        if not isinstance(cfg, Mapping):
+            raise _dump_call_error(cfg)
         options: dict[str, Any] = {"default_flow_style": False, "sort_keys": False, **kwargs}
         plain_tuples = (
             options["default_flow_style"] is False
@@ -522,7 +544,8 @@ class CfgNode(dict[Any, Any]):
 
         Fields of a dataclass type become nodes; fields without a default are
         unset (as ``???``: see :meth:`missing_keys`); an ``Enum`` default is
-        stored by name, so the config dumps to YAML. Check a config against the
+        stored by name and a path (``pathlib.Path``, any ``os.PathLike``) as its
+        text, so the config dumps to YAML. Check a config against the
         schema with :meth:`validate`.
 
         Example::
@@ -551,8 +574,9 @@ class CfgNode(dict[Any, Any]):
 
         Checks the type of each value (``int``, ``float`` (an int is fine),
         ``str``, ``bool``, ``None``, ``Optional``, ``Union``, ``List``, ``Tuple``,
-        ``Dict[str, ...]``, ``Literal``, ``Enum`` (a member or its name), nested
-        dataclasses, ``Any``, other classes by ``isinstance``), keys the schema
+        ``Dict[str, ...]``, ``Literal``, ``Enum`` (a member or its name), ``Path``
+        (a path or a string), nested dataclasses, ``Any``, other classes by
+        ``isinstance``), keys the schema
         lacks and fields the config lacks (or holds unset, ``???``).
 
         Example::
@@ -633,7 +657,8 @@ class CfgNode(dict[Any, Any]):
         The file may have a ``__BASE__`` (see :class:`HierarchicalCfgNode`).
         Each value must have the type of the value it replaces, except that an
         int may replace a float, a list a tuple (and back), and None anything.
-        Nothing changes if an error is raised.
+        A ``???`` keeps the value there (as in OmegaConf). Nothing changes if an
+        error is raised.
 
         Args:
             file: Path of the YAML file.
@@ -770,7 +795,10 @@ class CfgNode(dict[Any, Any]):
         if _expressions_made and isinstance(value, CfgNode) and _moves_between_configs(value, self):
             value = deepcopy(value)  # sharing it, both configs would resolve it
         value = _convert(value, type(self), False)
-        _store(self, key, value)
+        if self._places:
+            _store_in_place(self, key, value)
+        else:
+            _store(self, key, value)
         if _expressions_made:
             _refresh_after_set(self, key, value)
 
@@ -903,16 +931,39 @@ class CfgNode(dict[Any, Any]):
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Items are restored through __setitem__, then the frozen flag as state.
-        state = {"frozen": self._frozen, "key_rules": self._key_rules, "exprs": self._exprs}
-        return (type(self), (), state, None, iter(list(dict.items(self))))
+        # The items travel in the state: set through __setitem__ while unpickling, each
+        # would resolve the tree again (and leave what it learned of the half-built tree).
+        # A node pickles its ${...} as a copy of it keeps them (those reading keys as
+        # values, when it is below the top of its config); the top restores the tree's.
+        state: dict[str, Any] = {
+            "frozen": self._frozen,
+            "key_rules": self._key_rules,
+            "exprs": self._exprs,
+            "places": self._places,
+            "items": list(dict.items(self)),
+        }
+        if self._holds_exprs:
+            if _holding_parent(self) is None:
+                state["tree_exprs"] = [
+                    (node, node._exprs) for node in _iter_nodes(self)[1:] if node._exprs
+                ]
+            elif self._exprs:
+                kept = {key: expr for key, expr in self._exprs.items() if not _reads_keys(expr)}
+                state["exprs"] = kept or None
+        return (type(self), (), state)
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
+        for key, value in state.get("items", ()):
+            _store(self, key, value)
         object.__setattr__(self, "_frozen", bool(state.get("frozen", False)))
         object.__setattr__(self, "_key_rules", state.get("key_rules"))
         object.__setattr__(self, "_exprs", state.get("exprs"))
+        object.__setattr__(self, "_places", state.get("places"))
         if self._exprs:
             _mark_holds_exprs(self)
+        for node, exprs in state.get("tree_exprs", ()):
+            object.__setattr__(node, "_exprs", exprs)
+            _mark_holds_exprs(node)
 
 
 CfgNode._reserved_names = frozenset(dir(CfgNode))
@@ -1063,6 +1114,8 @@ def _init_slots(node: CfgNode) -> None:
     object.__setattr__(node, "_key_rules", None)
     object.__setattr__(node, "_sources", ())
     object.__setattr__(node, "_references", None)
+    object.__setattr__(node, "_dependants", None)
+    object.__setattr__(node, "_places", None)
     object.__setattr__(node, "_parent", None)
     object.__setattr__(node, "_key", ())
 
@@ -1252,7 +1305,7 @@ def _plan_merge(
     if target._frozen:
         raise _frozen_error(target, _NO_KEY, "merge into")
     node_class = type(target)
-    for key, value in source.items():
+    for key, value in _written_items(source):
         key_path = _join(path, key)
         current = dict.get(target, key, _MISSING)
         if isinstance(current, CfgNode) and isinstance(value, Mapping):
@@ -1263,7 +1316,19 @@ def _plan_merge(
                 raise _unknown_key_error(target, key, key_path, origin)
             if current is not _MISSING and type(value) not in _PENDING_TYPES:
                 value = _coerce(current, value, key_path, origin)  # noqa: PLW2901
+        if type(value) is _Required and (current is not _MISSING or _is_unset(target, key)):
+            continue  # as in OmegaConf, merging ??? keeps the value (or expression) there
         updates.append((target, key, _convert(value, node_class, True)))
+
+
+def _written_items(source: Mapping[Any, Any]) -> Iterable[tuple[Any, Any]]:
+    """Return the items of ``source`` with its ``${...}`` and ``???`` as written."""
+    if not isinstance(source, CfgNode) or not source._exprs:
+        return source.items()
+    exprs = source._exprs
+    items = [(key, exprs.get(key, value)) for key, value in dict.items(source)]
+    items.extend((key, expr) for key, expr in exprs.items() if not dict.__contains__(source, key))
+    return items
 
 
 def _merge_loaded(target: CfgNode, source: Mapping[Any, Any]) -> None:
@@ -1277,7 +1342,7 @@ def _apply_updates(updates: list[tuple[CfgNode, Any, Any]]) -> None:
     for node, key, value in updates:
         if node._exprs is not None:
             node._exprs.pop(key, None)  # the merged value (maybe an expression) replaces it
-        _store(node, key, value)
+        _store_in_place(node, key, value)
         if type(value) in _PENDING_TYPES:
             _mark_holds_exprs(node)
 
@@ -1458,6 +1523,7 @@ def _rules_of(node: CfgNode) -> _KeyRules:
 # In a string, "$${" is a literal "${" and "${BODY}" an interpolation (BODY holds no
 # "$", "{" or "}": nesting is not supported, and a stray "${" is an error).
 _DOLLAR: Final = re.compile(r"\$\$\{|\$\{([^${}]*)\}")
+_WHOLE_REFERENCE: Final = re.compile(r"\$\{([^${}]*)\}")  # a value that is one ${...}
 _REQUIRED_TAG: Final = "tag:easycore,2020:required"
 _REQUIRED_PATTERN: Final = re.compile(r"^\?\?\?$")
 _ENV_PREFIX: Final = "env:"
@@ -1508,6 +1574,10 @@ _ExprMap = Dict[Any, Union[_Expr, _Required]]  # a node's _exprs (built once: ca
 def _parse_dollars(text: str, source: str, line: int) -> str | _Expr:
     """Return ``text`` with ``$${`` unescaped, or an ``_Expr`` if it holds ``${...}``."""
     global _expressions_made
+    whole = _WHOLE_REFERENCE.fullmatch(text)
+    if whole is not None:  # most expressions are one reference: skip the general loop
+        _expressions_made += 1
+        return _Expr(text, (_parse_reference(whole.group(1), text, source, line),), source, line)
     parts: list[_Part] = []
     literal: list[str] = []
     position = 0
@@ -1578,18 +1648,63 @@ def _refresh(node: CfgNode) -> None:
 
 
 def _refresh_after_set(node: CfgNode, key: Any, value: Any) -> None:
-    """Resolve again after ``node[key] = value``, unless no expression reads that key."""
+    """Resolve again after ``node[key] = value`` the expressions that read that key.
+
+    Those that read them are resolved again too; no other expression is.
+    """
     root = _root_of(node)
     if not root._holds_exprs:
         return
     references = root._references
-    brings_exprs = isinstance(value, CfgNode) and value._holds_exprs
-    if references is not None and not brings_exprs:
-        path = _join(_node_path(node), key)
-        first = re.split(r"[.\[]", path, maxsplit=1)[0]
-        if not any(_overlaps(path, read) for read in references.get(first, ())):
-            return
-    _resolve_tree(root, strict=False)
+    if references is None or (isinstance(value, CfgNode) and value._holds_exprs):
+        _resolve_tree(root, strict=False)  # new expressions come with the value
+        return
+    path = _join(_node_path(node), key)
+    if any(_overlaps(path, read) for read in references.get(_first_name(path), ())):
+        _resolve_dependants(root, path)
+
+
+def _first_name(path: str) -> str:
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+def _resolve_dependants(root: CfgNode, path: str) -> None:
+    """Resolve again the expressions that read ``path``, and those reading them, and so on."""
+    if root._dependants is None:
+        object.__setattr__(root, "_dependants", _index_dependants(root))
+    index = cast(Dict[str, Any], root._dependants)
+    entries: dict[tuple[int, Any], tuple[CfgNode, Any]] = {}
+    changed, seen = [path], set()
+    while changed:
+        changed_path = changed.pop()
+        if changed_path in seen:
+            continue
+        seen.add(changed_path)
+        for read, entry_path, node, key in index.get(_first_name(changed_path), ()):
+            if (id(node), key) not in entries and _overlaps(changed_path, read):
+                entries[(id(node), key)] = (node, key)
+                changed.append(entry_path)
+    # An entry whose ${...} was set over by hand, or whose node left the tree, is skipped.
+    _resolve_entries(
+        _Resolver(root),
+        [
+            (node, key)
+            for node, key in entries.values()
+            if node._exprs is not None and key in node._exprs and _root_of(node) is root
+        ],
+        strict=False,
+    )
+
+
+def _index_dependants(root: CfgNode) -> dict[str, list[tuple[str, str, CfgNode, Any]]]:
+    index: dict[str, list[tuple[str, str, CfgNode, Any]]] = {}
+    for node, node_path in _walk_nodes(root, ""):
+        for key, expr in (node._exprs or {}).items():
+            for part in expr.parts if type(expr) is _Expr else ():
+                if not isinstance(part, str) and part[0] == "key":
+                    entry = (part[1], _join(node_path, key), node, key)
+                    index.setdefault(_first_name(part[1]), []).append(entry)
+    return index
 
 
 def _overlaps(path: str, read: str) -> bool:
@@ -1621,10 +1736,7 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
     False to a key that is gone) is left unset, and reading it raises the reason.
     """
     entries: list[tuple[CfgNode, Any]] = []
-    for node in _iter_nodes(root):
-        for key, value in dict.items(node):
-            if type(value) in _PENDING_TYPES:
-                _exprs_of(node)[key] = value
+    for node in _iter_nodes(root, take_pending=True):
         if node._exprs:
             entries.extend((node, key) for key in node._exprs)
     references: dict[str, list[str]] = {}
@@ -1634,7 +1746,13 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
             if not isinstance(part, str) and part[0] == "key":
                 references.setdefault(part[1].split(".")[0], []).append(part[1])
     object.__setattr__(root, "_references", references)
-    resolver = _Resolver(root)  # reads _exprs first, so old values in the dict are never used
+    object.__setattr__(root, "_dependants", None)
+    _resolve_entries(_Resolver(root), entries, strict)
+
+
+def _resolve_entries(resolver: _Resolver, entries: list[tuple[CfgNode, Any]], strict: bool) -> None:
+    """Store the value of each ``(node, key)`` expression, or leave the key unset."""
+    # The resolver reads _exprs first, so old values in the dict are never used.
     for node, key in entries:
         try:
             value = resolver.value_of(node, key)
@@ -1645,19 +1763,22 @@ def _resolve_tree(root: CfgNode, strict: bool) -> None:
                 raise
             value = _MISSING
         if value is not _MISSING:
-            _store(node, key, value)  # in place: the key keeps its position
+            _store_in_place(node, key, value)
         elif dict.__contains__(node, key):
-            _remove(node, key)
+            _unset_in_place(node, key)
 
 
-def _iter_nodes(root: CfgNode) -> list[CfgNode]:
+def _iter_nodes(root: CfgNode, take_pending: bool = False) -> list[CfgNode]:
     """Return the nodes of the tree below ``root`` (included) that hold expressions.
 
     Nodes without expressions in or below them are skipped, with all below them.
+    With ``take_pending``, an expression or ``???`` found as a value (just loaded or
+    merged, not resolved yet) is recorded in its node's ``_exprs`` on the way.
     """
     found: list[CfgNode] = []
     stack: list[Any] = [root]
     seen: set[int] = set()
+    atomic, pending = _ATOMIC_TYPES, _PENDING_TYPES
     while stack:
         value = stack.pop()
         if id(value) in seen:
@@ -1667,7 +1788,16 @@ def _iter_nodes(root: CfgNode) -> list[CfgNode]:
             if not value._holds_exprs:
                 continue
             found.append(value)
-            stack.extend(item for item in dict.values(value) if type(item) not in _ATOMIC_TYPES)
+            # One loop, no generator: this walk is most of resolving a loaded file.
+            for key, item in dict.items(value):
+                kind = type(item)
+                if kind in atomic:
+                    continue
+                if kind in pending:
+                    if take_pending:
+                        _exprs_of(value)[key] = item
+                else:
+                    stack.append(item)
         elif type(value) is list or type(value) is tuple:
             stack.extend(item for item in value if type(item) not in _ATOMIC_TYPES)
     return found
@@ -1705,7 +1835,43 @@ def _exprs_of(node: CfgNode) -> dict[Any, _Expr | _Required]:
 def _copy_exprs(source: CfgNode, target: CfgNode) -> None:
     if source._exprs:
         object.__setattr__(target, "_exprs", dict(source._exprs))
+        object.__setattr__(target, "_places", source._places and dict(source._places))
         _mark_holds_exprs(target)
+
+
+def _unset_in_place(node: CfgNode, key: Any) -> None:
+    """Remove the value of ``key``, which keeps its expression, remembering its place."""
+    written = list(_as_written(node, cast(_ExprMap, node._exprs)))  # unset keys included
+    index = written.index(key)
+    _remember_place(node, key, (written[index - 1],) if index else ())
+    _remove(node, key)
+
+
+def _store_in_place(node: CfgNode, key: Any, value: Any) -> None:
+    """Store as :func:`_store` does; a key that had no value goes back to its place."""
+    places = node._places
+    place = places.pop(key, None) if places else None
+    if places is None or place is None or dict.__contains__(node, key):
+        _store(node, key, value)  # a key there keeps its position
+        return
+    seen = {key}
+    while place and not dict.__contains__(node, place[0]) and place[0] not in seen:
+        seen.add(place[0])  # it follows a key without a value: go to the one before that
+        place = places.get(place[0])
+    keys = list(dict.keys(node))
+    if place is None or (place and place[0] not in keys):
+        index = len(keys)  # the key it followed is gone
+    else:
+        index = keys.index(place[0]) + 1 if place else 0
+    moved = [(later, dict.pop(node, later)) for later in keys[index:]]
+    _store(node, key, value)
+    dict.update(node, moved)  # the __dict__ mirror does not move: it holds the same values
+
+
+def _remember_place(node: CfgNode, key: Any, previous: tuple[Any, ...]) -> None:
+    if node._places is None:
+        object.__setattr__(node, "_places", {})
+    cast(Dict[Any, Any], node._places)[key] = previous
 
 
 def _holding_parent(node: CfgNode) -> CfgNode | None:
@@ -1735,6 +1901,7 @@ def _detach(root: CfgNode) -> None:
             for key in [key for key, expr in exprs.items() if _reads_keys(expr)]:
                 del exprs[key]
     object.__setattr__(root, "_references", None)
+    object.__setattr__(root, "_dependants", None)
 
 
 def _reads_keys(expr: _Expr | _Required) -> bool:
@@ -1765,13 +1932,14 @@ class _Resolver:
 
     def value_of(self, node: CfgNode, key: Any) -> Any:
         token = (id(node), key)
-        if token in self.done:
-            return self.done[token]
+        done = self.done.get(token, _MISSING)
+        if done is not _MISSING:
+            return done
         expr = cast(_ExprMap, node._exprs)[key]
         if type(expr) is _Required:
             raise _missing_value_error(_join(_node_path(node), key), expr, None)
         tokens = [(id(active), active_key) for active, active_key in self.active]
-        if token in tokens:
+        if tokens and token in tokens:
             path = _join(_node_path(node), key)
             chain = [
                 _join(_node_path(active), active_key)
@@ -1805,6 +1973,9 @@ class _Resolver:
         return value
 
     def _evaluate(self, expr: _Expr, node: CfgNode, key: Any) -> Any:
+        first = expr.parts[0]
+        if len(expr.parts) == 1 and type(first) is tuple and first[0] == "key":
+            return self._lookup(first[1], expr, node, key)  # the common case, directly
         values = [
             part if isinstance(part, str) else self._part(part, expr, node, key)
             for part in expr.parts
@@ -1874,7 +2045,13 @@ class _Resolver:
 
 
 def _parse_env_value(raw: str) -> Any:
-    """Read an environment variable as YAML, like a command-line value (``"0.1"`` -> 0.1)."""
+    """Read an environment variable as YAML, like a command-line value (``"0.1"`` -> 0.1).
+
+    An empty (or blank) value or default stays a string, as in OmegaConf: YAML would read
+    it as null.
+    """
+    if not raw.strip():
+        return raw
     try:
         value = _parse_yaml(raw, "<environment variable>", CfgNode, False)[0]
     except ConfigError:
@@ -1931,19 +2108,23 @@ def _node_from_dataclass(schema: type, node_class: type[CfgNode]) -> CfgNode:
     global _expressions_made
     node = _new_node(node_class)
     hints = typing.get_type_hints(schema)
+    previous: tuple[Any, ...] = ()  # the field before, as _places holds it
     for field in dataclasses.fields(schema):
         annotation = hints.get(field.name, Any)
+        value: Any = _MISSING
         if field.default is not dataclasses.MISSING:
             value = field.default
         elif field.default_factory is not dataclasses.MISSING:
             value = field.default_factory()
         elif isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
             value = _node_from_dataclass(annotation, node_class)
-        else:
+        if value is _MISSING:
             _expressions_made += 1
             _exprs_of(node)[field.name] = _Required(f"dataclass {schema.__qualname__}", None)
-            continue
-        _store(node, field.name, _convert(_plain_default(value), node_class, True))
+            _remember_place(node, field.name, previous)
+        else:
+            _store(node, field.name, _convert(_plain_default(value), node_class, True))
+        previous = (field.name,)
     return node
 
 
@@ -1951,6 +2132,8 @@ def _plain_default(value: Any) -> Any:
     """Return a default as a config holds it: an Enum member by name, dataclasses as dicts."""
     if isinstance(value, enum.Enum):
         return value.name
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)  # a pathlib.Path is no YAML type; its text loads back
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             field.name: _plain_default(getattr(value, field.name))
@@ -2010,6 +2193,8 @@ def _matches(value: Any, annotation: Any, path: str, problems: list[tuple[str, s
         return any(value == option and type(value) is type(option) for option in args)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return isinstance(value, annotation) or value in annotation.__members__
+    if isinstance(annotation, type) and issubclass(annotation, os.PathLike):
+        return isinstance(value, (str, annotation))  # a path is held as its text
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         inner: list[tuple[str, str]] = []
         _check_dataclass(value, annotation, path, inner)
@@ -2308,15 +2493,17 @@ def _build_list(loader: _ConfigConstructor, node: yaml.Node) -> list[Any]:
     if _expressions_made != made:
         for item, child in zip(items, node.value, strict=True):
             if type(item) in _PENDING_TYPES:
-                line = child.start_mark.line + 1
-                raise ConfigError(
-                    f"{loader.config_source}, line {line}: ${{...}} and ??? work in values"
-                    " of keys, not in list items. Give the list item a key of its own, or"
-                    " write $${ for a literal ${.",
-                    file=loader.config_source,
-                    line=line,
-                )
+                raise _item_expression_error(loader.config_source, child.start_mark.line + 1)
     return items
+
+
+def _item_expression_error(source: str, line: int) -> ConfigError:
+    return ConfigError(
+        f"{source}, line {line}: ${{...}} and ??? work in values of keys, not in list or"
+        " tuple items. Give the item a key of its own, or write $${ for a literal ${.",
+        file=source,
+        line=line,
+    )
 
 
 def _build_scalar(loader: _ConfigConstructor, node: yaml.Node) -> Any:
@@ -2431,7 +2618,26 @@ def _construct_literal(loader: _ConfigConstructor, node: yaml.Node) -> Any:
         if "${" in text:
             return _parse_dollars(text, loader.config_source, node.start_mark.line + 1)
         return text
+    if "${" in text:
+        value = _unescape_items(value, loader.config_source, node.start_mark.line + 1)
     return _convert(value, loader.config_node_class, False)
+
+
+def _unescape_items(value: Any, source: str, line: int) -> Any:
+    """Return a literal's strings with ``$${`` unescaped; refuse a ``${...}`` in them.
+
+    Items of a ``(a, b)`` tuple follow the rule of list items.
+    """
+    if type(value) is str:
+        text = _parse_dollars(value, source, line)
+        if type(text) is _Expr:
+            raise _item_expression_error(source, line)
+        return text
+    if type(value) in (list, tuple):
+        return type(value)(_unescape_items(item, source, line) for item in value)
+    if type(value) is dict:
+        return {key: _unescape_items(item, source, line) for key, item in value.items()}
+    return value
 
 
 def _construct_python_complex(loader: _ConfigConstructor, node: yaml.Node) -> complex:
@@ -2587,12 +2793,36 @@ _UNICODE_BREAKS: Final = frozenset("\x85\u2028\u2029")  # NEL, LINE and PARAGRAP
 
 def _represent_node(dumper: Any, data: Mapping[Any, Any]) -> yaml.Node:
     if isinstance(data, CfgNode) and data._exprs:
-        # Write ${...} and ??? as in the file, not the values they gave.
-        exprs = data._exprs
-        shown = {key: exprs.get(key, value) for key, value in dict.items(data)}
-        shown.update((key, expr) for key, expr in exprs.items() if key not in shown)
-        return cast(yaml.Node, dumper.represent_dict(shown))
+        return cast(yaml.Node, dumper.represent_dict(_as_written(data, data._exprs)))
     return cast(yaml.Node, dumper.represent_dict(data))
+
+
+def _as_written(node: CfgNode, exprs: _ExprMap) -> dict[Any, Any]:
+    """Return the items of ``node`` with ``${...}`` and ``???`` as in the file, in order.
+
+    Keys without a value go back to the place they had; if the key they followed is
+    gone, to the end.
+    """
+    places = node._places or {}
+    following: dict[Any, list[Any]] = {}  # (key,) or () -> the unset keys after it
+    for key in exprs:
+        if not dict.__contains__(node, key):
+            following.setdefault(places.get(key, _MISSING), []).append(key)
+    shown: dict[Any, Any] = {}
+    stack = [(key, exprs[key]) for key in reversed(following.pop((), []))]
+    items = iter(dict.items(node))
+    while True:
+        if not stack:
+            item = next(items, None)
+            if item is None:
+                break
+            stack.append((item[0], exprs.get(item[0], item[1])))
+        key, value = stack.pop()
+        shown[key] = value
+        stack.extend((unset, exprs[unset]) for unset in reversed(following.pop((key,), [])))
+    for keys in following.values():  # their place is gone
+        shown.update((key, exprs[key]) for key in keys)
+    return shown
 
 
 def _represent_str(dumper: Any, data: str) -> yaml.Node:
@@ -2635,7 +2865,9 @@ def _tuple_text(data: tuple[Any, ...]) -> str | None:
 
 def _is_literal(value: Any) -> bool:
     kind = type(value)
-    if kind in (str, int, bool, type(None)):
+    if kind is str:
+        return "${" not in value  # written $${ in a !!python/tuple, which reads it back
+    if kind in (int, bool, type(None)):
         return True
     if kind is float:
         return math.isfinite(value)
@@ -3097,6 +3329,17 @@ def _yacs_spelling_error(node: CfgNode, name: str) -> ConfigAttributeError:
     return ConfigAttributeError(
         f"unknown key {path!r}. For yacs's {name}(), use {_YACS_SPELLINGS[name]}.",
         key=path,
+    )
+
+
+def _dump_call_error(cfg: object) -> ConfigTypeError:
+    given = "no config" if cfg is None else _describe(cfg)
+    return ConfigTypeError(
+        f"CfgNode.dump() writes the config it is given as its first argument, got {given}."
+        " It is a class method: write CfgNode.dump(cfg) or CfgNode.dump(cfg, stream) (yacs's"
+        " cfg.dump() is CfgNode.dump(cfg) here), or cfg.save(path) for a file.",
+        expected="Mapping",
+        actual=type(cfg).__name__,
     )
 
 

@@ -23,7 +23,7 @@ Every download (``download_file``, and ``get_local_path`` of a URL) is:
   hidden ``.easycore-locks`` folder, under names that never collide with yours;
 - retried and resumed: ``_is_retryable`` decides, in one place, which failures get
   another attempt (cut transfers, timeouts, connection errors, 408, 429, 5xx); an
-  attempt continues a cut transfer with HTTP Range where the server allows it.
+  attempt continues a cut transfer with HTTP Range (FTP REST) where the server allows it.
 
 Environment variables:
 
@@ -744,12 +744,14 @@ class HTTPURLHandler(PathHandler):
     def exists(self, path: str) -> bool:
         """Return whether the URL exists: True if cached, else ask the server.
 
-        HTTP asks with a HEAD request (a GET when HEAD is refused), FTP with SIZE.
+        HTTP asks with a HEAD request (a GET when HEAD is refused), FTP with SIZE. A
+        server that stalls or drips its answer is cut off after ``download_file``'s
+        default ``attempt_timeout`` (1 hour).
 
         Raises:
-            DownloadError: The server could not be reached or gave an answer that is
-                neither "exists" nor "not found" (such as 403 or 500), or
-                ``EASYCORE_OFFLINE`` is set and the URL is not cached.
+            DownloadError: The server could not be reached, gave no answer in time, or
+                gave one that is neither "exists" nor "not found" (such as 403 or 500),
+                or ``EASYCORE_OFFLINE`` is set and the URL is not cached.
         """
         if os.path.isfile(self._cache_path(path)):
             return True
@@ -1051,11 +1053,12 @@ def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
     one of your files (``Pipfile`` and ``Pipfile.lock`` stay yours) and any name the file
     system takes can be locked. Once entered, no other thread or process holds the same
     lock. The lock is an OS lock (``flock`` on POSIX), released by the OS when its holder
-    dies, so a killed process never leaves a lock that blocks others; on file systems
-    without ``flock`` (some NFS and Lustre mounts) filelock falls back to a lock file that
-    records its holder and is taken over once that holder is dead. The thread that holds
-    the lock may enter it again without waiting (so ``download_file`` of ``path`` inside
-    the block works); it is released when the outermost block ends.
+    dies, so a killed process never leaves a lock that blocks others. Where the file
+    system refuses ``flock`` (ENOSYS on some Lustre mounts, ENOLCK on NFS without lockd,
+    EOPNOTSUPP on some FUSE mounts) the lock is a soft lock file instead: it records its
+    holder (pid, host, process start) and is taken over once that holder is dead. The
+    thread that holds the lock may enter it again without waiting (so ``download_file``
+    of ``path`` inside the block works); it is released when the outermost block ends.
 
     Example::
 
@@ -1069,6 +1072,10 @@ def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
 
     Raises:
         LockTimeoutError: Someone else held the lock for all of ``timeout``.
+        PermissionError: The lock folder cannot be created or written (a read-only
+            folder); the message names it and the fix. Other failures of that folder (not
+            a directory, a read-only file system) are raised the same way, each as its
+            own ``OSError`` subclass.
     """
     lock_file = _lock_file_for(os.fspath(path))
     held = _locks_held_by_this_thread()
@@ -1076,18 +1083,7 @@ def file_lock(path: str, *, timeout: float = _LOCK_TIMEOUT) -> Iterator[None]:
     if key in held:  # a second flock of ours would wait on the first: for 30 minutes
         yield
         return
-    os.makedirs(os.path.dirname(lock_file), exist_ok=True)
-    lock = filelock.FileLock(lock_file, timeout=timeout)
-    try:
-        lock.acquire()
-    except filelock.Timeout as err:
-        raise LockTimeoutError(
-            f"could not lock {path!r} within {timeout:g} s: another thread or process holds "
-            f"{lock_file!r}. Wait for it, or pass a longer timeout=: its holder releases it "
-            f"when it ends or dies, even if killed. The lock file stays; leave it in place.",
-            lock_file,
-            timeout,
-        ) from err
+    lock = _acquired_lock(os.fspath(path), lock_file, timeout)
     held.add(key)
     try:
         yield
@@ -1119,7 +1115,7 @@ def download_file(
     then renamed to the final name, so a failure or a power loss never leaves a broken
     file there. Callers in other threads or processes wait for that one download
     instead of starting their own. An interrupted transfer continues where it stopped
-    (HTTP Range) when the server allows it, within this call's retries and in a later
+    (HTTP Range, FTP REST) when the server allows it, within this call's retries and in a later
     call after a crash. With ``EASYCORE_OFFLINE=1`` no request is made: the file must
     be there already.
 
@@ -1146,8 +1142,8 @@ def download_file(
             file's path returned. An archive that ``refresh`` replaced is extracted
             again.
         refresh: ``"never"`` (default) returns a file already there as it is;
-            ``"if-changed"`` asks the server (with its ETag or Last-Modified) and
-            replaces the file, atomically, only when it changed.
+            ``"if-changed"`` asks the server (with its ETag or Last-Modified; over FTP
+            its SIZE and MDTM) and replaces the file, atomically, only when it changed.
         allow_insecure_redirects: Follow a redirect from https to plain http.
         attempt_timeout: Seconds one attempt may take in all, headers and body (1
             hour by default), so a server that stalls or drips cannot hold the
@@ -1415,6 +1411,71 @@ def _lock_file_for(path: str) -> str:
     return f"{_work_stem(path)}.lock"
 
 
+# What flock answers where the file system keeps no locks: NFS without lockd (ENOLCK),
+# some FUSE mounts (EOPNOTSUPP, and ENOTSUP where it differs). filelock falls back to a
+# soft lock by itself on ENOSYS only.
+_NO_FLOCK_ERRNOS: Final = frozenset(
+    {errno.ENOLCK, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+)
+
+
+def _acquired_lock(path: str, lock_file: str, timeout: float) -> filelock.BaseFileLock:
+    """Return the lock on ``path`` in ``lock_file``, acquired; a soft lock where flock fails.
+
+    Every process locking one folder sees the same file system, so all of them take the
+    same kind of lock. The soft lock has its own file: the failed flock left ``lock_file``.
+    """
+    folder = os.path.dirname(lock_file)
+    lock: filelock.BaseFileLock = filelock.FileLock(lock_file, timeout=timeout)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        try:
+            lock.acquire()
+        except OSError as err:  # filelock.Timeout too: it has no errno
+            if err.errno not in _NO_FLOCK_ERRNOS:
+                raise
+            lock = filelock.SoftFileLock(f"{lock_file}.soft", timeout=timeout)
+            lock.acquire()
+    except filelock.Timeout as err:
+        raise _lock_timeout(path, lock, timeout) from err
+    except OSError as err:
+        raise _unusable_lock_folder(path, folder, err) from err
+    return lock
+
+
+def _lock_timeout(path: str, lock: filelock.BaseFileLock, timeout: float) -> LockTimeoutError:
+    if isinstance(lock, filelock.SoftFileLock):
+        # Its holder's death is seen on its own host only (pid and start time).
+        advice = (
+            "It is a soft lock (this file system refuses flock), taken over once its holder "
+            "is dead; a holder on another host cannot be seen dead from here: if the process "
+            "the file names there is gone, delete the file."
+        )
+    else:
+        advice = (
+            "Its holder releases it when it ends or dies, even if killed. The lock file "
+            "stays; leave it in place."
+        )
+    return LockTimeoutError(
+        f"could not lock {path!r} within {timeout:g} s: another thread or process holds "
+        f"{lock.lock_file!r}. Wait for it, or pass a longer timeout=. {advice}",
+        lock.lock_file,
+        timeout,
+    )
+
+
+def _unusable_lock_folder(path: str, folder: str, err: OSError) -> OSError:
+    """Return ``err`` again, as its own type, with a message naming the folder and the fix."""
+    reason = err.strerror or str(err)
+    return OSError(
+        err.errno,
+        f"cannot lock {path!r}: its lock folder {folder!r} cannot be created or written "
+        f"({reason}). Make the folder next to it writable, or keep the file in a folder you "
+        f"may write to (for PathManager's cache, set EASYCORE_CACHE to one)",
+        folder,
+    )
+
+
 def _create_once(target: str, create: Callable[[str], None]) -> bool:
     """Make ``target`` with ``create(tmp_path)`` unless it exists; return whether we made it.
 
@@ -1618,9 +1679,8 @@ def _fetch(url: str, job: _Job, partial: _PartialFile) -> bool:
     label = os.path.basename(job.target)
     deadline = time.monotonic() + job.attempt_timeout
     with _Sink(url, partial.path, label, job.progress, job.checksum, deadline=deadline) as sink:
-        if url[:6].lower() == "ftp://":
-            _fetch_ftp(url, sink)
-        elif not _fetch_http(url, job, partial, sink):
+        fetch = _fetch_ftp if url[:6].lower() == "ftp://" else _fetch_http
+        if not fetch(url, job, partial, sink):
             return False
         _check_size(url, sink)
         sink.finish()
@@ -1746,10 +1806,11 @@ class _Sink:
 class _PartialFile:
     """The hidden partial file of a download, and what lets a later attempt resume it.
 
-    It sits in the target's work folder with a JSON note of the URL and the validators
-    (ETag, Last-Modified) of the response it holds. Only the holder of the target's lock
-    touches it, so one found there was left by a holder that is gone: it may be resumed
-    with a Range request when the server still has the same version (``If-Range``).
+    It sits in the target's work folder with a JSON note of the URL and the validators of
+    the version it holds (HTTP: ETag, Last-Modified; FTP: SIZE, MDTM). Only the holder of
+    the target's lock touches it, so one found there was left by a holder that is gone:
+    it may be resumed (HTTP Range with If-Range, FTP REST) when the server still has the
+    same version.
     """
 
     def __init__(self, target: str, url: str) -> None:
@@ -1802,21 +1863,39 @@ class _PartialFile:
         if response.status_code == 206 and self.offset:
             return self.offset
         self.offset = 0
-        _write_json(
-            self._note,
+        self.note_version(
             {
-                "url": self._url,
                 "etag": response.headers.get("ETag", ""),
                 "last_modified": response.headers.get("Last-Modified", ""),
-            },
+            }
         )
         return 0
+
+    def ftp_offset(self, version: Mapping[str, str]) -> int:
+        """Return where an FTP transfer of ``version`` may resume the partial file (0: not).
+
+        ``version`` holds the file's SIZE and MDTM. Only when both are known and equal to
+        what was noted when the partial file began are its bytes of the same version:
+        otherwise the transfer starts again, so no file mixes two versions.
+        """
+        if not _is_known_version(_read_note(self._note, self._url), version):
+            return 0
+        size = os.path.getsize(self.path) if os.path.isfile(self.path) else 0
+        return size if size < int(version["size"]) else 0
+
+    def has_current(self, target: str, version: Mapping[str, str]) -> bool:
+        """Return whether ``target`` is there and holds ``version`` of an FTP file."""
+        noted = _read_note(self._final_note, self._url)
+        return os.path.isfile(target) and _is_known_version(noted, version)
+
+    def note_version(self, version: Mapping[str, str]) -> None:
+        """Note the validators of the version the partial file is about to hold."""
+        _write_json(self._note, {"url": self._url, **version})
 
     def commit(self, target: str) -> None:
         """Rename the (fsynced) partial file to ``target`` and make the rename durable."""
         os.replace(self.path, target)
-        with contextlib.suppress(FileNotFoundError):  # FTP writes no note
-            os.replace(self._note, self._final_note)
+        os.replace(self._note, self._final_note)
         _sync_directory(os.path.dirname(target))
 
     def discard(self) -> None:
@@ -1834,6 +1913,13 @@ def _read_note(path: str, url: str) -> dict[str, str] | None:
     except (OSError, ValueError):  # missing, or cut by a crash: as good as missing
         return None
     return note if isinstance(note, dict) and note.get("url") == url else None
+
+
+def _is_known_version(noted: Mapping[str, str] | None, version: Mapping[str, str]) -> bool:
+    """Return whether ``version`` (all of its validators known) is the one ``noted``."""
+    if noted is None or not all(version.values()):
+        return False
+    return all(noted.get(key) == value for key, value in version.items())
 
 
 def _write_json(path: str, note: dict[str, str]) -> None:
@@ -1867,12 +1953,20 @@ def _truncated(url: str, sink: _Sink, reason: str) -> TruncatedDownloadError:
 
 
 def _local_failure(url: str, path: str, err: OSError) -> DownloadError:
+    cause = err.__cause__
+    if isinstance(cause, OSError) and cause.errno == err.errno and err.filename:
+        # file_lock's advice around the system's error: name the folder, advise once
+        path, err = err.filename, cause
     reason = err.strerror or str(err)
+    unwritable = " Pick a folder you may write to (for PathManager's cache, set EASYCORE_CACHE)"
     hint = {
         errno.ENOSPC: " Free some disk space",
         errno.EFBIG: " The file is over the size limit of this process or file system",
         errno.EDQUOT: " The disk quota is used up",
-        errno.EACCES: " Pick a folder you may write to",
+        errno.EACCES: unwritable,
+        errno.EPERM: unwritable,
+        errno.EROFS: unwritable,
+        errno.ENOTDIR: unwritable,
     }.get(err.errno or 0, " Check the folder")
     return DownloadError(
         f"{url} could not be saved at {path}: {reason} (errno {err.errno}). Nothing was "
@@ -1908,6 +2002,14 @@ def _remote_exists(url: str, headers: Mapping[str, str], allow_insecure_redirect
     if url[:6].lower() == "ftp://":
         return _ftp_exists(url)
     return _http_exists(url, headers, allow_insecure_redirects)
+
+
+def _unanswered(url: str) -> DownloadError:
+    return DownloadError(
+        f"{url} did not say whether it exists within {_ATTEMPT_TIMEOUT:g} s: the server "
+        f"stalls or drips its answer, so the connection was shut. Call again later.",
+        url,
+    )
 
 
 # -- Internals: HTTP -----------------------------------------------------------
@@ -1964,9 +2066,9 @@ class _HTTPSession(requests.Session):
     another host, as requests does for Authorization only: a token sent as
     ``PRIVATE-TOKEN`` or ``X-Api-Key`` is as secret.
 
-    Its sockets are watched: ``cut_at(deadline)`` shuts them down at the deadline, so a
-    server that drips its headers a byte at a time (each within the read timeout) cannot
-    hold a request forever.
+    Its sockets, direct or through a proxy (HTTP_PROXY, HTTPS_PROXY), are watched:
+    ``cut_at(deadline)`` shuts them down at the deadline, so a server that drips its
+    headers a byte at a time (each within the read timeout) cannot hold a request forever.
     """
 
     def __init__(self, allow_insecure_redirects: bool, private_headers: Sequence[str] = ()) -> None:
@@ -1977,29 +2079,16 @@ class _HTTPSession(requests.Session):
         self._sockets: list[socket.socket] = []
         self.was_cut = False
         for prefix in ("http://", "https://"):
-            adapter = requests.adapters.HTTPAdapter()
-            adapter.poolmanager.pool_classes_by_scheme = {
-                "http": _watched_pool(urllib3.HTTPConnectionPool, self._sockets),
-                "https": _watched_pool(urllib3.HTTPSConnectionPool, self._sockets),
-            }
-            self.mount(prefix, adapter)
+            self.mount(prefix, _WatchedAdapter(self._sockets))
 
-    @contextlib.contextmanager
-    def cut_at(self, deadline: float) -> Iterator[None]:
+    def cut_at(self, deadline: float) -> contextlib.AbstractContextManager[None]:
         """Shut this session's sockets down if the block is still running at ``deadline``."""
-        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            yield
-        finally:
-            watchdog.cancel()
+        return _cut_at(deadline, self._cut)
 
     def _cut(self) -> None:
         self.was_cut = True
         for sock in list(self._sockets):
-            with contextlib.suppress(OSError):  # closed already
-                sock.shutdown(socket.SHUT_RDWR)
+            _shut_down(sock)
 
     def rebuild_auth(
         self, prepared_request: requests.PreparedRequest, response: requests.Response
@@ -2029,6 +2118,37 @@ class _HTTPSession(requests.Session):
         return location
 
 
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose connections list their socket in ``sockets``, proxied ones too.
+
+    requests makes one urllib3 manager for direct connections and one per proxy; each
+    gets the watched pool classes, so a proxy cannot hide a dripping server's socket.
+    """
+
+    def __init__(self, sockets: list[socket.socket]) -> None:
+        self._sockets = sockets  # before super().__init__(): it calls init_poolmanager
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        _watch_pools(self.poolmanager, self._sockets)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        is_new = proxy not in self.proxy_manager
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if is_new:
+            _watch_pools(manager, self._sockets)
+        return manager
+
+
+def _watch_pools(manager: urllib3.PoolManager, sockets: list[socket.socket]) -> None:
+    """Make ``manager``'s pools (direct, proxy or SOCKS ones) list their sockets."""
+    manager.pool_classes_by_scheme = {
+        scheme: _watched_pool(pool, sockets)
+        for scheme, pool in manager.pool_classes_by_scheme.items()
+    }
+
+
 def _watched_pool(pool: type[Any], sockets: list[socket.socket]) -> type[Any]:
     """Return a subclass of the urllib3 ``pool`` whose connections list their socket."""
 
@@ -2041,6 +2161,31 @@ def _watched_pool(pool: type[Any], sockets: list[socket.socket]) -> type[Any]:
         ConnectionCls = WatchedConnection
 
     return WatchedPool
+
+
+@contextlib.contextmanager
+def _cut_at(deadline: float | None, cut: Callable[[], None]) -> Iterator[None]:
+    """Call ``cut`` (from a watchdog thread) if the block still runs at ``deadline``.
+
+    ``deadline`` is a ``time.monotonic()`` time; None: no deadline.
+    """
+    if deadline is None:
+        yield
+        return
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+
+
+def _shut_down(sock: socket.socket | None) -> None:
+    """Shut ``sock`` down, so that a read blocked on it returns at once."""
+    if sock is not None:
+        with contextlib.suppress(OSError):  # closed already
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _get(session: requests.Session, url: str, headers: dict[str, str]) -> requests.Response:
@@ -2171,8 +2316,10 @@ def _http_exists(url: str, headers: Mapping[str, str], allow_insecure_redirects:
     # The download's session and headers: the same credentials, the same redirect rules.
     asked = dict(headers)
     auth = _auth_for(asked)
+    deadline = time.monotonic() + _ATTEMPT_TIMEOUT
+    session = _HTTPSession(allow_insecure_redirects, list(asked))
     try:
-        with _HTTPSession(allow_insecure_redirects, list(asked)) as session:
+        with session, session.cut_at(deadline):
             response = session.head(
                 url, allow_redirects=True, timeout=timeout, headers=asked, auth=auth
             )
@@ -2180,6 +2327,8 @@ def _http_exists(url: str, headers: Mapping[str, str], allow_insecure_redirects:
                 response = session.get(url, stream=True, timeout=timeout, headers=asked, auth=auth)
                 response.close()
     except requests.RequestException as err:
+        if session.was_cut:
+            raise _unanswered(url) from err
         raise _request_error(url, err) from err
     if response.status_code in (404, 410):
         return False
@@ -2191,33 +2340,58 @@ def _http_exists(url: str, headers: Mapping[str, str], allow_insecure_redirects:
 
 
 @contextlib.contextmanager
-def _ftp_session(url: str) -> Iterator[tuple[ftplib.FTP, str]]:
-    """Yield a logged-in binary-mode FTP connection and the file's path on the server."""
+def _ftp_session(url: str, deadline: float | None = None) -> Iterator[tuple[ftplib.FTP, str]]:
+    """Yield a logged-in binary-mode FTP connection and the file's path on the server.
+
+    At ``deadline`` (``time.monotonic()``; None: never) the control connection is shut,
+    so a server that drips its replies (an endless multi-line banner, say) within the
+    read timeout cannot hold the session, its QUIT included.
+    """
     parts = urllib.parse.urlsplit(url)
     # RFC 1738: the URL path is relative to the login directory.
     remote_path = urllib.parse.unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
     user = urllib.parse.unquote(parts.username or "anonymous")
     password = urllib.parse.unquote(parts.password or "anonymous@")
-    with ftplib.FTP(timeout=_READ_TIMEOUT) as ftp:
+    ftp = ftplib.FTP(timeout=_READ_TIMEOUT)
+    with _cut_at(deadline, lambda: _shut_down(ftp.sock)), ftp:
         ftp.connect(parts.hostname or "", parts.port or 21)
         ftp.login(user, password)
         ftp.voidcmd("TYPE I")
         yield ftp, remote_path
 
 
-def _fetch_ftp(url: str, sink: _Sink) -> None:
+def _fetch_ftp(url: str, job: _Job, partial: _PartialFile, sink: _Sink) -> bool:
+    """Download ``url`` into ``sink``, resuming ``partial`` with REST where that is safe.
+
+    Returns False when a refresh finds the file current (nothing was downloaded).
+    """
     try:
-        with _ftp_session(url) as (ftp, remote_path):
-            sink.begin(_ftp_size(ftp, remote_path))
-            ftp.retrbinary(f"RETR {remote_path}", sink.write, blocksize=_CHUNK_SIZE)
+        with _ftp_session(url, sink.deadline) as (ftp, remote_path):
+            size = _ftp_size(ftp, remote_path)
+            version = {"size": "" if size is None else str(size)}
+            version["modified"] = _ftp_modified(ftp, remote_path)
+            if job.refresh and partial.has_current(job.target, version):
+                return False
+            offset = partial.ftp_offset(version)
+            if offset and not _ftp_restarts_at(ftp, offset):
+                offset = 0
+            if not offset:
+                partial.note_version(version)
+            sink.begin(size, offset)
+            ftp.retrbinary(
+                f"RETR {remote_path}", sink.write, blocksize=_CHUNK_SIZE, rest=offset or None
+            )
     except ftplib.error_perm as err:
         raise _ftp_refusal(url, err) from err
     except (ftplib.Error, OSError, EOFError, ValueError) as err:
-        if isinstance(err, DownloadError):  # the sink's: the local disk failed
+        if isinstance(err, DownloadError):  # the sink's: the local disk failed, or too late
             raise
+        if time.monotonic() >= sink.deadline:  # the watchdog shut the connection
+            raise _truncated(url, sink, _PAST_DEADLINE) from err
         if sink.received:
             raise _truncated(url, sink, f"connection broke: {err}") from err
         raise DownloadError(f"could not fetch {url}: {err!r}. Nothing was saved.", url) from err
+    return True
 
 
 def _ftp_size(ftp: ftplib.FTP, remote_path: str) -> int | None:
@@ -2230,15 +2404,36 @@ def _ftp_size(ftp: ftplib.FTP, remote_path: str) -> int | None:
     return size
 
 
-def _ftp_exists(url: str) -> bool:
+def _ftp_modified(ftp: ftplib.FTP, remote_path: str) -> str:
+    """Return the file's modification time (MDTM), or "" when the server does not say."""
     try:
-        with _ftp_session(url) as (ftp, remote_path):
+        reply = ftp.sendcmd(f"MDTM {remote_path}")
+    except ftplib.error_perm:  # MDTM not supported: no resume, the transfer starts over
+        return ""
+    return reply[4:].strip() if reply[:3] == "213" else ""
+
+
+def _ftp_restarts_at(ftp: ftplib.FTP, offset: int) -> bool:
+    """Return whether the server takes ``REST offset`` (RETR then sends it again)."""
+    try:
+        ftp.sendcmd(f"REST {offset}")
+    except ftplib.error_perm:  # 502: REST not implemented
+        return False
+    return True
+
+
+def _ftp_exists(url: str) -> bool:
+    deadline = time.monotonic() + _ATTEMPT_TIMEOUT
+    try:
+        with _ftp_session(url, deadline) as (ftp, remote_path):
             ftp.size(remote_path)
     except ftplib.error_perm as err:
         if _ftp_code(err) == 550:
             return False
         raise _ftp_refusal(url, err) from err
     except (ftplib.Error, OSError, EOFError, ValueError) as err:
+        if time.monotonic() >= deadline:  # the watchdog shut the connection
+            raise _unanswered(url) from err
         raise DownloadError(f"could not ask {url} whether it exists: {err!r}.", url) from err
     return True
 

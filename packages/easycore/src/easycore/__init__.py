@@ -8,7 +8,7 @@ component package:
 - ``easycore.common.path``     -> ``easycore_path``
 - ``easycore.common.network``  -> ``easycore_path.download_file``
 - ``easycore.common.parallel`` -> ``easycore_parallel``
-- ``easycore.torch.parallel``  -> ``easycore_torch`` (``pip install "easycore[torch]"``)
+- ``easycore.torch.parallel``  -> ``easycore_torch`` (install packages/easycore-torch too)
 
 Importing ``easycore`` itself imports none of them.
 """

@@ -1,1 +1,1 @@
-"""The torch part of easycore; ``easycore.torch.parallel`` needs ``easycore[torch]``."""
+"""The torch part of easycore; ``easycore.torch.parallel`` needs easycore-torch and torch."""
