@@ -2357,8 +2357,8 @@ def _keep(result: Any, add: Callable[[Any], Any]) -> Any:
     """Return what stands in its batch for a mutable result, fixed as it was returned.
 
     A list or dict of scalars is copied (``list.copy``, ``dict.copy``) and travels with
-    the batch: about a third of the cost of pickling it alone. Any other result is ``add``'s (pickled, or deep-copied
-    on threads).
+    the batch: about a third of the cost of pickling it alone. Any other result is
+    ``add``'s (pickled, or deep-copied on threads).
     """
     kind, scalars = type(result), _SCALAR_TYPES
     if kind is list:
