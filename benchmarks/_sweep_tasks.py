@@ -53,6 +53,11 @@ def burn(n: int) -> int:
     return total
 
 
+def square_pair(x: int) -> list[int]:
+    """A tiny task with a mutable result: each one is captured as it is returned."""
+    return [x, x * x]
+
+
 class SumSquares(UnorderedRunner):
     @staticmethod
     def producer_work(device, cfg, data):

@@ -5,7 +5,7 @@
 Rows (each measured in the same run; the machine is shared, so only ratios mean much):
 
 - tiny tasks: ``x * x`` over 200k items on 2 producers, summed in the consumer, process
-  start included, against ``Pool(2).imap(f, it, chunksize=64)`` (>= 1.0x) and mpire's
+  start included, against ``Pool(2).imap(f, it, chunksize=64)`` (>= 2.3x) and mpire's
   default ``WorkerPool(2).imap`` (>= 5x);
 - the same with ``sum(imap(square, items))``, the function-first API: against
   ``Pool.imap`` (>= 2.3x), mpire (>= 5x) and ``joblib.Parallel(n_jobs=2)`` (>= 1.5x; joblib
@@ -13,6 +13,10 @@ Rows (each measured in the same run; the machine is shared, so only ratios mean 
 - the same ``imap`` with the long-run options ``item_timeout`` and ``on_error="skip"``
   against ``imap`` without them, same run (>= 0.9x: the options must not cost the fast
   path);
+- what capturing each result as it is returned costs: tiny tasks returning a list
+  ``[x, x * x]`` against ``Pool.imap`` on the same function (no target; scalars cost no
+  capture), and the thread backend's ``imap`` on ``x * x`` against
+  ``ThreadPool(2).imap(chunksize=64)`` (no target: the GIL serializes both);
 - ~1 ms CPU-bound tasks on 2 producers against a serial loop (>= 1.85x), for a runner
   and for ``imap``;
 - per-call start-up of an activated runner (< 5 ms);
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import functools
 import multiprocessing
+import multiprocessing.pool
 import statistics
 import subprocess
 import sys
@@ -41,7 +46,15 @@ from typing import Any, Callable
 # benchmarks/ holds the tasks shared with the other runner benchmarks.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _sweep_tasks import SumBurn, SumSquares, best_of_pairs, burn, print_rows, row
+from _sweep_tasks import (
+    SumBurn,
+    SumSquares,
+    best_of_pairs,
+    burn,
+    print_rows,
+    row,
+    square_pair,
+)
 
 from easycore_parallel import imap
 
@@ -83,6 +96,32 @@ def time_pool_tiny(n: int, function: Callable[[int], int] = square) -> float:
         total = sum(pool.imap(function, range(n), chunksize=64))
     elapsed = time.perf_counter() - start
     check(total, sum(x * x for x in range(n)), "Pool.imap tiny tasks")
+    return elapsed
+
+
+def time_imap_pairs(n: int) -> float:
+    start = time.perf_counter()
+    total = sum(pair[1] for pair in imap(square_pair, range(n), WORKERS))
+    elapsed = time.perf_counter() - start
+    check(total, sum(x * x for x in range(n)), "easycore-parallel imap list results")
+    return elapsed
+
+
+def time_pool_pairs(n: int) -> float:
+    start = time.perf_counter()
+    with multiprocessing.Pool(WORKERS) as pool:
+        total = sum(pair[1] for pair in pool.imap(square_pair, range(n), chunksize=64))
+    elapsed = time.perf_counter() - start
+    check(total, sum(x * x for x in range(n)), "Pool.imap list results")
+    return elapsed
+
+
+def time_thread_pool_tiny(n: int) -> float:
+    start = time.perf_counter()
+    with multiprocessing.pool.ThreadPool(WORKERS) as pool:
+        total = sum(pool.imap(square, range(n), chunksize=64))
+    elapsed = time.perf_counter() - start
+    check(total, sum(x * x for x in range(n)), "ThreadPool.imap tiny tasks")
     return elapsed
 
 
@@ -211,7 +250,7 @@ def check(got: Any, expected: Any, what: str) -> None:
 
 def run(quick: bool) -> list[dict[str, Any]]:
     """Run every comparison and return the rows (see the module docstring)."""
-    repeats = 2 if quick else 3
+    repeats = 2 if quick else 5
     rows = []
 
     methods = set()
@@ -230,7 +269,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
             pool,
             unit="s",
             higher_is_better=False,
-            min_ratio=1.0,
+            min_ratio=2.3,
         )
     )
     mpire_times = [t for t in (time_mpire_tiny(TINY_ITEMS) for _ in range(repeats)) if t]
@@ -248,6 +287,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
 
     rows.extend(imap_tiny_rows(repeats, mpire_times))
     rows.append(long_run_options_row(repeats))
+    rows.extend(capture_rows(repeats))
 
     n_1ms = calibrate_burn(0.001)
     tasks = [n_1ms] * (600 if quick else 1500)
@@ -372,6 +412,34 @@ def long_run_options_row(repeats: int) -> dict[str, Any]:
         higher_is_better=False,
         min_ratio=0.9,
     )
+
+
+def capture_rows(repeats: int) -> list[dict[str, Any]]:
+    """What capturing results costs: list results, and the thread backend on scalars."""
+    ours, pool = best_of_pairs(
+        repeats, lambda: time_imap_pairs(TINY_ITEMS), lambda: time_pool_pairs(TINY_ITEMS)
+    )
+    threads, thread_pool = best_of_pairs(
+        repeats,
+        lambda: time_imap_tiny(TINY_ITEMS, backend="thread"),
+        lambda: time_thread_pool_tiny(TINY_ITEMS),
+    )
+    return [
+        row(
+            "imap: tiny tasks returning [x, x*x], 200k items, vs Pool.imap(chunksize=64)",
+            ours,
+            pool,
+            unit="s",
+            higher_is_better=False,
+        ),
+        row(
+            "imap, backend='thread': tiny x*x, 200k items, vs ThreadPool(2).imap(chunksize=64)",
+            threads,
+            thread_pool,
+            unit="s",
+            higher_is_better=False,
+        ),
+    ]
 
 
 def throughput_curve(quick: bool) -> list[dict[str, Any]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import pickle
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
@@ -606,6 +608,16 @@ def test_a_key_set_over_its_expression_is_not_resolved_again() -> None:
     cfg.B = 7  # B holds a plain value now
     cfg.A = 2
     assert (cfg.B, cfg.C) == (7, 7)
+
+
+def test_a_node_replaced_in_a_config_is_not_kept_alive_by_it() -> None:
+    cfg = CfgNode.load("A: 1\nN:\n  B: ${A}\n")
+    cfg.A = 2  # learns which keys read A: N.B among them
+    gone = weakref.ref(cfg.N)
+    cfg.N = {"B": 0}
+    cfg.A = 3
+    gc.collect()
+    assert gone() is None
 
 
 def test_a_set_that_replaces_a_node_holding_expressions_skips_them() -> None:

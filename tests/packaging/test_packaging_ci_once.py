@@ -115,7 +115,7 @@ def test_hatch_ci_records_alone_and_skips_those_in_the_workspace() -> None:
     hatch = tomllib.loads((REPO / "hatch.toml").read_text(encoding="utf-8"))
     alone_pytest = [c for c in hatch["envs"]["alone"]["scripts"]["test"] if "pytest" in c]
     assert alone_pytest == [
-        "pytest -p no:cacheprovider tests/{matrix:component} "
+        "pytest -p no:cacheprovider --durations=10 tests/{matrix:component} "
         "--record-passed build/alone-passed/{matrix:component}.txt {args}"
     ]
     ci = hatch["envs"]["default"]["scripts"]["ci"]

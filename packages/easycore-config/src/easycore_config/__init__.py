@@ -1684,16 +1684,16 @@ def _resolve_dependants(root: CfgNode, path: str) -> None:
             if (id(node), key) not in entries and _overlaps(changed_path, read):
                 entries[(id(node), key)] = (node, key)
                 changed.append(entry_path)
-    # An entry whose ${...} was set over by hand, or whose node left the tree, is skipped.
-    _resolve_entries(
-        _Resolver(root),
-        [
-            (node, key)
-            for node, key in entries.values()
-            if node._exprs is not None and key in node._exprs and _root_of(node) is root
-        ],
-        strict=False,
-    )
+    # An entry whose ${...} was set over by hand, or whose node left the tree, is skipped,
+    # and the index is built again next time: it would keep such nodes alive.
+    live = [
+        (node, key)
+        for node, key in entries.values()
+        if node._exprs is not None and key in node._exprs and _root_of(node) is root
+    ]
+    if len(live) != len(entries):
+        object.__setattr__(root, "_dependants", None)
+    _resolve_entries(_Resolver(root), live, strict=False)
 
 
 def _index_dependants(root: CfgNode) -> dict[str, list[tuple[str, str, CfgNode, Any]]]:

@@ -48,11 +48,12 @@ cloudpickle; the caller waits on their results and on one never-ending call per 
 which fails the moment that actor dies.
 
 Batches grow from one item until a batch holds about 5 ms of producer work (or 4 MiB),
-from the per-item time the producers measure; a result is pickled the moment
-``producer_work`` returns it. Errors come back to the caller with their own type and the
-producer's traceback (naming the device) as ``__cause__``. Runner classes defined where
-producers cannot import them (a notebook, ``python -c``) travel by value with cloudpickle,
-this module's one dependency; a copy of this file works without it, by name only.
+from the per-item time the producers measure; a mutable result is captured (copied or
+pickled) the moment ``producer_work`` returns it, so a reused buffer is never aliased.
+Errors come back to the caller with their own type and the producer's traceback (naming
+the device) as ``__cause__``. Runner classes defined where producers cannot import them
+(a notebook, ``python -c``) travel by value with cloudpickle, this module's one
+dependency; a copy of this file works without it, by name only.
 
 Long runs: ``item_timeout`` replaces a producer stuck on one item (its reader thread
 stamps the item at work into shared memory, and the caller reads the stamps while it
@@ -2480,11 +2481,12 @@ _CAPTURED: Final = _CapturedMark()
 
 
 class _ResultCapture:
-    """Pickle a batch's non-scalar results one by one, the moment each is returned.
+    """Pickle a batch's mutable results one by one, the moment each is returned.
 
     The engine's own pickler writes them all into one buffer, clearing its memo after
-    each, so no result refers to the state of another (about 0.3 us per small result).
-    A subclass's pickler (easycore-torch) keeps per-message state in its ``dumps``, so
+    each, so no result refers to the state of another (about 0.3 us per small result);
+    the receiver loads them all with one unpickler (see ``_release_results``). A
+    subclass's pickler (easycore-torch) keeps per-message state in its ``dumps``, so
     each result becomes a message of its own. ``dumps`` overrides both (Ray's cloudpickle).
     """
 
@@ -2498,21 +2500,35 @@ class _ResultCapture:
             self._pickler = ForkingPickler(self._buffer, pickle.HIGHEST_PROTOCOL)
         elif dumps is None:
             self._dumps = functools.partial(_dumps_one, pickler)
-        self.count = 0
+        self._count = 0
 
-    def add(self, result: Any) -> None:
+    def add(self, result: Any) -> Any:
+        """Pickle ``result`` now; return the mark that stands for it in the batch."""
         if self._pickler is not None:
-            self._pickler.dump(result)
-            self._pickler.clear_memo()
+            assert self._buffer is not None
+            end = self._buffer.tell()
+            try:
+                self._pickler.dump(result)
+            except BaseException:
+                # A result that fails half-way must not leave a partial pickle in the
+                # stream: the results captured after it would not load.
+                self._buffer.seek(end)
+                self._buffer.truncate()
+                raise
+            finally:
+                self._pickler.clear_memo()
         else:
             assert self._dumps is not None
             self._chunks.append(self._dumps(result))
-        self.count += 1
+        self._count += 1
+        return _CAPTURED
 
-    def chunks(self) -> list[bytes]:
-        if self._buffer is not None:
-            return [self._buffer.getvalue()]
-        return self._chunks
+    def wrap(self, results: list[Any]) -> list[Any]:
+        """Return a batch's results as they travel: with the captured ones, if any."""
+        if not self._count:
+            return results
+        chunks = self._chunks if self._buffer is None else [self._buffer.getvalue()]
+        return _CapturedResults(results, chunks, self._count)
 
 
 def _dumps_one(pickler: _Pickler, result: Any) -> bytes:
@@ -2520,59 +2536,120 @@ def _dumps_one(pickler: _Pickler, result: Any) -> bytes:
     return bytes(pickler.dumps(result, pickle.HIGHEST_PROTOCOL))
 
 
-class _CapturedResults(list):  # type: ignore[type-arg]
-    """A batch's results where ``_CAPTURED`` marks those in ``chunks`` (in order)."""
+class _ResultCopy:
+    """Copy a batch's mutable results the moment each is returned (the thread backend).
 
-    def __init__(self, results: list[Any], chunks: list[bytes]) -> None:
+    Nothing crosses a process there, so a copy is all a result needs to keep the state
+    it was returned in; ``copy.deepcopy`` copies arrays and tensors where they are (a
+    CUDA tensor stays on its device), which a pickle round trip would not.
+    """
+
+    def add(self, result: Any) -> Any:
+        """Return a deep copy of ``result``, or ``result`` itself if it cannot be copied."""
+        try:
+            return copy.deepcopy(result)
+        except Exception:
+            # A result holding a lock or an open file cannot be copied; the thread backend
+            # hands such objects over as they are, as it always did (see the docs).
+            return result
+
+    def wrap(self, results: list[Any]) -> list[Any]:
+        return results
+
+
+class _CapturedResults(list):  # type: ignore[type-arg]
+    """A batch's results where ``_CAPTURED`` marks the ``captured`` ones in ``chunks``."""
+
+    def __init__(self, results: list[Any], chunks: list[bytes], captured: int) -> None:
         super().__init__(results)
         self.chunks = chunks
+        self.captured = captured
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_CapturedResults, (list(self), self.chunks))
+        return (_CapturedResults, (list(self), self.chunks, self.captured))
 
 
 def _release_results(results: list[Any]) -> list[Any]:
     """Unpickle the captured results of a batch, in order, on the receiving side."""
     if type(results) is not _CapturedResults:
         return results
-    captured = _read_captured(results.chunks)
-    return [next(captured) if result is _CAPTURED else result for result in results]
+    captured = _load_captured(results.chunks, results.captured)
+    if len(captured) == len(results):  # every result was captured: nothing to merge
+        return captured
+    loaded = iter(captured)
+    return [next(loaded) if result is _CAPTURED else result for result in results]
 
 
-def _read_captured(chunks: list[bytes]) -> Iterator[Any]:
-    for chunk in chunks:
-        stream = io.BytesIO(chunk)
-        unpickler = pickle.Unpickler(stream)
-        while stream.tell() < len(chunk):
-            yield unpickler.load()
+def _load_captured(chunks: list[bytes], count: int) -> list[Any]:
+    if len(chunks) == count:  # a message per result
+        return list(map(pickle.loads, chunks))
+    # One stream: a single unpickler loads its results without a Python step per result.
+    load = pickle.Unpickler(io.BytesIO(chunks[0])).load
+    return list(itertools.starmap(load, itertools.repeat((), count)))
+
+
+class _ResultNotPicklableError(Exception):
+    """A result that could not be captured the moment ``producer_work`` returned it."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
+
+
+def _keep(result: Any, add: Callable[[Any], Any]) -> Any:
+    """Return what stands in its batch for a mutable result, fixed as it was returned.
+
+    A list or dict of scalars is copied (``list.copy``, ``dict.copy``) and travels with
+    the batch: about a third of the cost of pickling it alone. Any other result is
+    ``add``'s (pickled, or deep-copied on threads).
+    """
+    kind, scalars = type(result), _SCALAR_TYPES
+    if kind is list:
+        # A loop, not issuperset(): that builds a set, which costs short lists 3x more.
+        for value in result:
+            if type(value) not in scalars:
+                break
+        else:
+            return result.copy()
+    elif (
+        kind is dict
+        and scalars.issuperset(map(type, result))
+        and scalars.issuperset(map(type, result.values()))
+    ):
+        return result.copy()
+    try:
+        return add(result)
+    except Exception as err:
+        raise _ResultNotPicklableError(result) from err
 
 
 class _ProducerCore:
     """The hooks of one producer, whatever runs it (a process, a thread, a Ray actor).
 
     For ``imap``'s function the spec carries a ``_Task``: its ``init`` stands in for
-    ``producer_init`` and its ``fn`` for ``producer_work``.
+    ``producer_init`` and its ``fn`` for ``producer_work``. ``capture`` makes, per batch,
+    what keeps each mutable result as it was returned: a ``_ResultCapture`` where results
+    cross processes, a ``_ResultCopy`` for threads.
     """
 
     def __init__(
         self,
         spec: _ProducerSpec,
         *,
+        capture: Callable[[], _ResultCapture | _ResultCopy],
         local: bool = False,
-        capture: Callable[[], _ResultCapture] | None = None,
     ) -> None:
         self.spec = spec
         self.cfg = spec.cfg
         self._local = local  # exceptions stay objects instead of pickled blobs
         task = spec.task
-        self._work: Callable[[Any], Any] = (
-            functools.partial(spec.runner_cls.producer_work, spec.device, self.cfg)
-            if task is None
-            else task.fn
-        )
+        # The work is map(self._work, *self._leading as repeats, items): no partial
+        # to unwrap per item (see run()).
+        self._work: Callable[..., Any] = spec.runner_cls.producer_work if task is None else task.fn
+        self._leading: tuple[Any, ...] = (spec.device, self.cfg) if task is None else ()
         self._work_name = "producer_work" if task is None else "fn"
         self.current: tuple[int, int, int, Iterator[Any]] | None = None  # see progress()
-        self._capture = capture  # makes a batch's _ResultCapture (None: threads)
+        self._capture = capture
 
     def init(self) -> _Failure | None:
         spec, task = self.spec, self.spec.task
@@ -2584,7 +2661,7 @@ class _ProducerCore:
             if task is None:
                 spec.runner_cls.producer_init(spec.device, self.cfg)
             elif task.init is not None:
-                self._work = functools.partial(task.fn, task.init(spec.device, self.cfg))
+                self._leading = (task.init(spec.device, self.cfg),)
         except BaseException as err:
             return self._failure(err, "producer_init" if task is None else "init")
         return None
@@ -2594,80 +2671,56 @@ class _ProducerCore:
 
         On a failure the results are those of the items before the failed one; under
         ``on_error="skip"`` the work goes on and each failed item is in ``skipped``.
-        Results that cross to another process are pickled the moment the work returns
-        them, so a hook that returns a buffer it then reuses sends each state of it (the
-        original easycore sent each result at once). Immutable results (scalars, tuples of
-        scalars) need no copy, which keeps tiny tasks as fast as before; the list is a
-        ``_CapturedResults`` if any result was captured (see ``_release_results``).
+        Each mutable result is captured (copied or pickled, see ``_keep``) the moment the
+        work returns it, so a hook that returns a buffer it then reuses sends each state
+        of it (the original easycore sent each result at once). Immutable results
+        (scalars, tuples of scalars) need no capture, which keeps tiny tasks fast; the
+        list is a ``_CapturedResults`` if any result was pickled (see ``_release_results``).
         """
         remaining = iter(items)
         # Read by another thread (see progress()): it costs nothing per item.
         self.current = (call_id, batch_id, len(items), remaining)
+        work = map(self._work, *map(itertools.repeat, self._leading), remaining)
+        capture = self._capture()
+        results: list[Any] = []
+        skipped: list[_Failure] = []
+        start = time.perf_counter()
         try:
-            if self._capture is None:
-                return self._run_plain(remaining, len(items))
-            return self._run_captured(remaining, len(items))
+            while True:
+                failure = self._run_items(work, remaining, len(items), results, capture.add)
+                if failure is None or not self.spec.skip:
+                    break
+                skipped.append(failure)
+                failure = None
         finally:
             self.current = None
+        return _Outcome(capture.wrap(results), time.perf_counter() - start, failure, skipped)
 
-    def _run_captured(self, remaining: Iterator[Any], size: int) -> _Outcome:
-        work, capture, skip = self._work, self._capture_batch(), self.spec.skip
-        scalars, mark = _SCALAR_TYPES, _CAPTURED
-        results: list[Any] = []
-        append = results.append
-        skipped: list[_Failure] = []
-        failure: _Failure | None = None
-        start = time.perf_counter()
-        for item in remaining:
-            try:
-                result = work(item)
-            except BaseException as err:
-                position = size - operator.length_hint(remaining) - 1
-                failure = self._failure(err, self._work_name, item=position)
-            else:
+    def _run_items(
+        self,
+        work: Iterator[Any],
+        remaining: Iterator[Any],
+        size: int,
+        results: list[Any],
+        add: Callable[[Any], Any],
+    ) -> _Failure | None:
+        """Run items until they run out or one fails; return the failure, if any."""
+        append, scalars = results.append, _SCALAR_TYPES
+        try:
+            # Scalars, most tiny tasks' results, cost one type lookup.
+            for result in work:
                 if type(result) in scalars or _is_immutable(result):
                     append(result)
-                    continue
-                try:
-                    capture.add(result)
-                except Exception as err:
-                    position = size - operator.length_hint(remaining) - 1
-                    failure = _unpicklable_result_failure(self, [result], err)
-                    failure = failure._replace(item=position)
                 else:
-                    append(mark)
-                    continue
-            if not skip:
-                break
-            skipped.append(failure)
-            failure = None
-        seconds = time.perf_counter() - start
-        if capture.count:  # the receiver reads as many captured results as marks
-            results = _CapturedResults(results, capture.chunks())
-        return _Outcome(results, seconds, failure, skipped)
-
-    def _capture_batch(self) -> _ResultCapture:
-        assert self._capture is not None
-        return self._capture()
-
-    def _run_plain(self, remaining: Iterator[Any], size: int) -> _Outcome:
-        work = self._work
-        results: list[Any] = []
-        append = results.append
-        skipped: list[_Failure] = []
-        start = time.perf_counter()
-        while True:
-            try:
-                for item in remaining:
-                    append(work(item))
-                break
-            except BaseException as err:
-                position = size - operator.length_hint(remaining) - 1
-                failure = self._failure(err, self._work_name, item=position)
-                if not self.spec.skip:
-                    return _Outcome(results, time.perf_counter() - start, failure, skipped)
-                skipped.append(failure)
-        return _Outcome(results, time.perf_counter() - start, None, skipped)
+                    append(_keep(result, add))
+        except _ResultNotPicklableError as err:
+            position = size - operator.length_hint(remaining) - 1
+            failure = _unpicklable_result_failure(self, [err.result], err.__cause__ or err)
+            return failure._replace(item=position)
+        except BaseException as err:
+            position = size - operator.length_hint(remaining) - 1
+            return self._failure(err, self._work_name, item=position)
+        return None
 
     def progress(self) -> tuple[int, int, int]:
         """Return the ids of the batch and the position of the item at work, or ``-1``s."""
@@ -3478,7 +3531,7 @@ class _ThreadBackend(_Backend):
         inbox: queue.SimpleQueue[_Work | _Stop] = queue.SimpleQueue()
         thread = threading.Thread(
             target=self._serve,
-            args=(_ProducerCore(spec, local=True), inbox),
+            args=(_ProducerCore(spec, capture=_ResultCopy, local=True), inbox),
             name=f"easycore-producer-{spec.producer}-{spec.label}",
             daemon=True,
         )

@@ -1,0 +1,142 @@
+"""Each result is kept as producer_work returned it, on every backend (issue 13, item 5).
+
+A hook that returns one buffer, changed in place at each call, must reach the consumer as
+that buffer's successive states ([0, 1, 2, ...]), not as its last state repeated: batches
+hold thousands of such results here, so a batch pickled (or handed over) after it ran
+would show the aliasing. Around that: batches that mix scalars and mutable results,
+failures among them under on_error="skip", and a result that cannot be pickled half-way.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import pytest
+from _parallel_interactive_runners import ReusedBuffer, ReusedBufferInTuple
+from _parallel_support import START_METHODS
+
+from easycore_parallel import NotPicklableError, OrderedRunner, imap
+
+ITEMS = 3000  # enough for batches of hundreds of items once the sizer has measured
+
+BACKENDS = [{"backend": "thread"}] + [{"start_method": method} for method in START_METHODS]
+BACKEND_IDS = ["thread", *START_METHODS]
+
+
+def new_buffer(device, cfg):
+    return [0]
+
+
+def fill_buffer(buffer, x):
+    buffer[0] = x
+    return buffer
+
+
+def mixed_result(x):
+    """Scalars, with a list every 7th item and a tuple holding a list every 11th."""
+    if x % 11 == 0:
+        return (x, [x])
+    if x % 7 == 0:
+        return [x, x]
+    return x
+
+
+def expected_mixed(x):
+    return mixed_result(x)
+
+
+def fail_or_mixed(x):
+    if x % 97 == 5:
+        raise ValueError(f"bad item {x}")
+    return mixed_result(x)
+
+
+class HalfPicklable(OrderedRunner):
+    """Lists; item 40 returns a large result that fails to pickle after its first part.
+
+    Batches grow 1, 4, 16, 64 items: item 40 comes after other captured results of its batch.
+    """
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        if data == 40:
+            return [b"x" * 200_000, threading.Lock()]
+        return [data]
+
+    @staticmethod
+    def consumer_init(cfg):
+        cfg.out = []
+
+    @staticmethod
+    def consumer_work(cfg, data):
+        cfg.out.append(data)
+
+    @staticmethod
+    def consumer_end(cfg):
+        return cfg.out
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("options", BACKENDS, ids=BACKEND_IDS)
+def test_reused_buffer_reaches_the_consumer_as_each_state(options, leftovers):
+    with ReusedBuffer(2, **options) as runner:
+        assert runner(range(ITEMS)) == [[x, x * x] for x in range(ITEMS)]
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("options", BACKENDS, ids=BACKEND_IDS)
+def test_reused_buffer_inside_a_tuple_reaches_the_consumer_as_each_state(options, leftovers):
+    with ReusedBufferInTuple(2, **options) as runner:
+        assert runner(range(ITEMS)) == [(x, [x, x * x]) for x in range(ITEMS)]
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("options", BACKENDS, ids=BACKEND_IDS)
+def test_imap_yields_each_state_of_a_reused_buffer(options, leftovers):
+    results = imap(fill_buffer, range(ITEMS), 2, init=new_buffer, **options)
+    assert [list(result) for result in results] == [[x] for x in range(ITEMS)]
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("options", BACKENDS, ids=BACKEND_IDS)
+def test_batches_mixing_scalars_and_mutable_results_keep_order_and_values(options):
+    results = list(imap(mixed_result, range(ITEMS), 2, **options))
+    assert results == [expected_mixed(x) for x in range(ITEMS)]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("options", BACKENDS, ids=BACKEND_IDS)
+def test_skipped_failures_among_scalars_and_mutable_results_leave_the_rest_exact(options):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = list(imap(fail_or_mixed, range(ITEMS), 2, on_error="skip", **options))
+    bad = {x for x in range(ITEMS) if x % 97 == 5}
+    assert results == [expected_mixed(x) for x in range(ITEMS) if x not in bad]
+    assert any(f"{len(bad)} of {ITEMS} items failed" in str(w.message) for w in caught)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("method", START_METHODS)
+def test_a_result_failing_to_pickle_half_way_is_named_and_spoils_no_other(method, leftovers):
+    with HalfPicklable(1, start_method=method) as runner:
+        with pytest.raises(NotPicklableError, match=r"_thread\.lock"):
+            runner(range(100))
+        assert runner(range(40)) == [[x] for x in range(40)]
+    with HalfPicklable(1, start_method=method, on_error="skip") as runner:
+        with pytest.warns(RuntimeWarning, match="1 of 100 items failed"):
+            assert runner(range(100)) == [[x] for x in range(100) if x != 40]
+        assert [failure.index for failure in runner.failures] == [40]
+        assert isinstance(runner.failures[0].error, NotPicklableError)
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(60)
+def test_a_result_that_cannot_be_copied_is_handed_over_on_threads():
+    lock = threading.Lock()
+    results = list(imap(lambda x: [x, lock], range(50), 2, backend="thread"))
+    assert [result[0] for result in results] == list(range(50))
+    assert all(result[1] is lock for result in results)
