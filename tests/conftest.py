@@ -10,9 +10,10 @@ after it (``--skip-passed-in DIR``) deselects those and runs the rest: the docs,
 and metapackage tests, and every component test that was skipped alone (Ray, notebooks,
 optional dependencies) or failed there. A plain ``pytest`` run records and skips nothing.
 
-That workspace run uses pytest-xdist (``-n 3 --dist loadgroup``): the runner tests share
-one worker, in order; every other file, and each case of a slow parametrized test, is a
-job of its own.
+That workspace run uses pytest-xdist (``-n 3 --dist loadgroup``) for all but the runner
+tests, which run after it, on their own: every file, and each case of a slow parametrized
+test, is a job of its own (under ``--dist loadgroup`` the runner tests, when included,
+share one worker, in order).
 """
 
 from __future__ import annotations

@@ -18,7 +18,10 @@ Rows (each measured in the same run; the machine is shared, so only ratios mean 
   capture), and the thread backend's ``imap`` on ``x * x`` against
   ``ThreadPool(2).imap(chunksize=64)`` (no target: the GIL serializes both);
 - ~1 ms CPU-bound tasks on 2 producers against a serial loop (>= 1.85x), for a runner
-  and for ``imap``;
+  and for ``imap``. The ``imap`` row includes starting and stopping its producers (about
+  10-30 ms and 2-7 ms on this machine, measured: 5-12% of the quick run's 0.3 s), which
+  the runner's row, on a runner already activated, does not: that, not the call loop, is
+  why ``imap`` reads lower there;
 - per-call start-up of an activated runner (< 5 ms);
 - throughput against task size (no target; data points for a plot).
 

@@ -121,9 +121,14 @@ def test_hatch_ci_records_alone_and_skips_those_in_the_workspace() -> None:
     ci = hatch["envs"]["default"]["scripts"]["ci"]
     assert "hatch run alone:test" in ci
     workspace = [c for c in ci if c.startswith("pytest")]
-    assert len(workspace) == 1
-    assert "--skip-passed-in build/alone-passed" in workspace[0]
-    assert ci.index(workspace[0]) > ci.index("hatch run alone:test")
+    for command in workspace:
+        assert "--skip-passed-in build/alone-passed" in command
+        assert ci.index(command) > ci.index("hatch run alone:test")
+    # The runner folders run on their own, after the rest, and the rest leaves them out.
+    on_workers, runners = workspace
+    assert "--ignore tests/parallel --ignore tests/torch" in on_workers
+    assert runners.endswith(" tests/parallel tests/torch")
+    assert " -n " not in runners
 
 
 def _together(*commands: str) -> subprocess.CompletedProcess[str]:
