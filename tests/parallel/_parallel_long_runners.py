@@ -1,4 +1,4 @@
-"""Runners for the long-run tests (issue 14), at module level so spawned producers import them.
+"""Runners for the long-run tests, at module level so spawned producers import them.
 
 Items are ints. ``cfg`` names the bad ones: ``raise_at`` raise ``ValueError``, ``exit_at``
 call ``os._exit(3)``, ``hang_at`` sleep for an hour, ``unpicklable_at`` return a lambda,

@@ -1,4 +1,4 @@
-"""Long runs (issue 14): item timeouts, skipped items, replaced and recycled producers."""
+"""Long runs: item timeouts, skipped items, replaced and recycled producers."""
 
 from __future__ import annotations
 

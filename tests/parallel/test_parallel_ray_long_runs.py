@@ -1,4 +1,4 @@
-"""backend="ray" on long runs (issue 14): item timeouts, skipped items, replaced actors."""
+"""backend="ray" on long runs: item timeouts, skipped items, replaced actors."""
 
 from __future__ import annotations
 

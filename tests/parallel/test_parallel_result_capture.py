@@ -1,4 +1,4 @@
-"""Each result is kept as producer_work returned it, on every backend (issue 13, item 5).
+"""Each result is kept as producer_work returned it, on every backend.
 
 A hook that returns one buffer, changed in place at each call, must reach the consumer as
 that buffer's successive states ([0, 1, 2, ...]), not as its last state repeated: batches
@@ -13,68 +13,23 @@ import threading
 import warnings
 
 import pytest
+from _parallel_capture_hooks import (
+    HalfPicklable,
+    expected_mixed,
+    fail_or_mixed,
+    fill_buffer,
+    mixed_result,
+    new_buffer,
+)
 from _parallel_interactive_runners import ReusedBuffer, ReusedBufferInTuple
 from _parallel_support import START_METHODS
 
-from easycore_parallel import NotPicklableError, OrderedRunner, imap
+from easycore_parallel import NotPicklableError, imap
 
 ITEMS = 3000  # enough for batches of hundreds of items once the sizer has measured
 
 BACKENDS = [{"backend": "thread"}] + [{"start_method": method} for method in START_METHODS]
 BACKEND_IDS = ["thread", *START_METHODS]
-
-
-def new_buffer(device, cfg):
-    return [0]
-
-
-def fill_buffer(buffer, x):
-    buffer[0] = x
-    return buffer
-
-
-def mixed_result(x):
-    """Scalars, with a list every 7th item and a tuple holding a list every 11th."""
-    if x % 11 == 0:
-        return (x, [x])
-    if x % 7 == 0:
-        return [x, x]
-    return x
-
-
-def expected_mixed(x):
-    return mixed_result(x)
-
-
-def fail_or_mixed(x):
-    if x % 97 == 5:
-        raise ValueError(f"bad item {x}")
-    return mixed_result(x)
-
-
-class HalfPicklable(OrderedRunner):
-    """Lists; item 40 returns a large result that fails to pickle after its first part.
-
-    Batches grow 1, 4, 16, 64 items: item 40 comes after other captured results of its batch.
-    """
-
-    @staticmethod
-    def producer_work(device, cfg, data):
-        if data == 40:
-            return [b"x" * 200_000, threading.Lock()]
-        return [data]
-
-    @staticmethod
-    def consumer_init(cfg):
-        cfg.out = []
-
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.out.append(data)
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.out
 
 
 @pytest.mark.timeout(120)

@@ -1,4 +1,4 @@
-"""Torch runners for the long-run tests (issue 14), at module level for spawned producers.
+"""Torch runners for the long-run tests, at module level for spawned producers.
 
 Items are ints; ``cfg`` names the bad ones as in tests/parallel/_parallel_long_runners.py
 (``raise_at``, ``exit_at``, ``hang_at``). Every other item gives a tensor

@@ -1,4 +1,4 @@
-"""Long runs on easycore-torch (issue 14): the engine's options with tensors and torch's starts."""
+"""Long runs on easycore-torch: the engine's options with tensors and torch's starts."""
 
 from __future__ import annotations
 

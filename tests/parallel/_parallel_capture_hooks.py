@@ -1,0 +1,62 @@
+"""Hooks of the result-capture tests, at module level so spawned producers import them by
+name (conftest.py puts this folder on sys.path; the test modules themselves are imported
+under a package name that producers cannot import)."""
+
+from __future__ import annotations
+
+import threading
+
+from easycore_parallel import OrderedRunner
+
+
+def new_buffer(device, cfg):
+    return [0]
+
+
+def fill_buffer(buffer, x):
+    buffer[0] = x
+    return buffer
+
+
+def mixed_result(x):
+    """Scalars, with a list every 7th item and a tuple holding a list every 11th."""
+    if x % 11 == 0:
+        return (x, [x])
+    if x % 7 == 0:
+        return [x, x]
+    return x
+
+
+def expected_mixed(x):
+    return mixed_result(x)
+
+
+def fail_or_mixed(x):
+    if x % 97 == 5:
+        raise ValueError(f"bad item {x}")
+    return mixed_result(x)
+
+
+class HalfPicklable(OrderedRunner):
+    """Lists; item 40 returns a large result that fails to pickle after its first part.
+
+    Batches grow 1, 4, 16, 64 items: item 40 comes after other captured results of its batch.
+    """
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        if data == 40:
+            return [b"x" * 200_000, threading.Lock()]
+        return [data]
+
+    @staticmethod
+    def consumer_init(cfg):
+        cfg.out = []
+
+    @staticmethod
+    def consumer_work(cfg, data):
+        cfg.out.append(data)
+
+    @staticmethod
+    def consumer_end(cfg):
+        return cfg.out
