@@ -2134,7 +2134,7 @@ class _ProducerSpec(NamedTuple):
     runner_cls: type[BaseRunner]
     producer: int  # its position in devices
     device: str  # the device the hooks see
-    label: str  # the device errors name (differs from ``device`` on Ray, issue 8)
+    label: str  # the device errors name (differs from ``device`` on Ray: see _ray_device)
     cfg: Any
     options: dict[str, Any]
     task: _Task | None = None  # imap's function, run instead of the runner's hooks
@@ -2288,7 +2288,7 @@ class _Backend(abc.ABC):
     each), sends them batches, returns their replies, and stops them. It keeps, per
     producer, the batches sent and not yet answered, including those of earlier calls
     that were cancelled; the engine above it (``_Call``) owns batching, the
-    window, ordering and errors. To add a backend (Ray, issue 8), implement the
+    window, ordering and errors. To add a backend (as Ray was), implement the
     abstract methods and add a branch to ``BaseRunner._create_backend``.
     """
 
