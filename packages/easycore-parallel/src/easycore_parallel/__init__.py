@@ -3918,8 +3918,11 @@ class _RayBackend(_Backend):
         answered, _ = self._ray.wait(list(asked), num_returns=len(asked), timeout=1.0)
         replies: list[_Reply] = []
         for ref, index in asked.items():
-            # No answer: the item holds the actor's GIL, so it is still at the same item.
-            key = self._ray.get(ref) if ref in answered else self._watch.last(index)
+            try:
+                # No answer: the item holds the actor's GIL, so it is still at the same item.
+                key = self._ray.get(ref) if ref in answered else self._watch.last(index)
+            except self._ray.exceptions.RayActorError:
+                continue  # it died while asked (an item's os._exit, say): its watch says so
             seconds = None if key is None else self._watch.seconds_on(index, key)
             if key is None or seconds is None:
                 continue
