@@ -8,7 +8,8 @@ producers, Pool workers and actors import these by module name.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from easycore_parallel import UnorderedRunner
 

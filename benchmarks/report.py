@@ -375,7 +375,7 @@ def _speedup_plot(
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, points in series.items():
-        xs, ys = zip(*points)
+        xs, ys = zip(*points, strict=True)
         ax.plot(xs, ys, marker="o", label=label)
         for x, y in points:
             ax.annotate(

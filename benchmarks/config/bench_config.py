@@ -31,7 +31,8 @@ import copy
 import os
 import sys
 import timeit
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 SECTIONS = 200
 ATTR_PATH = ("SECTION_100", "OPTIM", "MOMENTUM")

@@ -34,7 +34,8 @@ import tempfile
 import textwrap
 import time
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 

@@ -40,8 +40,9 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -242,7 +243,7 @@ def _ceiling_worker(pipe: Any, index: int, count: int) -> None:
 
 def _same(outputs: list[torch.Tensor], expected: list[torch.Tensor]) -> bool:
     return len(outputs) == len(expected) and all(
-        torch.allclose(got, want, atol=1e-4) for got, want in zip(outputs, expected)
+        torch.allclose(got, want, atol=1e-4) for got, want in zip(outputs, expected, strict=True)
     )
 
 

@@ -29,8 +29,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -237,7 +238,8 @@ def check_throughput(gpus: list[str]) -> str:
                 outputs = work()
                 best[name] = min(best[name], time.perf_counter() - started)
                 assert all(
-                    torch.allclose(got, want, atol=1e-3) for got, want in zip(outputs, expected)
+                    torch.allclose(got, want, atol=1e-3)
+                    for got, want in zip(outputs, expected, strict=True)
                 )
     ours, peer = BATCHES / best["runner"], BATCHES / best["loop"]
     return (

@@ -7,8 +7,9 @@ import dataclasses
 import gc
 import pickle
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -23,7 +23,7 @@ def test_torch_runner_runs_on_ray_actors_with_its_producer_setup():
     with TorchScale(2, backend="ray", threads_per_producer=1) as runner:
         assert runner.start_method is None
         out = runner([*small, large])
-    for (result, _, _, _), item in zip(out, [*small, large]):
+    for (result, _, _, _), item in zip(out, [*small, large], strict=True):
         assert torch.equal(result, item * 2)
     assert {threads for _, threads, _, _ in out} == {1}  # _setup_producer ran in the actors
     assert os.getpid() not in {pid for _, _, pid, _ in out}

@@ -8,8 +8,9 @@ import socket
 import ssl
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 

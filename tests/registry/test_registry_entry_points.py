@@ -17,8 +17,8 @@ import sys
 import textwrap
 import venv
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 

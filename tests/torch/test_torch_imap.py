@@ -37,7 +37,7 @@ def test_tensors_of_every_size_come_back_as_map_gives_them(elements, ordered):
     if not ordered:
         results.sort(key=lambda tensor: float(tensor[0]))
     assert len(results) == len(expected)
-    assert all(torch.equal(got, want) for got, want in zip(results, expected))
+    assert all(torch.equal(got, want) for got, want in zip(results, expected, strict=True))
 
 
 @pytest.mark.timeout(120)
@@ -63,7 +63,7 @@ def test_failing_tensor_raises_at_its_position():
 def test_another_runner_called_inside_an_imap_loop_keeps_both_rings_apart():
     inputs = tensors(30, 64 << 10)  # 256 KiB: both runners send through their rings
     with Collect(1) as inner:
-        for outer, tensor in zip(imap(double, inputs, 1), inputs):
+        for outer, tensor in zip(imap(double, inputs, 1), inputs, strict=True):
             [echoed] = inner([tensor])
             assert torch.equal(outer, tensor * 2)
             assert torch.equal(echoed, tensor)

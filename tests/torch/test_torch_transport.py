@@ -117,7 +117,7 @@ def _assert_same(got, expected) -> None:
             _assert_same(got[key], expected[key])
     else:
         assert type(got) is type(expected)
-        for a, b in zip(got, expected):
+        for a, b in zip(got, expected, strict=True):
             _assert_same(a, b)
 
 
@@ -126,7 +126,7 @@ def test_every_kind_of_tensor_arrives_equal_both_ways(leftovers) -> None:
     values = {name: make() for name, make in VALUES.items()}
     with Echo(["cpu", "cpu"], **FORK) as runner:
         results = runner(list(values.values()))
-    for (name, expected), got in zip(values.items(), results):
+    for (name, expected), got in zip(values.items(), results, strict=True):
         try:
             _assert_same(got, expected)
         except AssertionError as err:

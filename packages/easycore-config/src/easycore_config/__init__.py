@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import builtins
 import contextlib
 import copy
 import dataclasses
@@ -57,9 +58,9 @@ import types
 import typing
 import warnings
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from copy import deepcopy
-from typing import IO, Any, Callable, ClassVar, Dict, Final, Protocol, TypeVar, Union, cast
+from typing import IO, Any, ClassVar, Final, Protocol, TypeVar, Union, cast
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
@@ -531,12 +532,12 @@ class CfgNode(dict[Any, Any]):
         stream.write(text.encode(encoding or "utf-8") if _is_binary(stream) else text)
         return None
 
-    def dict(self) -> Dict[Any, Any]:
+    def dict(self) -> builtins.dict[Any, Any]:
         """Return the content as plain Python: dicts, lists, tuples and leaves.
 
         Leaves are not copied.
         """
-        return cast(Dict[Any, Any], _to_plain(self))
+        return cast(dict[Any, Any], _to_plain(self))
 
     @classmethod
     def from_dataclass(cls: type[_NodeT], schema: type) -> _NodeT:
@@ -912,7 +913,7 @@ class CfgNode(dict[Any, Any]):
     def __copy__(self: _NodeT) -> _NodeT:
         return _shallow_copy(self, frozen=self._frozen)
 
-    def __deepcopy__(self: _NodeT, memo: Dict[int, Any]) -> _NodeT:
+    def __deepcopy__(self: _NodeT, memo: builtins.dict[int, Any]) -> _NodeT:
         new = _new_node(type(self))
         memo[id(self)] = new
         for key, value in dict.items(self):
@@ -1545,7 +1546,7 @@ class _Expr:
     def __init__(self, text: str, parts: tuple[_Part, ...], file: str, line: int) -> None:
         self.text, self.parts, self.file, self.line = text, parts, file, line
 
-    def __deepcopy__(self, memo: Dict[int, Any]) -> _Expr:
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Expr:
         return self  # immutable
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -1560,7 +1561,7 @@ class _Required:
     def __init__(self, file: str, line: int | None) -> None:
         self.file, self.line = file, line
 
-    def __deepcopy__(self, memo: Dict[int, Any]) -> _Required:
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Required:
         return self
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -1568,7 +1569,7 @@ class _Required:
 
 
 _PENDING_TYPES: Final = (_Expr, _Required)
-_ExprMap = Dict[Any, Union[_Expr, _Required]]  # a node's _exprs (built once: casts run hot)
+_ExprMap = dict[Any, _Expr | _Required]  # a node's _exprs (built once: casts run hot)
 
 
 def _parse_dollars(text: str, source: str, line: int) -> str | _Expr:
@@ -1672,7 +1673,7 @@ def _resolve_dependants(root: CfgNode, path: str) -> None:
     """Resolve again the expressions that read ``path``, and those reading them, and so on."""
     if root._dependants is None:
         object.__setattr__(root, "_dependants", _index_dependants(root))
-    index = cast(Dict[str, Any], root._dependants)
+    index = cast(dict[str, Any], root._dependants)
     entries: dict[tuple[int, Any], tuple[CfgNode, Any]] = {}
     changed, seen = [path], set()
     while changed:
@@ -1871,7 +1872,7 @@ def _store_in_place(node: CfgNode, key: Any, value: Any) -> None:
 def _remember_place(node: CfgNode, key: Any, previous: tuple[Any, ...]) -> None:
     if node._places is None:
         object.__setattr__(node, "_places", {})
-    cast(Dict[Any, Any], node._places)[key] = previous
+    cast(dict[Any, Any], node._places)[key] = previous
 
 
 def _holding_parent(node: CfgNode) -> CfgNode | None:

@@ -111,21 +111,16 @@ import traceback
 import types
 import warnings
 import weakref
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from multiprocessing.reduction import ForkingPickler
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
     ClassVar,
     Final,
-    Generator,
-    Iterable,
-    Iterator,
-    Mapping,
     NamedTuple,
     NoReturn,
     Protocol,
-    Sequence,
 )
 
 if TYPE_CHECKING:
@@ -1943,7 +1938,7 @@ class _Call:
             failures.append(reply.failure._replace(item=reply.failure.item or 0))
         failed = {positions[failure.item or 0] for failure in failures}
         ran = [position for position in positions if position not in failed]
-        batch.found.update(zip(ran, reply.results))
+        batch.found.update(zip(ran, reply.results, strict=False))
         batch.failures.extend(
             self._locate(batch, failure._replace(item=positions[failure.item or 0]))
             for failure in failures
@@ -2046,7 +2041,7 @@ class _Call:
         """Record the items that cannot be pickled as failed; return the others."""
         kept_indexes: list[int] = []
         kept: list[Any] = []
-        for index, item in zip(indexes, batch):
+        for index, item in zip(indexes, batch, strict=True):
             try:
                 self._backend.check_sendable(item)
             except _RESOURCE_ERRORS:
@@ -3146,7 +3141,7 @@ def _explain_spec_pickling(spec: _ProducerSpec) -> str:
     except Exception:
         cls = spec.runner_cls
         return f"the runner class {cls.__module__}.{cls.__qualname__}"
-    for name, function in zip(("fn", "init"), spec.task or ()):
+    for name, function in zip(("fn", "init"), spec.task or (), strict=False):
         if function is None:
             continue
         try:
@@ -3758,7 +3753,9 @@ class _RayBackend(_Backend):
         self._check_resources()
         payloads = [self._pickle_spec(spec) for spec in self.specs]
         self._remote = ray.remote(concurrency_groups=dict(_RAY_CONCURRENCY_GROUPS))(_RayProducer)
-        inits = [self._launch(spec, payload) for spec, payload in zip(self.specs, payloads)]
+        inits = [
+            self._launch(spec, payload) for spec, payload in zip(self.specs, payloads, strict=True)
+        ]
         failures = []
         for index, ref in enumerate(inits):
             failure = self._await_init(index, ref)

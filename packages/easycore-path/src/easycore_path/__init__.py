@@ -71,17 +71,13 @@ import uuid
 import warnings
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import (
     IO,
     TYPE_CHECKING,
     Any,
-    Callable,
     ClassVar,
     Final,
-    Iterator,
-    List,
-    Mapping,
-    Sequence,
 )
 
 import filelock
@@ -438,7 +434,7 @@ class PathManager:
         return PathManager._handler_for(path).isdir(path)
 
     @staticmethod
-    def listdir(path: str | os.PathLike[str]) -> List[str]:
+    def listdir(path: str | os.PathLike[str]) -> list[str]:
         """Return the names in the directory ``path``, sorted, like ``os.listdir``."""
         path = _normalized(path)
         return PathManager._handler_for(path).listdir(path)
@@ -529,7 +525,7 @@ class PathHandler:
             cache_dir = os.path.join(cache_dir, protocol)
         return cache_dir
 
-    def get_supported_prefixes(self) -> List[str]:
+    def get_supported_prefixes(self) -> list[str]:
         """Return the URI prefixes this handler supports, such as ``["s3://"]``."""
         raise UnsupportedOperationError(
             f"{type(self).__name__} must override get_supported_prefixes() to return the "
@@ -558,7 +554,7 @@ class PathHandler:
         """Return whether ``path`` is a directory."""
         raise self._unsupported("isdir", path)
 
-    def listdir(self, path: str) -> List[str]:
+    def listdir(self, path: str) -> list[str]:
         """Return the names in the directory ``path``."""
         raise self._unsupported("listdir", path)
 
@@ -593,7 +589,7 @@ class NativePathHandler(PathHandler):
     all land here.
     """
 
-    def get_supported_prefixes(self) -> List[str]:
+    def get_supported_prefixes(self) -> list[str]:
         """Return ``[]``: this handler is the fallback for paths without a prefix."""
         return []
 
@@ -617,7 +613,7 @@ class NativePathHandler(PathHandler):
         """Return ``os.path.isdir(path)``."""
         return os.path.isdir(path)
 
-    def listdir(self, path: str) -> List[str]:
+    def listdir(self, path: str) -> list[str]:
         """Return ``os.listdir(path)``, sorted so results do not depend on the file system."""
         return sorted(os.listdir(path))
 
@@ -709,7 +705,7 @@ class HTTPURLHandler(PathHandler):
         self._headers = dict(headers or {})
         self._allow_insecure_redirects = allow_insecure_redirects
 
-    def get_supported_prefixes(self) -> List[str]:
+    def get_supported_prefixes(self) -> list[str]:
         """Return ``["http://", "https://", "ftp://"]``."""
         return ["http://", "https://", "ftp://"]
 
@@ -765,7 +761,7 @@ class HTTPURLHandler(PathHandler):
         """Return False: a URL names a file, never a directory."""
         return False
 
-    def listdir(self, path: str) -> List[str]:
+    def listdir(self, path: str) -> list[str]:
         """Raise ``UnsupportedOperationError``: HTTP has no directory listing."""
         raise self._unsupported("listdir", path, "URLs have no directory listing")
 
@@ -815,7 +811,7 @@ class RedirectPathHandler(PathHandler):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.new_prefix!r}, {self.old_prefix!r})"
 
-    def get_supported_prefixes(self) -> List[str]:
+    def get_supported_prefixes(self) -> list[str]:
         """Return ``[new_prefix]``."""
         return [self.new_prefix]
 
@@ -853,7 +849,7 @@ class RedirectPathHandler(PathHandler):
         """Return ``PathManager.isdir`` of the redirected path."""
         return PathManager.isdir(self._target(path))
 
-    def listdir(self, path: str) -> List[str]:
+    def listdir(self, path: str) -> list[str]:
         """Return ``PathManager.listdir`` of the redirected path."""
         return PathManager.listdir(self._target(path))
 
@@ -926,7 +922,7 @@ class FsspecPathHandler(PathHandler):
         self.storage_options = storage_options
         self._filesystem: Any = None  # made on first use: creating one may need credentials
 
-    def get_supported_prefixes(self) -> List[str]:
+    def get_supported_prefixes(self) -> list[str]:
         """Return ``[protocol + "://"]``."""
         return [f"{self.protocol}://"]
 
@@ -958,7 +954,7 @@ class FsspecPathHandler(PathHandler):
         """Return ``fs.isdir(path)``."""
         return bool(self._fs().isdir(path))
 
-    def listdir(self, path: str) -> List[str]:
+    def listdir(self, path: str) -> list[str]:
         """Return the sorted names (not full paths) in the directory ``path``."""
         entries = self._fs().ls(path, detail=False)
         return sorted(str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries)
@@ -1245,7 +1241,7 @@ def _unknown_protocol(path: str, scheme: str, handlers: dict[str, PathHandler]) 
     )
 
 
-def _call_legacy_prefixes(self: Any) -> List[str]:
+def _call_legacy_prefixes(self: Any) -> list[str]:
     """``get_supported_prefixes`` of a handler that only defines ``get_support_prefixes``."""
     return list(self.get_support_prefixes())
 

@@ -37,7 +37,8 @@ import importlib.metadata
 import inspect
 import sys
 import threading
-from typing import Any, Callable, Final, Iterable, Iterator, Mapping, TypeVar, overload
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Final, TypeVar, overload
 
 __version__ = "0.1.0"
 

@@ -94,16 +94,13 @@ import pickle
 import sys
 import types
 import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from multiprocessing.reduction import ForkingPickler
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
     ClassVar,
     Final,
-    Iterable,
-    Iterator,
-    Mapping,
     NamedTuple,
 )
 
@@ -750,7 +747,9 @@ def _is_plain(tensor: torch.Tensor) -> bool:
 def _is_dense(tensor: torch.Tensor) -> bool:
     """Tell whether a tensor's elements fill its memory span exactly (any dim order)."""
     expected = 1
-    for size, stride in sorted(zip(tensor.shape, tensor.stride()), key=lambda dim: dim[1]):
+    for size, stride in sorted(
+        zip(tensor.shape, tensor.stride(), strict=True), key=lambda dim: dim[1]
+    ):
         if size == 1:
             continue
         if stride != expected:
