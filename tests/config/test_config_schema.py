@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import pickle
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Dict, List, Literal, Optional, Tuple, Union
 
 import pytest
 
@@ -30,8 +29,8 @@ class Mode(enum.Enum):
 @dataclasses.dataclass
 class Solver:
     BASE_LR: float = 0.1
-    STEPS: tuple[int, ...] = (1000, 2000)
-    MOMENTUM: float | None = None
+    STEPS: Tuple[int, ...] = (1000, 2000)
+    MOMENTUM: Optional[float] = None
 
 
 @dataclasses.dataclass
@@ -39,11 +38,11 @@ class Experiment:
     NAME: str
     SOLVER: Solver = dataclasses.field(default_factory=Solver)
     MODE: Mode = Mode.TRAIN
-    SIZE: tuple[int, int] = (224, 224)
-    TAGS: list[str] = dataclasses.field(default_factory=lambda: ["baseline"])
-    EXTRA: dict[str, int] = dataclasses.field(default_factory=dict)
+    SIZE: Tuple[int, int] = (224, 224)
+    TAGS: List[str] = dataclasses.field(default_factory=lambda: ["baseline"])
+    EXTRA: Dict[str, int] = dataclasses.field(default_factory=dict)
     KIND: Literal["a", "b"] = "a"
-    SEED: int | str = 0
+    SEED: Union[int, str] = 0
     NOTE: Any = None
     FLAG: bool = False
     RATIO: float = 1.0
@@ -61,7 +60,7 @@ def test_from_dataclass_holds_the_defaults() -> None:
 @dataclasses.dataclass
 class Paths:
     ROOT: Path = Path("/datasets/coco")
-    CACHE: Path | None = None
+    CACHE: Optional[Path] = None
 
 
 def test_a_path_default_is_held_as_text_that_dumps_and_validates(tmp_path: Path) -> None:
@@ -226,7 +225,7 @@ def test_schema_error_pickles_with_its_problems() -> None:
 
 @dataclasses.dataclass
 class WithOptionalSolver:
-    BACKUP: Solver | None = None
+    BACKUP: Optional[Solver] = None
 
 
 @pytest.mark.parametrize("backup", [None, {"BASE_LR": 1, "STEPS": [1], "MOMENTUM": None}])
