@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from _raw_servers import raw_server
 
 import easycore_path
 from easycore_path import (
@@ -124,11 +125,8 @@ def test_ftp_dripping_server_is_cut_at_the_attempt_deadline(
 @pytest.fixture
 def banner_drip() -> Iterator[str]:
     """An FTP server that sends an endless multi-line welcome, a byte every 50 ms."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
 
-    def serve(connection: socket.socket) -> None:
+    def serve(connection: socket.socket, stop: threading.Event) -> None:
         with connection, contextlib.suppress(OSError):
             while True:  # "220-" lines never end the reply; "220 " would
                 for byte in b"220-welcome\r\n":
@@ -136,18 +134,8 @@ def banner_drip() -> Iterator[str]:
                         return
                     connection.sendall(bytes([byte]))
 
-    def accept() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                connection, _ = listener.accept()
-                threading.Thread(target=serve, args=(connection,), daemon=True).start()
-
-    acceptor = threading.Thread(target=accept, daemon=True)
-    acceptor.start()
-    yield f"ftp://127.0.0.1:{listener.getsockname()[1]}/drip.bin"
-    stop.set()
-    acceptor.join()
-    listener.close()
+    with raw_server(serve) as port:
+        yield f"ftp://127.0.0.1:{port}/drip.bin"
 
 
 @pytest.mark.timeout(60)

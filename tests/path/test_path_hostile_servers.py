@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import os
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from _raw_servers import drip_headers, raw_server
 
 import easycore_path
 from easycore_path import (
@@ -116,32 +114,8 @@ def test_dripping_server_is_cut_at_the_attempt_deadline(
 @pytest.fixture
 def header_drip() -> Iterator[str]:
     """A server that sends its status line, then header bytes, one every 50 ms, forever."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
-
-    def serve(connection: socket.socket) -> None:
-        with connection, contextlib.suppress(OSError):
-            connection.recv(65536)
-            for byte in b"HTTP/1.1 200 OK\r\n":  # then header bytes, forever
-                if stop.wait(0.05):
-                    return
-                connection.sendall(bytes([byte]))
-            while not stop.wait(0.05):
-                connection.sendall(b"X")
-
-    def accept() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                connection, _ = listener.accept()
-                threading.Thread(target=serve, args=(connection,), daemon=True).start()
-
-    acceptor = threading.Thread(target=accept, daemon=True)
-    acceptor.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/drip.bin"
-    stop.set()
-    acceptor.join()
-    listener.close()
+    with raw_server(drip_headers) as port:
+        yield f"http://127.0.0.1:{port}/drip.bin"
 
 
 @pytest.mark.timeout(60)

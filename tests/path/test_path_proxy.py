@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from _raw_servers import drip_headers, raw_server
 
 import easycore_path
 from easycore_path import DownloadError, PathManager, TruncatedDownloadError, download_file
@@ -98,36 +99,19 @@ def header_drip(request: pytest.FixtureRequest) -> Iterator[str]:
         test_ca: Any = request.getfixturevalue("test_ca")
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         test_ca.issue_cert("127.0.0.1").configure_cert(tls)
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
 
-    def serve(connection: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            if tls is not None:
+    def serve(connection: socket.socket, stop: threading.Event) -> None:
+        if tls is not None:
+            try:
                 connection.settimeout(10)
                 connection = tls.wrap_socket(connection, server_side=True)
-            with connection:
-                connection.recv(65536)
-                for byte in b"HTTP/1.1 200 OK\r\n":  # then header bytes, forever
-                    if stop.wait(0.05):
-                        return
-                    connection.sendall(bytes([byte]))
-                while not stop.wait(0.05):
-                    connection.sendall(b"X")
+            except OSError:  # a client that gave up during the handshake
+                connection.close()
+                return
+        drip_headers(connection, stop)
 
-    def accept() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                connection, _ = listener.accept()
-                threading.Thread(target=serve, args=(connection,), daemon=True).start()
-
-    acceptor = threading.Thread(target=accept, daemon=True)
-    acceptor.start()
-    yield f"{request.param}://127.0.0.1:{listener.getsockname()[1]}/drip.bin"
-    stop.set()
-    acceptor.join()
-    listener.close()
+    with raw_server(serve) as port:
+        yield f"{request.param}://127.0.0.1:{port}/drip.bin"
 
 
 @pytest.mark.timeout(60)
