@@ -25,22 +25,14 @@ BODY = os.urandom(200_000)
 
 
 class _Proxy:
-    """A forward proxy on 127.0.0.1: CONNECT tunnels (https) and absolute-URI GETs (http)."""
+    """A forward proxy's relay: CONNECT tunnels (https) and absolute-URI GETs (http)."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.request_lines: list[str] = []  # the first line of each request it relayed
-        self.stop = threading.Event()
 
-    def accept(self) -> None:
-        while not self.stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                client, _ = self.listener.accept()
-                threading.Thread(target=self._relay, args=(client,), daemon=True).start()
-
-    def _relay(self, client: socket.socket) -> None:
+    def relay(self, client: socket.socket, stop: threading.Event) -> None:
+        """Relay one client, as raw_server() calls it; ``stop`` goes unused: a relay ends when
+        either side closes."""
         with client, contextlib.suppress(OSError):
             head = b""
             while b"\r\n\r\n" not in head:
@@ -79,16 +71,12 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
 def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Proxy]:
     """A forward proxy that requests uses for http and https URLs, 127.0.0.1 included."""
     running = _Proxy()
-    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
-        monkeypatch.setenv(name, running.url)
-    acceptor = threading.Thread(target=running.accept, daemon=True)
-    acceptor.start()
-    yield running
-    running.stop.set()
-    acceptor.join()
-    running.listener.close()
+    with raw_server(running.relay) as port:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+        yield running
 
 
 @pytest.fixture(params=["http", "https"])
