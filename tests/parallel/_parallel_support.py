@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 
 HERE = Path(__file__).resolve().parent
+HELPERS = HERE.parent / "_helpers"  # the hooks the runners share (_runner_hooks.py)
 START_METHODS = [
     m for m in ("fork", "forkserver", "spawn") if m in multiprocessing.get_all_start_methods()
 ]
@@ -36,8 +37,8 @@ def wait_until_gone(pids: set[int], wait: float = 10.0) -> set[int]:
 
 
 def write_script(tmp_path: Path, source: str, name: str = "script.py") -> Path:
-    """Write a script that can import the test runners (this folder goes on sys.path)."""
-    header = f"import sys\nsys.path.insert(0, {str(HERE)!r})\n"
+    """Write a script that can import the test runners (they and tests/_helpers go on sys.path)."""
+    header = f"import sys\nsys.path[:0] = {[str(HERE), str(HELPERS)]!r}\n"
     path = tmp_path / name
     path.write_text(header + textwrap.dedent(source))
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from _parallel_support import START_METHODS  # noqa: E402  (needs sys.path above)
+from _parallel_support import HELPERS, START_METHODS  # noqa: E402  (needs sys.path above)
 from _process_checks import Leftovers  # noqa: E402  (tests/_helpers is on sys.path: tests/conftest.py)
 
 
@@ -36,7 +37,7 @@ def ray_session() -> Iterator[Any]:
 
     Two CPUs, and one GPU that Ray only counts (no test touches CUDA): it lets the tests
     check how ``cuda:N`` devices map to actors. The actors import the test runners from
-    this folder through ``PYTHONPATH``.
+    this folder, and the hooks they share from tests/_helpers, through ``PYTHONPATH``.
     """
     ray = pytest.importorskip("ray")
     if ray.is_initialized():
@@ -47,7 +48,7 @@ def ray_session() -> Iterator[Any]:
         include_dashboard=False,
         log_to_driver=False,
         object_store_memory=100 << 20,
-        runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}},
+        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(HERE), str(HELPERS)])}},
     )
     yield ray
     ray.shutdown()

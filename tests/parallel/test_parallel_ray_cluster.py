@@ -3,7 +3,8 @@
 Both nodes run on this machine (127.0.0.1), each with one CPU, so a runner of two CPU
 devices must place one actor on each. The driver is a separate script, as on a cluster:
 it connects with ``address=`` and ships this folder with ``runtime_env={"working_dir":
-...}``. Afterwards no process of the cluster may be left.
+...}`` (and the runners' shared hooks, tests/_helpers/_runner_hooks.py, with
+``py_modules``). Afterwards no process of the cluster may be left.
 """
 
 from __future__ import annotations
@@ -24,12 +25,17 @@ import json
 import os
 import sys
 
+import _runner_hooks
 import ray
 from _parallel_ray_runners import Where, all_producers
 
 if __name__ == "__main__":
     address, folder = sys.argv[1], sys.argv[2]
-    shipped = {"working_dir": folder, "excludes": ["__pycache__"]}
+    shipped = {
+        "working_dir": folder,
+        "py_modules": [_runner_hooks.__file__],
+        "excludes": ["__pycache__"],
+    }
     with Where(
         2,
         backend="ray",
