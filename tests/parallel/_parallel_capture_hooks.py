@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+from _runner_hooks import CollectResults
+
 from easycore_parallel import OrderedRunner
 
 
@@ -37,7 +39,7 @@ def fail_or_mixed(x):
     return mixed_result(x)
 
 
-class HalfPicklable(OrderedRunner):
+class HalfPicklable(CollectResults, OrderedRunner):
     """Lists; item 40 returns a large result that fails to pickle after its first part.
 
     Batches grow 1, 4, 16, 64 items: item 40 comes after other captured results of its batch.
@@ -48,15 +50,3 @@ class HalfPicklable(OrderedRunner):
         if data == 40:
             return [b"x" * 200_000, threading.Lock()]
         return [data]
-
-    @staticmethod
-    def consumer_init(cfg):
-        cfg.out = []
-
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.out.append(data)
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.out

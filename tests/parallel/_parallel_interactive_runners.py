@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any
 
+from _runner_hooks import CollectResults
+
 from easycore_parallel import OrderedRunner, UnorderedRunner
 
 
@@ -32,7 +34,7 @@ def misbehave(cfg: Any, hook: str) -> None:
         raise KeyboardInterrupt
 
 
-class Misbehaving(UnorderedRunner):
+class Misbehaving(CollectResults, UnorderedRunner):
     """Misbehaves in the producer hook named by ``cfg.hook``; otherwise squares."""
 
     @staticmethod
@@ -50,19 +52,11 @@ class Misbehaving(UnorderedRunner):
         misbehave(cfg, "producer_end")
 
     @staticmethod
-    def consumer_init(cfg):
-        cfg.out = []
-
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.out.append(data)
-
-    @staticmethod
     def consumer_end(cfg):
         return sorted(cfg.out)
 
 
-class CallsItself(UnorderedRunner):
+class CallsItself(CollectResults, UnorderedRunner):
     """A producer hook (``cfg.hook``) that calls ``CallsItself.target``, its own runner."""
 
     target: Any = None
@@ -77,14 +71,6 @@ class CallsItself(UnorderedRunner):
         if cfg.hook == "producer_work" and CallsItself.target is not None:
             return CallsItself.target([data])
         return data
-
-    @staticmethod
-    def consumer_init(cfg):
-        cfg.out = []
-
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.out.append(data)
 
     @staticmethod
     def consumer_end(cfg):
@@ -108,7 +94,7 @@ class Stuck(UnorderedRunner):
             Stuck.started.set()
 
 
-class ReusedBuffer(OrderedRunner):
+class ReusedBuffer(CollectResults, OrderedRunner):
     """producer_work returns the same list each time, changed in place."""
 
     @staticmethod
@@ -122,16 +108,8 @@ class ReusedBuffer(OrderedRunner):
         return cfg.buffer
 
     @staticmethod
-    def consumer_init(cfg):
-        cfg.out = []
-
-    @staticmethod
     def consumer_work(cfg, data):
         cfg.out.append(list(data))
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.out
 
 
 class ReusedBufferInTuple(ReusedBuffer):
@@ -148,7 +126,7 @@ class ReusedBufferInTuple(ReusedBuffer):
         cfg.out.append((data[0], list(data[1])))
 
 
-class StoresModelOnCfg(OrderedRunner):
+class StoresModelOnCfg(CollectResults, OrderedRunner):
     """The reference's predictor pattern: producer_init keeps its model on cfg."""
 
     @staticmethod
@@ -158,15 +136,3 @@ class StoresModelOnCfg(OrderedRunner):
     @staticmethod
     def producer_work(device, cfg, data):
         return data * cfg.model["scale"]
-
-    @staticmethod
-    def consumer_init(cfg):
-        cfg.out = []
-
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.out.append(data)
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.out

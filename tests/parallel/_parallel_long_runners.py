@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _runner_hooks import CollectResults
+
 from easycore_parallel import OrderedRunner, UnorderedRunner
 
 
@@ -41,7 +43,7 @@ def _log(cfg: Any, what: str) -> None:
         (Path(cfg.log) / f"{what}-{os.getpid()}-{time.monotonic_ns()}").touch()
 
 
-class Faulty(OrderedRunner):
+class Faulty(CollectResults, OrderedRunner):
     """Collect ``(item, pid)`` in input order; the items named in ``cfg`` misbehave."""
 
     @staticmethod
@@ -55,18 +57,6 @@ class Faulty(OrderedRunner):
     @staticmethod
     def producer_end(device, cfg):
         _log(cfg, "end")
-
-    @staticmethod
-    def consumer_init(cfg):
-        cfg.out = []
-
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.out.append(data)
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.out
 
 
 class UnorderedFaulty(Faulty):

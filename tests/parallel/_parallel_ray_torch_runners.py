@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 
 import torch
+from _runner_hooks import CollectResults
 
 from easycore_torch import OrderedRunner
 
 
-class TorchScale(OrderedRunner):
+class TorchScale(CollectResults, OrderedRunner):
     """Multiply tensors by a tensor built in producer_init; report the producer's threads."""
 
     @staticmethod
@@ -19,15 +20,3 @@ class TorchScale(OrderedRunner):
     @staticmethod
     def producer_work(device, cfg, data):
         return (data * cfg.scale).cpu(), torch.get_num_threads(), os.getpid(), device
-
-    @staticmethod
-    def consumer_init(cfg):
-        cfg.out = []
-
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.out.append(data)
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.out

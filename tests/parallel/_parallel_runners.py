@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Any
 
+from _runner_hooks import CollectResults
+
 from easycore_parallel import OrderedRunner, UnorderedRunner
 
 
@@ -43,26 +45,12 @@ class SumOfPowers(SumOfSquares):
         return data**cfg.exponent
 
 
-class Collect(OrderedRunner):
+class Collect(CollectResults, OrderedRunner):
     """Return the results as a list, in input order."""
 
-    @staticmethod
-    def consumer_init(cfg):
-        cfg.out = []
 
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.out.append(data)
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.out
-
-
-class CollectUnordered(UnorderedRunner):
-    consumer_init = Collect.consumer_init
-    consumer_work = Collect.consumer_work
-    consumer_end = Collect.consumer_end
+class CollectUnordered(CollectResults, UnorderedRunner):
+    """Return the results as a list, in the order they arrive."""
 
 
 class JitteredSquares(Collect):
@@ -213,7 +201,7 @@ class AttrCfg(dict):
         self[name] = value
 
 
-class CfgTypes(OrderedRunner):
+class CfgTypes(CollectResults, OrderedRunner):
     """Report the type of cfg that each hook sees, and what producer_init stored."""
 
     @staticmethod
@@ -229,14 +217,6 @@ class CfgTypes(OrderedRunner):
         assert "calls" not in cfg, "the consumer must get a fresh cfg each call"
         cfg.calls = 1
         cfg.out = [type(cfg).__name__]
-
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.out.append(data)
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.out
 
 
 class Devices(Collect):

@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import torch
+from _runner_hooks import CollectResults
 
 from easycore_torch import OrderedRunner
 
 
-class FaultyTensors(OrderedRunner):
+class FaultyTensors(CollectResults, OrderedRunner):
     """Collect one tensor per item, in input order."""
 
     @staticmethod
@@ -40,15 +41,3 @@ class FaultyTensors(OrderedRunner):
     def producer_end(device, cfg):
         if cfg.get("log"):
             (Path(cfg.log) / f"end-{os.getpid()}-{time.monotonic_ns()}").touch()
-
-    @staticmethod
-    def consumer_init(cfg):
-        cfg.out = []
-
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.out.append(data)
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.out

@@ -13,6 +13,7 @@ import threading
 import time
 
 import torch
+from _runner_hooks import CollectResults
 from torch import nn
 
 import easycore_torch
@@ -87,26 +88,12 @@ def expected_predictions(numbers):
 # -- General-purpose runners ----------------------------------------------------------------
 
 
-class Collect(OrderedRunner):
+class Collect(CollectResults, OrderedRunner):
     """Return the results as a list, in input order."""
 
-    @staticmethod
-    def consumer_init(cfg):
-        cfg.out = []
 
-    @staticmethod
-    def consumer_work(cfg, data):
-        cfg.out.append(data)
-
-    @staticmethod
-    def consumer_end(cfg):
-        return cfg.out
-
-
-class CollectUnordered(UnorderedRunner):
-    consumer_init = Collect.consumer_init
-    consumer_work = Collect.consumer_work
-    consumer_end = Collect.consumer_end
+class CollectUnordered(CollectResults, UnorderedRunner):
+    """Return the results as a list, in the order they arrive."""
 
 
 class Threads(Collect):
