@@ -1,7 +1,8 @@
 """Runners for the Ray backend tests, at module level so that Ray actors import them.
 
-The in-process Ray session (conftest.py) puts this folder on the actors' PYTHONPATH; the
-cluster test ships it to the nodes with ``runtime_env={"working_dir": ...}``.
+The in-process Ray session (conftest.py) puts this folder and tests/_helpers (the hooks
+the runners share) on the actors' PYTHONPATH; the cluster test ships them to the nodes
+with ``runtime_env={"working_dir": ..., "py_modules": [...]}``.
 """
 
 from __future__ import annotations
