@@ -1815,7 +1815,7 @@ class _Call:
         """Send batches until the window is full; return whether the input ran out."""
         backend = self._backend
         while self._resend:  # parts of batches sent before: their results are awaited
-            index = backend.least_loaded(self._per_producer)
+            index = backend.least_loaded(self._per_producer, part=True)
             if index is None:
                 return exhausted
             self._send_part(index)
@@ -2289,6 +2289,11 @@ class _Backend(abc.ABC):
 
     #: Seconds of producer work per batch: the larger a batch's fixed cost, the larger.
     batch_seconds: ClassVar[float] = _TARGET_BATCH_SECONDS
+    #: Whether a part of a batch (see ``_Call._rerun``) runs alone on its producer: sent
+    #: only to an idle one, which takes nothing else until it answers. Needed where a
+    #: producer's death can lose the replies of batches it had finished (Ray): only then
+    #: does a death during a one-item part name that item as the one that kills.
+    parts_alone: ClassVar[bool] = False
 
     def __init__(self, specs: list[_ProducerSpec], limits: _Limits) -> None:
         self.specs = specs
@@ -2369,15 +2374,20 @@ class _Backend(abc.ABC):
         """Tell whether the calling thread is one of these producers (a hook calls back)."""
         return False
 
-    def least_loaded(self, limit: int) -> int | None:
+    def least_loaded(self, limit: int, *, part: bool = False) -> int | None:
         """Return the producer with the fewest pending batches, if it has fewer than limit.
 
-        A producer that ran its ``max_items_per_producer`` takes no more batches.
+        A producer that ran its ``max_items_per_producer`` takes no more batches. Where
+        ``parts_alone`` holds, a ``part`` goes to an idle producer only, and a producer
+        running a part takes nothing else.
         """
         pending, served, most = self._pending, self._served, self.limits.max_items
-        candidates = (
+        candidates: Sequence[int] = (
             range(self.size) if most is None else [i for i in range(self.size) if served[i] < most]
         )
+        if self.parts_alone:
+            candidates = [i for i in candidates if not any(key[1] < 0 for key in pending[i])]
+            limit = 1 if part else limit
         index = min(candidates, key=lambda i: len(pending[i]), default=None)
         return index if index is not None and len(pending[index]) < limit else None
 
@@ -3731,6 +3741,10 @@ class _RayBackend(_Backend):
     # reply, the next call, Ray's own processes), twenty times a pipe's message: 50 ms
     # batches keep that near 2%, as 5 ms batches do for pipes.
     batch_seconds: ClassVar[float] = 0.050
+    # An actor that dies can take with it the replies of calls it had finished (os._exit
+    # before Ray sent them): the calls lost say nothing of which one it died in, unless
+    # it had one call only.
+    parts_alone: ClassVar[bool] = True
 
     def __init__(
         self, specs: list[_ProducerSpec], limits: _Limits, init_kwargs: Mapping[str, Any]
