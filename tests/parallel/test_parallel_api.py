@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import collections.abc
+import copy
+import gc
 import inspect
 import json
 import math
+import pickle
 import sys
 import traceback
+import weakref
 
 import pytest
 from _parallel_runners import AttrCfg, CfgTypes, Collect, SumOfPowers, SumOfSquares
@@ -242,6 +246,22 @@ def test_attr_dict_is_a_full_mapping_whatever_the_keys():
     assert dict(cfg) == {"__dict__": odd, "epochs": 2}
 
 
+def test_attr_dict_is_freed_without_the_garbage_collector():
+    # A dict serving as its own __dict__ was a reference cycle: each call's consumer cfg,
+    # and whatever the hooks stored on it, waited for the collector.
+    gc.disable()
+    try:
+        cfg = ep._to_cfg({"model": {"depth": 2}})
+        cfg.big = bytearray(10**6)
+        ref = weakref.ref(cfg)
+        copied = weakref.ref(copy.deepcopy(cfg))
+        del cfg
+        assert ref() is None
+        assert copied() is None
+    finally:
+        gc.enable()
+
+
 def test_attr_dict_reads_writes_and_explains_missing_keys():
     cfg = ep._to_cfg({"lr": 0.1, "model": {"depth": 2}})
     cfg.epochs = 3
@@ -252,8 +272,6 @@ def test_attr_dict_reads_writes_and_explains_missing_keys():
         assert "Did you mean: 'lr'?" in "".join(traceback.format_exception(caught.value))
     with pytest.raises(KeyError, match="lrr"):
         _ = cfg["lrr"]
-    import copy
-    import pickle
 
     for clone in (copy.deepcopy(cfg), pickle.loads(pickle.dumps(cfg))):
         clone.lr = 1.0
