@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import collections.abc
+import copy
+import gc
 import inspect
+import json
 import math
+import pickle
+import sys
+import traceback
+import weakref
 
 import pytest
 from _parallel_runners import AttrCfg, CfgTypes, Collect, SumOfPowers, SumOfSquares
@@ -215,14 +223,55 @@ def test_user_cfg_is_copied_not_shared():
     assert cfg == {"exponent": 3}
 
 
+def test_attr_dict_is_a_full_mapping_whatever_the_keys():
+    odd = "a key like any other"
+    cfg = ep._AttrDict({"lr": 0.1, 3: "three", "__dict__": odd})
+    cfg.update(epochs=2)
+    cfg.setdefault("depth", 4)
+    assert isinstance(cfg, collections.abc.MutableMapping)
+    assert dict(cfg) == {"lr": 0.1, 3: "three", "__dict__": odd, "epochs": 2, "depth": 4}
+    assert cfg == dict(cfg)
+    assert len(cfg) == 5
+    assert 3 in cfg
+    assert "nope" not in cfg
+    assert (cfg.lr, cfg.epochs, cfg[3], cfg["__dict__"]) == (0.1, 2, "three", odd)
+    assert repr(cfg) == repr(dict(cfg))
+    assert json.loads(json.dumps(dict(cfg), default=str))["lr"] == 0.1
+    del cfg["lr"], cfg[3]
+    assert cfg.pop("depth") == 4
+    assert "lr" not in cfg
+    assert not hasattr(cfg, "lr")
+    with pytest.raises(KeyError):
+        del cfg["lr"]
+    assert dict(cfg) == {"__dict__": odd, "epochs": 2}
+
+
+def test_attr_dict_is_freed_without_the_garbage_collector():
+    # A dict serving as its own __dict__ was a reference cycle: each call's consumer cfg,
+    # and whatever the hooks stored on it, waited for the collector.
+    gc.disable()
+    try:
+        cfg = ep._to_cfg({"model": {"depth": 2}})
+        cfg.big = bytearray(10**6)
+        ref = weakref.ref(cfg)
+        copied = weakref.ref(copy.deepcopy(cfg))
+        del cfg
+        assert ref() is None
+        assert copied() is None
+    finally:
+        gc.enable()
+
+
 def test_attr_dict_reads_writes_and_explains_missing_keys():
     cfg = ep._to_cfg({"lr": 0.1, "model": {"depth": 2}})
     cfg.epochs = 3
     assert (cfg.lr, cfg.model.depth, cfg["epochs"]) == (0.1, 2, 3)
-    with pytest.raises(AttributeError, match="cfg has no key 'lrr'; did you mean 'lr'"):
+    with pytest.raises(AttributeError, match="has no attribute 'lrr'") as caught:
         _ = cfg.lrr
-    import copy
-    import pickle
+    if sys.version_info >= (3, 12):  # Python's own suggestion (3.10+ only at top level)
+        assert "Did you mean: 'lr'?" in "".join(traceback.format_exception(caught.value))
+    with pytest.raises(KeyError, match="lrr"):
+        _ = cfg["lrr"]
 
     for clone in (copy.deepcopy(cfg), pickle.loads(pickle.dumps(cfg))):
         clone.lr = 1.0
