@@ -50,3 +50,40 @@ class HalfPicklable(CollectResults, OrderedRunner):
         if data == 40:
             return [b"x" * 200_000, threading.Lock()]
         return [data]
+
+
+SHARED = ("one tuple object", 2**70, ("returned", "for many items"))
+
+
+def immutable_result(x):
+    """Every kind of result that needs no capture, in turn (a batch holds all of them)."""
+    kinds = (
+        x,
+        2**40 + x,
+        -(2**70) - x,
+        x % 2 == 0,
+        x / 3,
+        -0.0,
+        float("nan"),
+        float("-inf"),
+        complex(x, -x),
+        f"item {x} \u00e9\u4e2d \ud800",  # a lone surrogate too
+        bytes([x % 256]) * 3,
+        None,
+        (),
+        (x, ("nested", (None, b"", 1.5)), True),
+        frozenset({x, "a", (1, 2)}),
+        SHARED,
+    )
+    return kinds[x % len(kinds)]
+
+
+def same_value(got, expected):
+    """Equal, of the same types all the way down (nan and -0.0 as themselves)."""
+    if type(got) is not type(expected):
+        return False
+    if isinstance(expected, tuple):
+        return len(got) == len(expected) and all(map(same_value, got, expected))
+    if isinstance(expected, frozenset):
+        return sorted(map(repr, got)) == sorted(map(repr, expected))
+    return repr(got) == repr(expected)

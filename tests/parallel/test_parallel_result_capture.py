@@ -9,6 +9,8 @@ failures among them under on_error="skip", and a result that cannot be pickled h
 
 from __future__ import annotations
 
+import pickle
+import sys
 import threading
 import warnings
 
@@ -18,12 +20,15 @@ from _parallel_capture_hooks import (
     expected_mixed,
     fail_or_mixed,
     fill_buffer,
+    immutable_result,
     mixed_result,
     new_buffer,
+    same_value,
 )
 from _parallel_interactive_runners import ReusedBuffer, ReusedBufferInTuple
 from _parallel_support import START_METHODS
 
+import easycore_parallel as ep
 from easycore_parallel import NotPicklableError, imap
 
 ITEMS = 3000  # enough for batches of hundreds of items once the sizer has measured
@@ -95,3 +100,32 @@ def test_a_result_that_cannot_be_copied_is_handed_over_on_threads():
     results = list(imap(lambda x: [x, lock], range(50), 2, backend="thread"))
     assert [result[0] for result in results] == list(range(50))
     assert all(result[1] is lock for result in results)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("options", BACKENDS, ids=BACKEND_IDS)
+def test_results_needing_no_capture_arrive_as_the_same_values_and_types(options):
+    # Such batches travel marshalled, not pickled: bool stays bool, -0.0 and nan stay
+    # themselves, a lone surrogate survives, a shared tuple arrives equal.
+    got = list(imap(immutable_result, range(ITEMS), 2, **options))
+    expected = [immutable_result(x) for x in range(ITEMS)]
+    assert len(got) == len(expected)
+    assert all(map(same_value, got, expected))
+
+
+def test_immutable_results_too_deep_for_marshal_are_pickled_instead():
+    deep: tuple = ()
+    for _ in range(2100):  # marshal stops at 2000 levels
+        deep = (deep,)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        loaded = pickle.loads(pickle.dumps(ep._ImmutableResults([1, deep])))
+    finally:
+        sys.setrecursionlimit(limit)
+    assert type(loaded) is list
+    assert loaded[0] == 1
+    depth, value = 0, loaded[1]
+    while value:
+        depth, value = depth + 1, value[0]
+    assert depth == 2100

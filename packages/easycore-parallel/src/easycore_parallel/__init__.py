@@ -94,6 +94,7 @@ import functools
 import importlib
 import io
 import itertools
+import marshal
 import math
 import multiprocessing
 import multiprocessing.connection
@@ -2169,7 +2170,7 @@ class _Task(NamedTuple):
 class _Outcome(NamedTuple):
     """What a producer made of one batch."""
 
-    results: list[Any]  # all of them, or those of the items before the failed one
+    results: Sequence[Any]  # all of them, or those of the items before the failed one
     seconds: float
     failure: _Failure | None
     skipped: list[_Failure]  # under on_error="skip": the failed items, no result each
@@ -2550,10 +2551,10 @@ class _ResultCapture:
         self._count += 1
         return _CAPTURED
 
-    def wrap(self, results: list[Any]) -> list[Any]:
+    def wrap(self, results: list[Any]) -> Sequence[Any]:
         """Return a batch's results as they travel: with the captured ones, if any."""
         if not self._count:
-            return results
+            return _ImmutableResults(results)
         chunks = self._chunks if self._buffer is None else [self._buffer.getvalue()]
         return _CapturedResults(results, chunks, self._count)
 
@@ -2580,7 +2581,7 @@ class _ResultCopy:
             # hands such objects over as they are, as it always did (see the docs).
             return result
 
-    def wrap(self, results: list[Any]) -> list[Any]:
+    def wrap(self, results: list[Any]) -> Sequence[Any]:
         return results
 
 
@@ -2594,6 +2595,35 @@ class _CapturedResults(list):  # type: ignore[type-arg]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_CapturedResults, (list(self), self.chunks, self.captured))
+
+
+class _ImmutableResults(collections.abc.Sequence[Any]):
+    """A batch's results when none needed capture: scalars, and tuples of them, only.
+
+    ``marshal`` writes such values faster than pickle (an int past 32 bits in 32 ns
+    against 48, a short str in 20 against 63), and that is a good share of a tiny
+    task's cost in its producer. Unpickling calls ``marshal.loads``, so the receiver
+    gets a plain list; both ends run the same Python, as marshal's format needs. The
+    list is marshalled as it is, not copied: a copy would give every value a second
+    reference, which sends marshal down its slower path for shared objects.
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: list[Any]) -> None:
+        self.values = values
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.values[index]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        try:
+            return (marshal.loads, (marshal.dumps(self.values),))
+        except ValueError:  # a tuple nested deeper than marshal goes: pickle it
+            return (list, (self.values,))
 
 
 def _release_results(results: list[Any]) -> list[Any]:
@@ -3461,7 +3491,7 @@ def _stamp_seconds(item_timeout: float) -> float:
 
 
 def _unpicklable_result_failure(
-    core: _ProducerCore, results: list[Any], err: BaseException
+    core: _ProducerCore, results: Sequence[Any], err: BaseException
 ) -> _Failure:
     """Say which of ``results`` cannot be pickled, after pickling them raised ``err``."""
     position, error = (-1, err) if isinstance(err, _RESOURCE_ERRORS) else _find_unpicklable(results)
