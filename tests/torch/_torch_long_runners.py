@@ -41,3 +41,29 @@ class FaultyTensors(CollectResults, OrderedRunner):
     def producer_end(device, cfg):
         if cfg.get("log"):
             (Path(cfg.log) / f"end-{os.getpid()}-{time.monotonic_ns()}").touch()
+
+
+class DiesBeforeItsReplyIsRead(CollectResults, OrderedRunner):
+    """One producer's reply holds a tensor in shared memory; it dies before the caller reads it.
+
+    Items: ``"first"`` (returned as is: ``consumer_work`` then sleeps ``cfg.nap``), an int
+    ``n`` (a tensor of ``n`` ones, returned after ``cfg.pause``: large enough to travel in
+    shared memory, whose descriptor the producer hands over when the caller asks), and
+    ``"exit"`` (``os._exit``). The caller reads the tensor's reply only after its nap, when
+    the producer that could hand the descriptor over is gone.
+    """
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        if data == "exit":
+            os._exit(3)
+        if data == "first":
+            return data
+        time.sleep(cfg.pause)
+        return torch.ones(data)
+
+    @staticmethod
+    def consumer_work(cfg, data):
+        if isinstance(data, str):
+            time.sleep(cfg.nap)
+        cfg.out.append(data)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _torch_long_runners import FaultyTensors
+from _torch_long_runners import DiesBeforeItsReplyIsRead, FaultyTensors
 
 from easycore_torch import ItemTimeoutError, ProducerDiedError, imap
 
@@ -82,3 +82,36 @@ def _reciprocal(x: int) -> torch.Tensor:
 def test_thread_backend_refuses_item_timeout():
     with pytest.raises(ValueError, match="thread"):
         FaultyTensors(1, backend="thread", item_timeout=1.0)
+
+
+TIMING = {"pause": 0.3, "nap": 1.5}
+BIG = 1 << 20  # 4 MiB of float32: beside the pipe, in shared memory
+
+
+@pytest.mark.timeout(120)
+def test_a_reply_whose_producer_died_before_it_was_read_is_a_death(leftovers):
+    # Found: the caller, fetching the tensor's memory from a producer already gone, raised
+    # ConnectionResetError from inside the engine (the run ended; the runner did not say
+    # a producer had died, nor could max_restarts replace it).
+    with DiesBeforeItsReplyIsRead(["cpu"], TIMING) as runner:
+        with pytest.raises(ProducerDiedError, match="exit"):
+            runner(["first", BIG, "exit"])
+        assert not runner.is_activate
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(120)
+def test_a_reply_lost_with_its_producer_runs_again_under_max_restarts(leftovers):
+    with DiesBeforeItsReplyIsRead(["cpu"], TIMING, on_error="skip", max_restarts=2) as runner:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            results = runner(["first", BIG, "exit"])
+        failures = runner.failures
+        assert runner.is_activate
+    assert results[0] == "first"
+    assert torch.equal(results[1], torch.ones(BIG))
+    assert len(results) == 2
+    assert [(failure.index, type(failure.error)) for failure in failures] == [
+        (2, ProducerDiedError)
+    ]
+    leftovers.assert_none()

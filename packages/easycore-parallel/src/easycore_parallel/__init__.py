@@ -1056,6 +1056,10 @@ _AFTER_DEATH_SECONDS: Final = 5.0  # producer_end of the survivors after a produ
 _ABORT_SECONDS: Final = 1.0  # after Ctrl-C, producers get this long before SIGKILL
 _FINALIZE_SECONDS: Final = 2.0  # an unclosed runner's producers, at GC or at exit
 _JOIN_SECONDS: Final = 5.0  # a killed or finished process is reaped within this
+# A reply whose shared memory cannot be fetched from its producer (see _decode) raised one
+# of these; the producer is then waited for this long to tell a death from another error.
+_SENDER_GONE_ERRORS: Final = (ConnectionError, FileNotFoundError, EOFError)
+_SENDER_GONE_SECONDS: Final = 1.0
 _EXIT_PRIORITY: Final = 50  # runs in multiprocessing's exit hook before it joins children
 _EXIT_PARENT_GONE: Final = 70  # producer exit code when its parent vanished
 
@@ -2312,11 +2316,6 @@ class _Backend(abc.ABC):
 
     #: Seconds of producer work per batch: the larger a batch's fixed cost, the larger.
     batch_seconds: ClassVar[float] = _TARGET_BATCH_SECONDS
-    #: Whether a part of a batch (see ``_Call._rerun``) runs alone on its producer: sent
-    #: only to an idle one, which takes nothing else until it answers. Needed where a
-    #: producer's death can lose the replies of batches it had finished (Ray): only then
-    #: does a death during a one-item part name that item as the one that kills.
-    parts_alone: ClassVar[bool] = False
 
     def __init__(self, specs: list[_ProducerSpec], limits: _Limits) -> None:
         self.specs = specs
@@ -2400,17 +2399,19 @@ class _Backend(abc.ABC):
     def least_loaded(self, limit: int, *, part: bool = False) -> int | None:
         """Return the producer with the fewest pending batches, if it has fewer than limit.
 
-        A producer that ran its ``max_items_per_producer`` takes no more batches. Where
-        ``parts_alone`` holds, a ``part`` goes to an idle producer only, and a producer
-        running a part takes nothing else.
+        A producer that ran its ``max_items_per_producer`` takes no more batches. A
+        ``part`` of a batch (see ``_Call._rerun``) goes to an idle producer only, and a
+        producer running a part takes nothing else: a dying producer can lose the replies
+        of batches it had finished (on Ray, a reply not yet sent; on pipes, a reply whose
+        tensors it still had to hand over), so only a death during a lone one-item part
+        names that item as the one that kills.
         """
         pending, served, most = self._pending, self._served, self.limits.max_items
         candidates: Sequence[int] = (
             range(self.size) if most is None else [i for i in range(self.size) if served[i] < most]
         )
-        if self.parts_alone:
-            candidates = [i for i in candidates if not any(key[1] < 0 for key in pending[i])]
-            limit = 1 if part else limit
+        candidates = [i for i in candidates if not any(key[1] < 0 for key in pending[i])]
+        limit = 1 if part else limit
         index = min(candidates, key=lambda i: len(pending[i]), default=None)
         return index if index is not None and len(pending[index]) < limit else None
 
@@ -3037,6 +3038,12 @@ class _ProcessBackend(_Backend):
         self._dead.add(index)
 
     def _decode(self, index: int, data: bytes) -> _FromProducer:
+        """Unpickle a message; raise ``EOFError`` if its producer died before it could be.
+
+        A result may travel beside the pipe (a tensor's shared memory, whose descriptor
+        the producer hands over when asked): if the producer died in the meantime, the
+        reply is lost with it, and its batch is the dead producer's like any unanswered one.
+        """
         try:
             message: _FromProducer = _loads(data)
             if type(message) is not _Done:
@@ -3044,9 +3051,17 @@ class _ProcessBackend(_Backend):
             # Not _loads: _message_bytes counts what every result moved beside the pipe.
             results = _release_results(message.results)
         except Exception as err:
+            if isinstance(err, _SENDER_GONE_ERRORS) and self._has_exited(index):
+                raise EOFError(f"producer {index} died before its reply was read") from err
             # Its ids are in what could not be read: the oldest batch sent (see _match).
             return _Done(-1, -1, [], 0.0, self._unloadable_result(index, err), [])
         return message._replace(results=results, nbytes=_message_bytes(data))
+
+    def _has_exited(self, index: int) -> bool:
+        """Whether producer ``index`` has exited, or does within a moment (it is closing)."""
+        process = self._processes[index]
+        process.join(_SENDER_GONE_SECONDS)
+        return not process.is_alive()
 
     def _unloadable_result(self, index: int, err: BaseException) -> _Failure:
         return _unloadable_result_failure(err, self.specs[index].label, self._processes[index].pid)
@@ -3793,10 +3808,6 @@ class _RayBackend(_Backend):
     # reply, the next call, Ray's own processes), twenty times a pipe's message: 50 ms
     # batches keep that near 2%, as 5 ms batches do for pipes.
     batch_seconds: ClassVar[float] = 0.050
-    # An actor that dies can take with it the replies of calls it had finished (os._exit
-    # before Ray sent them): the calls lost say nothing of which one it died in, unless
-    # it had one call only.
-    parts_alone: ClassVar[bool] = True
 
     def __init__(
         self, specs: list[_ProducerSpec], limits: _Limits, init_kwargs: Mapping[str, Any]
