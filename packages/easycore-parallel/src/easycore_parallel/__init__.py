@@ -1842,7 +1842,7 @@ class _Call:
         """Send batches until the window is full; return whether the input ran out."""
         backend = self._backend
         while self._resend:  # parts of batches sent before: their results are awaited
-            index = backend.least_loaded(self._per_producer, part=True)
+            index = backend.least_loaded(1)  # alone on an idle producer (see least_loaded)
             if index is None:
                 return exhausted
             self._send_part(index)
@@ -2396,22 +2396,22 @@ class _Backend(abc.ABC):
         """Tell whether the calling thread is one of these producers (a hook calls back)."""
         return False
 
-    def least_loaded(self, limit: int, *, part: bool = False) -> int | None:
+    def least_loaded(self, limit: int) -> int | None:
         """Return the producer with the fewest pending batches, if it has fewer than limit.
 
-        A producer that ran its ``max_items_per_producer`` takes no more batches. A
-        ``part`` of a batch (see ``_Call._rerun``) goes to an idle producer only, and a
-        producer running a part takes nothing else: a dying producer can lose the replies
-        of batches it had finished (on Ray, a reply not yet sent; on pipes, a reply whose
-        tensors it still had to hand over), so only a death during a lone one-item part
-        names that item as the one that kills.
+        A producer that ran its ``max_items_per_producer`` takes no more batches, and one
+        running a part of a batch (a negative id, see ``_Call._rerun``) takes nothing else
+        until it answers; parts are sent with ``limit=1``, to an idle producer only. A
+        dying producer can lose the replies of batches it had finished (on Ray, a reply
+        not yet sent; on pipes, a reply whose tensors it still had to hand over), so only
+        a death during a lone one-item part names that item as the one that kills.
         """
         pending, served, most = self._pending, self._served, self.limits.max_items
-        candidates: Sequence[int] = (
-            range(self.size) if most is None else [i for i in range(self.size) if served[i] < most]
-        )
-        candidates = [i for i in candidates if not any(key[1] < 0 for key in pending[i])]
-        limit = 1 if part else limit
+        candidates = [
+            i
+            for i in range(self.size)
+            if (most is None or served[i] < most) and not any(key[1] < 0 for key in pending[i])
+        ]
         index = min(candidates, key=lambda i: len(pending[i]), default=None)
         return index if index is not None and len(pending[index]) < limit else None
 
