@@ -58,6 +58,12 @@ def identity(x: Any) -> Any:
     return x
 
 
+def _assert_raises_own_error(results: Iterator[Any]) -> None:
+    with pytest.raises(OSError, match="no descriptor left") as caught:
+        list(results)
+    _assert_own_error(caught.value)
+
+
 def _assert_own_error(err: BaseException) -> None:
     assert type(err) is OSError, repr(err)
     assert not isinstance(err, NotPicklableError)
@@ -69,17 +75,13 @@ def _assert_own_error(err: BaseException) -> None:
 @pytest.mark.timeout(60)
 def test_a_result_the_caller_cannot_receive_raises_the_system_error() -> None:
     results = imap(result_unloadable_in_caller, range(6), 1, start_method="fork")
-    with pytest.raises(OSError, match="no descriptor left") as caught:
-        list(results)
-    _assert_own_error(caught.value)
+    _assert_raises_own_error(results)
 
 
 @pytest.mark.timeout(60)
 def test_a_result_the_producer_cannot_send_raises_the_system_error() -> None:
     results = imap(result_unsendable_from_producer, range(6), 1, start_method="fork")
-    with pytest.raises(OSError, match="no descriptor left") as caught:
-        list(results)
-    _assert_own_error(caught.value)
+    _assert_raises_own_error(results)
 
 
 @pytest.mark.timeout(60)
@@ -89,17 +91,13 @@ def test_an_item_the_caller_cannot_send_raises_the_system_error() -> None:
             raise OSError(errno.EMFILE, MESSAGE)
 
     results = imap(identity, [1, Unsendable()], 1, start_method="fork")
-    with pytest.raises(OSError, match="no descriptor left") as caught:
-        list(results)
-    _assert_own_error(caught.value)
+    _assert_raises_own_error(results)
 
 
 @pytest.mark.timeout(60)
 def test_a_batch_the_producer_cannot_receive_raises_the_system_error() -> None:
     results = imap(identity, [1, UnloadableHere(), 2], 1, start_method="fork")
-    with pytest.raises(OSError, match="no descriptor left") as caught:
-        list(results)
-    _assert_own_error(caught.value)
+    _assert_raises_own_error(results)
 
 
 # -- The input's own failures raise at their position --------------------------------------
