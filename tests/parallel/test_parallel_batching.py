@@ -6,10 +6,11 @@ import itertools
 
 import psutil
 import pytest
-from _parallel_runners import EnoughError
+from _parallel_functions import square
+from _parallel_runners import Collect, CollectUnordered, EnoughError
 
 import easycore_parallel as ep
-from easycore_parallel import UnorderedRunner
+from easycore_parallel import UnorderedRunner, imap
 
 MiB = 1 << 20
 
@@ -53,6 +54,45 @@ def test_free_items_are_capped_by_count():
         sizer.observe(items=size, seconds=0.0, nbytes=0)
         size = sizer.next_size()
     assert size == ep._MAX_BATCH_ITEMS
+
+
+def test_a_range_is_read_in_slices_that_are_ranges():
+    reader = ep._reader(range(10, 40, 3))
+    batches = [ep._take(reader, size)[0] for size in (1, 4, 16, 16)]
+    assert batches == [range(10, 13, 3), range(13, 25, 3), range(25, 40, 3), range(40, 40, 3)]
+    assert all(type(batch) is range and error is None for batch, error in [ep._take(reader, 5)])
+
+
+def test_other_inputs_are_read_into_lists_keeping_what_came_before_an_error():
+    def three_then_fail():
+        yield from (1, 2, 3)
+        raise KeyError("input broke")
+
+    batch, error = ep._take(ep._reader(three_then_fail()), 16)
+    assert batch == [1, 2, 3]
+    assert isinstance(error, KeyError)
+    assert ep._take(ep._reader([5, 6, 7]), 2) == ([5, 6], None)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "items",
+    [range(0), range(7), range(5, 3000, 7), range(2999, -1, -3), range(2**70, 2**70 + 900)],
+    ids=["empty", "short", "stepped", "backwards", "big-ints"],
+)
+@pytest.mark.parametrize("ordered", [True, False], ids=["ordered", "unordered"])
+def test_range_input_gives_what_map_gives(items, ordered, leftovers):
+    # A range travels as ranges (no item made in the caller); producers see the same items.
+    runner_cls = Collect if ordered else CollectUnordered
+    with runner_cls(2, start_method="fork") as runner:
+        results = runner(items)
+        streamed = list(runner.imap(items))
+    for got in (results, streamed):
+        assert (got if ordered else sorted(got, reverse=items.step < 0)) == list(items)
+        assert all(type(x) is int for x in got)
+    squares, expected = list(imap(square, items, ordered=ordered)), [x * x for x in items]
+    assert squares == expected if ordered else sorted(squares) == sorted(expected)
+    leftovers.assert_none()
 
 
 PULLED = [0]  # items the input has yielded (the consumer's cfg is a copy, so not in cfg)

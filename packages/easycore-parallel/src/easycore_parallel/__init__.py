@@ -456,7 +456,7 @@ class BaseRunner:
         with self._exclusive("calling the runner"):
             self._refuse_while_iterating("calling the runner")
             backend = self._require_backend()
-            items = iter(data_iter)
+            items = _reader(data_iter)
             cls = type(self)
             cfg = self._copy_cfg("the consumer")
             cls.consumer_init(cfg)
@@ -741,7 +741,7 @@ class BaseRunner:
             raise
 
     def _start_call(
-        self, backend: _Backend, items: Iterator[Any], total: int | None
+        self, backend: _Backend, items: _Input, total: int | None
     ) -> Generator[list[Any], None, None]:
         """Return a generator of the call's batches of results (see ``_Call.batches``)."""
         call = _Call(
@@ -761,14 +761,14 @@ class BaseRunner:
         with self._exclusive("runner.imap()"):
             self._refuse_while_iterating("runner.imap()")
             self._require_backend()
-            items = iter(data_iter)
+            items = _reader(data_iter)
             token = self._open_iterator = object()
         results = self._iterate(items, _length_or_none(data_iter), token, close_runner)
         next(results)  # to its first yield: from now on, closing it frees the runner
         return results
 
     def _iterate(
-        self, items: Iterator[Any], total: int | None, token: object, close_runner: bool
+        self, items: _Input, total: int | None, token: object, close_runner: bool
     ) -> Iterator[Any]:
         """Run an ``imap`` call, one stretch per batch of results, the runner held by each.
 
@@ -1745,12 +1745,54 @@ class _BatchSizer:
         self._largest = max(self._largest, items)
 
 
+class _RangeReader:
+    """Read a ``range`` input in slices: a batch of it is a smaller range.
+
+    A range's items cost nothing to read again, so the caller makes no item of it: each
+    batch travels as three numbers and its producer makes the items, instead of the
+    caller making, pickling and freeing each one (about a fifth of the caller's time
+    on tiny tasks).
+    """
+
+    __slots__ = ("_next", "_range")
+
+    def __init__(self, items: range) -> None:
+        self._range = items
+        self._next = 0
+
+    def take(self, size: int) -> range:
+        batch = self._range[self._next : self._next + size]
+        self._next += len(batch)
+        return batch
+
+
+_Input = Iterator[Any] | _RangeReader  # what a call reads its items from (see _reader)
+
+
+def _reader(data: Iterable[Any]) -> _Input:
+    """Return what a call reads ``data`` from: a range is sliced, the rest iterated."""
+    return _RangeReader(data) if isinstance(data, range) else iter(data)
+
+
+def _take(items: _Input, size: int) -> tuple[Sequence[Any], Exception | None]:
+    """Read up to ``size`` items; if the input raised, the items before it and the error."""
+    if isinstance(items, _RangeReader):
+        return items.take(size), None
+    batch: list[Any] = []
+    try:
+        # extend() keeps the items read before the input raised, at C speed.
+        batch.extend(itertools.islice(items, size))
+    except Exception as err:
+        return batch, err
+    return batch, None
+
+
 class _Batch:
     """A batch of one call, from when it is read until its results are consumed."""
 
     __slots__ = ("failures", "found", "indexes", "items", "parts")
 
-    def __init__(self, indexes: Sequence[int], items: list[Any]) -> None:
+    def __init__(self, indexes: Sequence[int], items: Sequence[Any]) -> None:
         self.indexes = indexes  # the input position of each item
         self.items = items
         # Once its producer died or was killed, its items run again in parts (see
@@ -1803,7 +1845,7 @@ class _Call:
         #: The items that failed under on_error="skip" (the runner shows them).
         self.failures: list[ItemFailure] = []
 
-    def batches(self, items: Iterator[Any]) -> Generator[list[Any], None, None]:
+    def batches(self, items: _Input) -> Generator[list[Any], None, None]:
         """Yield each batch's results as they come (in input order when ordered).
 
         A failed item raises once the results before it are out, as ``map`` would. Closing
@@ -1838,7 +1880,7 @@ class _Call:
         if self.failures:
             warnings.warn(_skipped_warning(self.failures, self._items_sent), RuntimeWarning, 3)
 
-    def _fill(self, items: Iterator[Any], exhausted: bool) -> bool:
+    def _fill(self, items: _Input, exhausted: bool) -> bool:
         """Send batches until the window is full; return whether the input ran out."""
         backend = self._backend
         while self._resend:  # parts of batches sent before: their results are awaited
@@ -1851,15 +1893,12 @@ class _Call:
             if index is None:
                 return False
             size = min(self._sizer.next_size(), backend.allowance(index))
-            batch: list[Any] = []
-            try:
-                # extend() keeps the items read before the input raised, at C speed.
-                batch.extend(itertools.islice(items, size))
-            except Exception as err:
+            batch, error = _take(items, size)
+            if error is not None:
                 start = self._items_sent
                 self._items_sent += len(batch)
                 if not batch or self._send_batch(index, start, batch):
-                    self._fail_input(start + len(batch), err)
+                    self._fail_input(start + len(batch), error)
                 return True
             if not batch:
                 return True
@@ -1869,7 +1908,7 @@ class _Call:
                 return True
         return exhausted
 
-    def _send_batch(self, index: int, start: int, batch: list[Any]) -> bool:
+    def _send_batch(self, index: int, start: int, batch: Sequence[Any]) -> bool:
         """Send items ``start...`` of the input; return ``False`` if the input stops here.
 
         An item that cannot be pickled fails at its position (``_fail_input``), and the
@@ -1896,7 +1935,7 @@ class _Call:
         self._sizes[self._new_batch(indexes, batch)] = nbytes
         return True
 
-    def _new_batch(self, indexes: Sequence[int], items: list[Any]) -> int:
+    def _new_batch(self, indexes: Sequence[int], items: Sequence[Any]) -> int:
         """Count a batch in the window (sent to ``_next_batch``'s id, or empty)."""
         batch_id = self._next_batch
         self._next_batch += 1
@@ -2063,7 +2102,7 @@ class _Call:
         return failure._replace(item=batch.indexes[failure.item])
 
     def _skip_unpicklable_items(
-        self, indexes: Sequence[int], batch: list[Any], device: str
+        self, indexes: Sequence[int], batch: Sequence[Any], device: str
     ) -> tuple[list[int], list[Any]]:
         """Record the items that cannot be pickled as failed; return the others."""
         kept_indexes: list[int] = []
@@ -2115,7 +2154,7 @@ class _Call:
         return _Failure.of_item("poison", error, item=index, death=death)
 
     @staticmethod
-    def _unpicklable_item(batch: list[Any], start: int) -> tuple[int, NotPicklableError]:
+    def _unpicklable_item(batch: Sequence[Any], start: int) -> tuple[int, NotPicklableError]:
         """Find the item of ``batch`` that cannot be pickled: its position, and the error."""
         position, error = _find_unpicklable(batch)
         value = batch[position] if position >= 0 else batch
@@ -2196,7 +2235,7 @@ class _Work(NamedTuple):
 
     call_id: int
     batch_id: int
-    items: list[Any]
+    items: Sequence[Any]
 
 
 class _Cancel(NamedTuple):
@@ -2341,7 +2380,7 @@ class _Backend(abc.ABC):
         """Start every producer and wait for its ``producer_init``; return failures."""
 
     @abc.abstractmethod
-    def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
+    def _send(self, index: int, call_id: int, batch_id: int, items: Sequence[Any]) -> int:
         """Send a batch; return its size (``_message_bytes``). Raise ``_ItemNotPicklableError``."""
 
     @abc.abstractmethod
@@ -2424,7 +2463,7 @@ class _Backend(abc.ABC):
         """Raise what pickling ``item`` for a producer raises, if it does."""
         _dumps(item, self.specs[0].pickler)
 
-    def submit(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
+    def submit(self, index: int, call_id: int, batch_id: int, items: Sequence[Any]) -> int:
         nbytes = self._send(index, call_id, batch_id, items)
         self._pending[index][(call_id, batch_id)] = None
         self._served[index] += len(items)
@@ -2724,7 +2763,7 @@ class _ProducerCore:
             return self._failure(err, "producer_init" if task is None else "init")
         return None
 
-    def run(self, items: list[Any], call_id: int = -1, batch_id: int = -1) -> _Outcome:
+    def run(self, items: Sequence[Any], call_id: int = -1, batch_id: int = -1) -> _Outcome:
         """Run the work on a batch: its results, the seconds it took, and a failure if any.
 
         On a failure the results are those of the items before the failed one; under
@@ -2918,7 +2957,7 @@ class _ProcessBackend(_Backend):
             f"above, on this process's stderr."
         )
 
-    def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
+    def _send(self, index: int, call_id: int, batch_id: int, items: Sequence[Any]) -> int:
         try:
             data = _dumps(_Work(call_id, batch_id, items), self.specs[index].pickler)
         except _RESOURCE_ERRORS:
@@ -3655,7 +3694,7 @@ class _ThreadBackend(_Backend):
                 (index, _Done(call_id, batch_id, *core.run(message.items, call_id, batch_id)))
             )
 
-    def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
+    def _send(self, index: int, call_id: int, batch_id: int, items: Sequence[Any]) -> int:
         self._inboxes[index].put(_Work(call_id, batch_id, items))
         return 0
 
@@ -3947,7 +3986,7 @@ class _RayBackend(_Backend):
     def check_sendable(self, item: Any) -> None:
         self._pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
 
-    def _send(self, index: int, call_id: int, batch_id: int, items: list[Any]) -> int:
+    def _send(self, index: int, call_id: int, batch_id: int, items: Sequence[Any]) -> int:
         try:
             payload = self._pickle.dumps(items, pickle.HIGHEST_PROTOCOL)
         except _RESOURCE_ERRORS:
