@@ -37,6 +37,16 @@ def consumed(results: list[tuple[int, int]]) -> list[int]:
     return [item for item, _ in results]
 
 
+def generated(*bounds: int) -> Any:
+    """The items of range(*bounds) from a generator: read one by one, not sliced as a range is."""
+    yield from range(*bounds)
+
+
+# A range travels as sub-ranges and any other input as lists of items: reruns, timeouts
+# and skips must find the right items in both.
+INPUTS = pytest.mark.parametrize("make_input", [range, generated], ids=["range", "generator"])
+
+
 def run_skipping(runner: ep.BaseRunner, items: Any) -> tuple[Any, list[warnings.WarningMessage]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -49,10 +59,11 @@ def run_skipping(runner: ep.BaseRunner, items: Any) -> tuple[Any, list[warnings.
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("runner_cls", [Faulty, UnorderedFaulty], ids=["ordered", "unordered"])
-def test_skip_leaves_out_the_items_that_raise(start_method, runner_cls, leftovers):
+@INPUTS
+def test_skip_leaves_out_the_items_that_raise(start_method, runner_cls, make_input, leftovers):
     bad = (3, 250, ITEMS - 1)
     with runner_cls(2, {"raise_at": bad}, start_method=start_method, on_error="skip") as runner:
-        results, caught = run_skipping(runner, range(ITEMS))
+        results, caught = run_skipping(runner, make_input(ITEMS))
         failures = runner.failures
     got = consumed(results)
     assert (got if runner_cls is Faulty else sorted(got)) == expected(*bad)
@@ -162,13 +173,14 @@ def test_item_timeout_kills_the_producer_and_skips_the_item(start_method, leftov
 
 
 @pytest.mark.timeout(120)
-def test_item_timeout_under_raise_raises_and_the_runner_goes_on():
+@INPUTS
+def test_item_timeout_under_raise_raises_and_the_runner_goes_on(make_input):
     with Faulty(2, {"hang_at": (15,)}, start_method="fork", item_timeout=0.5) as runner:
         with pytest.raises(ItemTimeoutError, match="item 15 of the input") as caught:
-            runner(range(100))
+            runner(make_input(100))
         assert caught.value.index == 15
         assert runner.is_activate
-        assert consumed(runner(range(20, 60))) == list(range(20, 60))
+        assert consumed(runner(make_input(20, 60))) == list(range(20, 60))
 
 
 @pytest.mark.timeout(60)
@@ -205,10 +217,11 @@ def test_max_restarts_finds_the_item_that_kills_its_producer(start_method, lefto
 
 
 @pytest.mark.timeout(60)
-def test_max_restarts_under_raise_raises_for_the_item_and_keeps_the_runner():
+@INPUTS
+def test_max_restarts_under_raise_raises_for_the_item_and_keeps_the_runner(make_input):
     with Faulty(2, {"exit_at": (30,)}, start_method="fork", max_restarts=2) as runner:
         with pytest.raises(ProducerDiedError, match="running item 30 of the input alone"):
-            runner(range(100))
+            runner(make_input(100))
         assert runner.is_activate
         assert consumed(runner(range(10))) == list(range(10))
 
@@ -233,12 +246,13 @@ def test_without_max_restarts_a_death_still_closes_the_runner():
 
 
 @pytest.mark.timeout(120)
-def test_a_producer_killed_from_outside_is_replaced_and_nothing_is_lost(tmp_path):
+@INPUTS
+def test_a_producer_killed_from_outside_is_replaced_and_nothing_is_lost(tmp_path, make_input):
     # The item kills its producer once (a mark file remembers): like the OOM killer, it
     # takes down a batch of good items, which all run again and are consumed once.
     cfg = {"kill_at": (300,), "marks": str(tmp_path)}
     with Faulty(2, cfg, start_method="fork", max_restarts=1) as runner:
-        results = runner(range(ITEMS))
+        results = runner(make_input(ITEMS))
         assert runner.failures == []
     assert consumed(results) == list(range(ITEMS))
 
