@@ -39,6 +39,40 @@ def fail_or_mixed(x):
     return mixed_result(x)
 
 
+def switching_result(buffer, x):
+    """A scalar whose type changes from item to item, between states of one reused buffer."""
+    kind = x % 5
+    if kind == 0:
+        buffer[0] = x
+        return buffer
+    return (x, float(x), str(x), x % 2 == 0)[kind - 1]
+
+
+def expected_switching(x):
+    return switching_result([0], x)
+
+
+_BUFFERS = threading.local()  # one buffer per producer, process or thread
+
+
+def switching_alone(x):
+    if not hasattr(_BUFFERS, "buffer"):
+        _BUFFERS.buffer = [0]
+    return switching_result(_BUFFERS.buffer, x)
+
+
+class SwitchingResults(CollectResults, OrderedRunner):
+    """switching_result() as producer_work, with the buffer on the producer's cfg."""
+
+    @staticmethod
+    def producer_init(device, cfg):
+        cfg.buffer = [0]
+
+    @staticmethod
+    def producer_work(device, cfg, data):
+        return switching_result(cfg.buffer, data)
+
+
 class HalfPicklable(CollectResults, OrderedRunner):
     """Lists; item 40 returns a large result that fails to pickle after its first part.
 

@@ -17,13 +17,17 @@ import warnings
 import pytest
 from _parallel_capture_hooks import (
     HalfPicklable,
+    SwitchingResults,
     expected_mixed,
+    expected_switching,
     fail_or_mixed,
     fill_buffer,
     immutable_result,
     mixed_result,
     new_buffer,
     same_value,
+    switching_alone,
+    switching_result,
 )
 from _parallel_interactive_runners import ReusedBuffer, ReusedBufferInTuple
 from _parallel_support import START_METHODS
@@ -66,6 +70,25 @@ def test_imap_yields_each_state_of_a_reused_buffer(options, leftovers):
 def test_batches_mixing_scalars_and_mutable_results_keep_order_and_values(options):
     results = list(imap(mixed_result, range(ITEMS), 2, **options))
     assert results == [expected_mixed(x) for x in range(ITEMS)]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("options", BACKENDS, ids=BACKEND_IDS)
+@pytest.mark.parametrize("shape", ["runner", "fn(item)", "fn(init, item)"])
+def test_each_call_shape_captures_a_buffer_between_scalars_of_changing_types(shape, options):
+    # The producer's loop is written once per call shape, and expects the scalar type it
+    # saw last: a buffer, a bool after an int, a str after a float must each be noticed.
+    if shape == "runner":
+        with SwitchingResults(2, **options) as runner:
+            results = runner(range(ITEMS))
+    elif shape == "fn(item)":
+        results = list(imap(switching_alone, range(ITEMS), 2, **options))
+    else:
+        results = list(imap(switching_result, range(ITEMS), 2, init=new_buffer, **options))
+    got = [list(r) if isinstance(r, list) else r for r in results]
+    expected = [expected_switching(x) for x in range(ITEMS)]
+    assert got == expected
+    assert [type(r) for r in got] == [type(r) for r in expected]
 
 
 @pytest.mark.timeout(120)

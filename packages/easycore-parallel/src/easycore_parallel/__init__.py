@@ -2693,6 +2693,20 @@ class _ResultNotPicklableError(Exception):
         self.result = result
 
 
+def _settle(result: Any, last: type, add: Callable[[Any], Any]) -> tuple[type, Any]:
+    """Return the scalar type to expect next and what to send for ``result``.
+
+    A scalar becomes the type to expect; an immutable result travels as it is, a mutable
+    one is captured now (see ``_keep``).
+    """
+    kind = type(result)
+    if kind in _SCALAR_TYPES:
+        return kind, result
+    if _is_immutable(result):
+        return last, result
+    return last, _keep(result, add)
+
+
 def _keep(result: Any, add: Callable[[Any], Any]) -> Any:
     """Return what stands in its batch for a mutable result, fixed as it was returned.
 
@@ -2740,8 +2754,7 @@ class _ProducerCore:
         self.cfg = spec.cfg
         self._local = local  # exceptions stay objects instead of pickled blobs
         task = spec.task
-        # The work is map(self._work, *self._leading as repeats, items): no partial
-        # to unwrap per item (see run()).
+        # The work is self._work(*self._leading, item), called directly (see _run_items).
         self._work: Callable[..., Any] = spec.runner_cls.producer_work if task is None else task.fn
         self._leading: tuple[Any, ...] = (spec.device, self.cfg) if task is None else ()
         self._work_name = "producer_work" if task is None else "fn"
@@ -2777,14 +2790,13 @@ class _ProducerCore:
         remaining = iter(items)
         # Read by another thread (see progress()): it costs nothing per item.
         self.current = (call_id, batch_id, len(items), remaining)
-        work = map(self._work, *map(itertools.repeat, self._leading), remaining)
         capture = self._capture()
         results: list[Any] = []
         skipped: list[_Failure] = []
         start = time.perf_counter()
         try:
             while True:
-                failure = self._run_items(work, remaining, len(items), results, capture.add)
+                failure = self._run_items(remaining, len(items), results, capture.add)
                 if failure is None or not self.spec.skip:
                     break
                 skipped.append(failure)
@@ -2795,21 +2807,40 @@ class _ProducerCore:
 
     def _run_items(
         self,
-        work: Iterator[Any],
         remaining: Iterator[Any],
         size: int,
         results: list[Any],
         add: Callable[[Any], Any],
     ) -> _Failure | None:
-        """Run items until they run out or one fails; return the failure, if any."""
-        append, scalars = results.append, _SCALAR_TYPES
+        """Run items until they run out or one fails; return the failure, if any.
+
+        One loop per call shape: a Python call from Python code runs inline, where
+        ``map`` or ``work(*leading, item)`` would cost a tiny task a quarter more. A
+        result of the last scalar type costs one ``is``; others go through ``_settle``.
+        """
+        work, leading, append = self._work, self._leading, results.append
+        last: type = int  # the scalar type the last results had
         try:
-            # Scalars, most tiny tasks' results, cost one type lookup.
-            for result in work:
-                if type(result) in scalars or _is_immutable(result):
+            if len(leading) == 2:  # producer_work(device, cfg, item)
+                first, second = leading
+                for item in remaining:
+                    result = work(first, second, item)
+                    if type(result) is not last:
+                        last, result = _settle(result, last, add)
                     append(result)
-                else:
-                    append(_keep(result, add))
+            elif leading:  # fn(init's value, item)
+                (first,) = leading
+                for item in remaining:
+                    result = work(first, item)
+                    if type(result) is not last:
+                        last, result = _settle(result, last, add)
+                    append(result)
+            else:  # fn(item)
+                for item in remaining:
+                    result = work(item)
+                    if type(result) is not last:
+                        last, result = _settle(result, last, add)
+                    append(result)
         except _ResultNotPicklableError as err:
             position = size - operator.length_hint(remaining) - 1
             failure = _unpicklable_result_failure(self, [err.result], err.__cause__ or err)
