@@ -362,9 +362,13 @@ def test_chaos_run_completes_with_exact_accounting(leftovers):
         if count == CHAOS_ITEMS // 10 or count == CHAOS_ITEMS - 1000:
             memory.append(me.memory_info().rss)
         if len(killed) < len(kill_at) and count >= kill_at[len(killed)]:
-            victim = rng.choice([child.pid for child in me.children() if _is_producer(child)])
-            os.kill(victim, signal.SIGKILL)
-            killed.append(victim)
+            # None may be alive: the consumer takes in the results of a collect before the
+            # producers that died meanwhile are replaced. Then the kill waits an item.
+            alive = [child.pid for child in me.children() if _is_producer(child)]
+            if alive:
+                victim = rng.choice(alive)
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
 
     counter = itertools.count()
     cfg = {
