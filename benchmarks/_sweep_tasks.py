@@ -54,6 +54,11 @@ def burn(n: int) -> int:
     return total
 
 
+def square(x: int) -> int:
+    """The tiny task of the tiny-task rows, for every side: ours, Pool, mpire and joblib."""
+    return x * x
+
+
 def square_pair(x: int) -> list[int]:
     """A tiny task with a mutable result: each one is captured as it is returned."""
     return [x, x * x]

@@ -4,12 +4,15 @@
 
 Rows (each measured in the same run; the machine is shared, so only ratios mean much):
 
-- tiny tasks: ``x * x`` over 200k items on 2 producers, summed in the consumer, process
-  start included, against ``Pool(2).imap(f, it, chunksize=64)`` (>= 2.3x) and mpire's
-  default ``WorkerPool(2).imap`` (>= 5x);
+- tiny tasks: ``x * x`` over ``range(200_000)`` on 2 producers, summed in the consumer,
+  process start included, against ``Pool(2).imap(f, it, chunksize=64)`` (>= 2.3x) and
+  mpire's default ``WorkerPool(2).imap`` (>= 5x). A range travels to the producers as
+  sub-ranges (no item is made in the caller), so a row with the same items from a
+  generator, read one by one as any other iterable is, shows the general case (no target);
 - the same with ``sum(imap(square, items))``, the function-first API: against
   ``Pool.imap`` (>= 2.3x), mpire (>= 5x) and ``joblib.Parallel(n_jobs=2)`` (>= 1.5x; joblib
-  and mpire run in a child interpreter each, process start included there too);
+  and mpire run in a child interpreter each, process start included there too). Every
+  side runs the same Python function ``square``;
 - the same ``imap`` with the long-run options ``item_timeout`` and ``on_error="skip"``
   against ``imap`` without them, same run (>= 0.9x: the options must not cost the fast
   path);
@@ -21,7 +24,9 @@ Rows (each measured in the same run; the machine is shared, so only ratios mean 
   and for ``imap``. The ``imap`` row includes starting and stopping its producers (about
   10-30 ms and 2-7 ms on this machine, measured: 5-12% of the quick run's 0.3 s), which
   the runner's row, on a runner already activated, does not: that, not the call loop, is
-  why ``imap`` reads lower there;
+  why ``imap`` reads lower there. A reference row splits the same tasks between two bare
+  processes that never communicate: what the two cores give at that moment, the most
+  any runner can reach;
 - per-call start-up of an activated runner (< 5 ms);
 - throughput against task size (no target; data points for a plot).
 
@@ -35,7 +40,6 @@ keeps a whole one, so the 1 ms row then reads about 1.3-1.4x whatever the engine
 from __future__ import annotations
 
 import argparse
-import functools
 import multiprocessing
 import multiprocessing.pool
 import statistics
@@ -43,7 +47,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,7 @@ from _sweep_tasks import (
     burn,
     print_rows,
     row,
+    square,
     square_pair,
 )
 
@@ -66,21 +71,11 @@ WORKERS = 2
 TINY_ITEMS = 200_000
 
 
-def square(x: int) -> int:
-    return x * x
-
-
-# x * x for imap, as a builtin: producers started by forkserver or spawn (the default once
-# numpy's or torch's threads run here) unpickle it by reference, which a function of this
-# script, imported under another name by the report, would not allow.
-square_builtin = functools.partial(pow, exp=2)
-
-
-def time_ours_tiny(n: int) -> tuple[float, str]:
+def time_ours_tiny(n: int, items: Callable[[int], Iterable[int]] = range) -> tuple[float, str]:
     start = time.perf_counter()
     with SumSquares(WORKERS) as runner:
         method = runner.start_method or "?"
-        total = runner(range(n))
+        total = runner(items(n))
     elapsed = time.perf_counter() - start
     check(total, sum(x * x for x in range(n)), "easycore-parallel tiny tasks")
     return elapsed, method
@@ -88,16 +83,16 @@ def time_ours_tiny(n: int) -> tuple[float, str]:
 
 def time_imap_tiny(n: int, **options: Any) -> float:
     start = time.perf_counter()
-    total = sum(imap(square_builtin, range(n), WORKERS, **options))
+    total = sum(imap(square, range(n), WORKERS, **options))
     elapsed = time.perf_counter() - start
     check(total, sum(x * x for x in range(n)), "easycore-parallel imap tiny tasks")
     return elapsed
 
 
-def time_pool_tiny(n: int, function: Callable[[int], int] = square) -> float:
+def time_pool_tiny(n: int, items: Callable[[int], Iterable[int]] = range) -> float:
     start = time.perf_counter()
     with multiprocessing.Pool(WORKERS) as pool:
-        total = sum(pool.imap(function, range(n), chunksize=64))
+        total = sum(pool.imap(square, items(n), chunksize=64))
     elapsed = time.perf_counter() - start
     check(total, sum(x * x for x in range(n)), "Pool.imap tiny tasks")
     return elapsed
@@ -204,6 +199,35 @@ def calibrate_burn(seconds: float) -> int:
         n *= 2
 
 
+def generated(n: int) -> Iterator[int]:
+    """The items of range(n) from a generator: read one by one, like any iterable."""
+    yield from range(n)
+
+
+def time_bare_burn(tasks: list[int]) -> float:
+    """Seconds for two started processes, never communicating, to run half the tasks each."""
+    context = multiprocessing.get_context("fork")
+    go, totals = context.Event(), context.SimpleQueue()
+    halves = [tasks[: len(tasks) // 2], tasks[len(tasks) // 2 :]]
+    processes = [context.Process(target=_burn_when_told, args=(h, go, totals)) for h in halves]
+    for process in processes:
+        process.start()
+    time.sleep(0.2)  # both are waiting on go
+    start = time.perf_counter()
+    go.set()
+    total = totals.get() + totals.get()
+    elapsed = time.perf_counter() - start
+    for process in processes:
+        process.join()
+    check(total, len(tasks) * burn(tasks[0]), "two bare processes")
+    return elapsed
+
+
+def _burn_when_told(tasks: list[int], go: Any, totals: Any) -> None:
+    go.wait()
+    totals.put(sum(burn(n) for n in tasks))
+
+
 def time_serial(tasks: list[int]) -> float:
     start = time.perf_counter()
     total = sum(burn(n) for n in tasks)
@@ -276,6 +300,20 @@ def run(quick: bool) -> list[dict[str, Any]]:
             min_ratio=2.3,
         )
     )
+    generator_ours, generator_pool = best_of_pairs(
+        repeats,
+        lambda: time_ours_tiny(TINY_ITEMS, generated)[0],
+        lambda: time_pool_tiny(TINY_ITEMS, generated),
+    )
+    rows.append(
+        row(
+            "tiny x*x, 200k items from a generator (not a range), vs Pool.imap(chunksize=64)",
+            generator_ours,
+            generator_pool,
+            unit="s",
+            higher_is_better=False,
+        )
+    )
     mpire_times = [t for t in (time_mpire_tiny(TINY_ITEMS) for _ in range(repeats)) if t]
     if mpire_times:  # empty when mpire is not installed (outside the bench environment)
         rows.append(
@@ -293,53 +331,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     rows.append(long_run_options_row(repeats))
     rows.extend(capture_rows(repeats))
 
-    n_1ms = calibrate_burn(0.001)
-    tasks = [n_1ms] * (600 if quick else 1500)
-    with SumBurn(WORKERS) as runner:
-        time_ours_activated(runner, tasks[:50])  # warm up: batch sizes settle per call anyway
-        ours_1ms, serial = best_of_pairs(
-            repeats, lambda: time_ours_activated(runner, tasks), lambda: time_serial(tasks)
-        )
-    rows.append(
-        row(
-            "~1 ms CPU-bound tasks vs serial loop",
-            ours_1ms,
-            serial,
-            unit="s",
-            higher_is_better=False,
-            min_ratio=1.85,
-        )
-    )
-
-    imap_1ms, serial = best_of_pairs(
-        repeats, lambda: time_imap_burn(tasks), lambda: time_serial(tasks)
-    )
-    rows.append(
-        row(
-            "imap: ~1 ms CPU-bound tasks vs serial loop, process start included",
-            imap_1ms,
-            serial,
-            unit="s",
-            higher_is_better=False,
-            min_ratio=1.85,
-        )
-    )
-
-    # What the shared cores allow at this moment: a plain Pool on the same tasks. When it
-    # also reads well under 2x, another process is taking a core, not the engine.
-    with multiprocessing.Pool(WORKERS) as pool:
-        pool_1ms, serial_ref = best_of_pairs(
-            repeats, lambda: time_pool_burn(pool, tasks), lambda: time_serial(tasks)
-        )
-    rows.append(
-        row(
-            "for reference: the same 1 ms tasks, multiprocessing.Pool(2) vs serial",
-            pool_1ms,
-            serial_ref,
-            unit="s",
-            higher_is_better=False,
-        )
-    )
+    rows.extend(one_ms_rows(repeats, quick))
 
     with SumSquares(WORKERS) as runner:
         startup = time_call_startup(runner, 50 if quick else 300)
@@ -358,12 +350,60 @@ def run(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def one_ms_rows(repeats: int, quick: bool) -> list[dict[str, Any]]:
+    """~1 ms tasks against a serial loop: the runner, imap, and two references."""
+    tasks = [calibrate_burn(0.001)] * (600 if quick else 1500)
+
+    def against_serial(
+        name: str, ours: Callable[[], float], target: float | None
+    ) -> dict[str, Any]:
+        ours_time, serial = best_of_pairs(repeats, ours, lambda: time_serial(tasks))
+        return row(name, ours_time, serial, unit="s", higher_is_better=False, min_ratio=target)
+
+    rows = []
+    with SumBurn(WORKERS) as runner:
+        time_ours_activated(runner, tasks[:50])  # warm up: batch sizes settle per call anyway
+        rows.append(
+            against_serial(
+                "~1 ms CPU-bound tasks vs serial loop",
+                lambda: time_ours_activated(runner, tasks),
+                1.85,
+            )
+        )
+    rows.append(
+        against_serial(
+            "imap: ~1 ms CPU-bound tasks vs serial loop, process start included",
+            lambda: time_imap_burn(tasks),
+            1.85,
+        )
+    )
+    # What the shared cores allow at this moment: a plain Pool on the same tasks, and two
+    # processes that never communicate. When they also read well under 2x, another
+    # process is taking a core, not the engine.
+    with multiprocessing.Pool(WORKERS) as pool:
+        rows.append(
+            against_serial(
+                "for reference: the same 1 ms tasks, multiprocessing.Pool(2) vs serial",
+                lambda: time_pool_burn(pool, tasks),
+                None,
+            )
+        )
+    rows.append(
+        against_serial(
+            "for reference: the same 1 ms tasks on two bare processes (no runner) vs serial",
+            lambda: time_bare_burn(tasks),
+            None,
+        )
+    )
+    return rows
+
+
 def imap_tiny_rows(repeats: int, mpire_times: list[float]) -> list[dict[str, Any]]:
     """imap on tiny tasks against Pool.imap, mpire (its times from the runner's row) and joblib."""
     ours, pool = best_of_pairs(
         repeats,
         lambda: time_imap_tiny(TINY_ITEMS),
-        lambda: time_pool_tiny(TINY_ITEMS, square_builtin),
+        lambda: time_pool_tiny(TINY_ITEMS),
     )
     rows = [
         row(
