@@ -10,6 +10,7 @@ leave a file per call.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -63,6 +64,28 @@ class UnorderedFaulty(Faulty):
     """``Faulty`` whose consumer takes results as they come."""
 
     _ordered = False
+
+
+class ReplyRefusedOnce(Faulty):
+    """``Faulty`` whose producers cannot send their first reply of several results.
+
+    Each producer's ``producer_init`` makes its own pickling of a reply raise what a system
+    out of file descriptors raises, once: the whole batch is lost in transit, not one item.
+    """
+
+    @staticmethod
+    def producer_init(device, cfg):
+        import easycore_parallel as ep
+
+        real_dumps, refused = ep._dumps, []
+
+        def dumps(obj, *args):
+            if type(obj) is ep._Done and len(obj.results) > 1 and not refused:
+                refused.append(obj.batch_id)
+                raise OSError(errno.EMFILE, "Too many open files")
+            return real_dumps(obj, *args)
+
+        ep._dumps = dumps
 
 
 class Chaos(UnorderedRunner):

@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 import pytest
-from _parallel_long_runners import Chaos, Faulty, UnorderedFaulty
+from _parallel_long_runners import Chaos, Faulty, ReplyRefusedOnce, UnorderedFaulty
 from _parallel_support import wait_until_gone
 
 import easycore_parallel as ep
@@ -143,6 +143,28 @@ def _fail_on_multiples_of_ten(x: int) -> int:
     if x % 10 == 0:
         raise ValueError(x)
     return x
+
+
+@pytest.mark.timeout(60)
+def test_skip_accounts_for_every_item_of_a_reply_the_system_refused_to_send(leftovers):
+    # The reply of a batch with skipped items in it cannot be pickled (EMFILE): the batch
+    # runs again one by one, so each item is consumed once or listed once, at its index.
+    bad = tuple(range(3, ITEMS, 10))
+    with ReplyRefusedOnce(2, {"raise_at": bad}, start_method="fork", on_error="skip") as runner:
+        results, _ = run_skipping(runner, range(ITEMS))
+        failures = runner.failures
+    assert consumed(results) == expected(*bad)
+    assert [failure.index for failure in failures] == list(bad)
+    assert all(isinstance(failure.error, ValueError) for failure in failures)
+    leftovers.assert_none()
+
+
+@pytest.mark.timeout(60)
+def test_a_reply_the_system_refused_to_send_raises_the_system_error():
+    with ReplyRefusedOnce(2, start_method="fork") as runner:
+        with pytest.raises(OSError, match="Too many open files"):
+            runner(range(ITEMS))
+        assert consumed(runner(range(10))) == list(range(10))
 
 
 # -- item_timeout ---------------------------------------------------------------------------

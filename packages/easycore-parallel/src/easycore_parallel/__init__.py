@@ -1982,12 +1982,15 @@ class _Call:
         failures = [self._locate(batch, failure) for failure in reply.skipped]
         if reply.kind == _FAILED:
             assert reply.failure is not None
-            if reply.failure.item is None and len(batch.items) > 1 and self._limits.skip:
-                # Nothing tells which item failed (a result the caller cannot unpickle,
-                # say): run them one by one to find out.
+            failure = reply.failure
+            if failure.item is None and len(batch.items) == 1:
+                failure = failure._replace(item=0)  # the only item it can be
+            elif failure.item is None and self._limits.skip:
+                # Nothing tells which item failed (a reply that could not be pickled or
+                # unpickled, say): run them one by one to find out.
                 self._rerun(reply.batch_id, list(range(len(batch.items))), singly=True)
                 return
-            failures.append(self._locate(batch, reply.failure))
+            failures.append(self._locate(batch, failure))
         self._done[reply.batch_id] = (reply.results, failures)
 
     def _fold_part(self, reply: _Reply) -> None:
@@ -3544,6 +3547,11 @@ def _send_done(conn: Connection, core: _ProducerCore, done: _Done) -> None:
         data = _dumps(done, core.spec.pickler)
     except Exception as err:
         failure = _unpicklable_result_failure(core, done.results, err)
+        if core.spec.skip:
+            # A position among the results is none in the batch once items were skipped,
+            # and a system error (no descriptors, no memory) is no item's fault: the caller
+            # runs the batch again one by one (see _Call._handle).
+            failure = failure._replace(item=None)
         _send_reply(conn, done._replace(results=[], seconds=0.0, failure=failure, skipped=[]))
         return
     _send_bytes_or_exit(conn, data)
@@ -3590,7 +3598,7 @@ def _unpicklable_result_failure(
         hook="producer_work",
         device=label,
         pid=pid,
-        item=max(position, 0),
+        item=position if position >= 0 else None,  # None: the whole batch
     )
 
 
