@@ -95,6 +95,22 @@ def test_range_input_gives_what_map_gives(items, ordered, leftovers):
     leftovers.assert_none()
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("progress", [False, True], ids=["plain", "progress"])
+def test_a_range_too_long_for_len_runs_as_an_endless_input(progress, leftovers):
+    items = range(2**70)  # len() raises OverflowError: the progress bar gets no total
+    with pytest.raises(OverflowError):
+        len(items)
+    squares = imap(square, items, progress=progress)
+    assert list(itertools.islice(squares, 5)) == [0, 1, 4, 9, 16]
+    squares.close()
+    with Collect(2, start_method="fork", progress=progress) as runner:
+        streamed = runner.imap(range(2**64, 2**65))
+        assert next(streamed) == 2**64
+        streamed.close()
+    leftovers.assert_none()
+
+
 PULLED = [0]  # items the input has yielded (the consumer's cfg is a copy, so not in cfg)
 
 

@@ -1304,7 +1304,17 @@ def _to_attr_dict(mapping: Mapping[str, Any]) -> _AttrDict:
 
 
 def _length_or_none(data: Iterable[Any]) -> int | None:
-    return len(data) if isinstance(data, collections.abc.Sized) else None
+    """Return the length of ``data`` for the progress bar; ``None`` if it cannot say.
+
+    A range (or a sequence) longer than ``sys.maxsize`` has a length ``len()`` cannot
+    return: such an input is as good as endless, and runs as one.
+    """
+    if not isinstance(data, collections.abc.Sized):
+        return None
+    try:
+        return len(data)
+    except OverflowError:
+        return None
 
 
 def _suggest(name: str, choices: Iterable[str]) -> str:
