@@ -7,6 +7,10 @@ tests/parallel find it on the PYTHONPATH that tests/parallel/conftest.py gives t
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -38,3 +42,26 @@ class CollectResults:
         """Return the list of results."""
         out: list[Any] = cfg.out
         return out
+
+
+def misbehave(cfg: Any, hook: str, item: Any = None, **results: Callable[[], Any]) -> Any:
+    """Do what ``cfg`` asks of ``hook`` (at item ``cfg.at``, for the per-item hooks).
+
+    ``cfg.how`` is ``"raise"`` (the default: a ValueError), ``"sigkill"``, ``"exit"``
+    (``os._exit(3)``), or the name of a bad result to return: ``"unpicklable"`` (a lock)
+    or one of ``results``' makers. Returns ``None`` where ``cfg`` asks nothing.
+
+    Example:
+        >>> misbehave({"hook": "producer_work", "at": 3}, "producer_work", 2) is None
+        True
+    """
+    if cfg.get("hook") != hook or (item is not None and item != cfg.get("at")):
+        return None
+    how = cfg.get("how", "raise")
+    if how == "raise":
+        raise ValueError(f"{hook} failed on purpose")
+    if how == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if how == "exit":
+        os._exit(3)
+    return {"unpicklable": threading.Lock, **results}[how]()

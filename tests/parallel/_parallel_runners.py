@@ -7,12 +7,11 @@ so ``import _parallel_runners`` works in every producer.
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 from typing import Any
 
-from _runner_hooks import CollectResults
+from _runner_hooks import CollectResults, misbehave
 
 from easycore_parallel import OrderedRunner, UnorderedRunner
 
@@ -97,46 +96,31 @@ class Faulty(Collect):
     """Misbehave where cfg says: cfg.hook is the hook name, cfg.how what to do, cfg.at the item."""
 
     @staticmethod
-    def _maybe_fail(cfg, hook, item=None):
-        if cfg.get("hook") != hook or (item is not None and item != cfg.get("at")):
-            return None
-        how = cfg.get("how", "raise")
-        if how == "raise":
-            raise ValueError(f"{hook} failed on purpose")
-        if how == "sigkill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        if how == "exit":
-            os._exit(3)
-        if how == "unpicklable":
-            return threading.Lock()
-        raise AssertionError(how)
-
-    @staticmethod
     def producer_init(device, cfg):
-        Faulty._maybe_fail(cfg, "producer_init")
+        misbehave(cfg, "producer_init")
 
     @staticmethod
     def producer_work(device, cfg, data):
-        bad = Faulty._maybe_fail(cfg, "producer_work", data)
+        bad = misbehave(cfg, "producer_work", data)
         return data if bad is None else bad
 
     @staticmethod
     def producer_end(device, cfg):
-        Faulty._maybe_fail(cfg, "producer_end")
+        misbehave(cfg, "producer_end")
 
     @staticmethod
     def consumer_init(cfg):
-        Faulty._maybe_fail(cfg, "consumer_init")
+        misbehave(cfg, "consumer_init")
         cfg.out = []
 
     @staticmethod
     def consumer_work(cfg, data):
-        Faulty._maybe_fail(cfg, "consumer_work", data)
+        misbehave(cfg, "consumer_work", data)
         cfg.out.append(data)
 
     @staticmethod
     def consumer_end(cfg):
-        Faulty._maybe_fail(cfg, "consumer_end")
+        misbehave(cfg, "consumer_end")
         return cfg.out
 
 

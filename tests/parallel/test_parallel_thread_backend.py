@@ -54,7 +54,7 @@ def test_thread_hook_errors_come_back_with_their_type(hook):
         runner.close()
     if hook.startswith("producer"):
         assert info.value.__cause__.device == "cpu"
-        assert "_maybe_fail" in str(info.value.__cause__)
+        assert "misbehave" in str(info.value.__cause__)
 
 
 @pytest.mark.timeout(60)

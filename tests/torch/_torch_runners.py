@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
-import threading
 import time
 
 import torch
-from _runner_hooks import CollectResults
+from _runner_hooks import CollectResults, misbehave
 from torch import nn
 
 import easycore_torch
@@ -189,52 +187,44 @@ class CudaResult(Collect):
         return torch.full((3,), float(data), device=device)
 
 
+def _misbehave(cfg, hook, item=None):
+    """misbehave(), with one more bad result: cfg.how == "grad" returns a non-leaf tensor."""
+    return misbehave(cfg, hook, item, grad=_non_leaf_tensor)
+
+
+def _non_leaf_tensor():
+    return torch.ones(2, requires_grad=True) * 2  # not a leaf: torch refuses it
+
+
 class Faulty(Collect):
     """Misbehave where cfg says: cfg.hook is the hook, cfg.how what to do, cfg.at the item."""
 
     @staticmethod
-    def _maybe_fail(cfg, hook, item=None):
-        if cfg.get("hook") != hook or (item is not None and item != cfg.get("at")):
-            return None
-        how = cfg.get("how", "raise")
-        if how == "raise":
-            raise ValueError(f"{hook} failed on purpose")
-        if how == "sigkill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        if how == "exit":
-            os._exit(3)
-        if how == "unpicklable":
-            return threading.Lock()
-        if how == "grad":
-            return torch.ones(2, requires_grad=True) * 2  # not a leaf: torch refuses it
-        raise AssertionError(how)
-
-    @staticmethod
     def producer_init(device, cfg):
-        Faulty._maybe_fail(cfg, "producer_init")
+        _misbehave(cfg, "producer_init")
 
     @staticmethod
     def producer_work(device, cfg, data):
-        bad = Faulty._maybe_fail(cfg, "producer_work", data)
+        bad = _misbehave(cfg, "producer_work", data)
         return torch.full((2,), float(data)) if bad is None else bad
 
     @staticmethod
     def producer_end(device, cfg):
-        Faulty._maybe_fail(cfg, "producer_end")
+        _misbehave(cfg, "producer_end")
 
     @staticmethod
     def consumer_init(cfg):
-        Faulty._maybe_fail(cfg, "consumer_init")
+        _misbehave(cfg, "consumer_init")
         cfg.out = []
 
     @staticmethod
     def consumer_work(cfg, data):
-        Faulty._maybe_fail(cfg, "consumer_work", int(data[0]))
+        _misbehave(cfg, "consumer_work", int(data[0]))
         cfg.out.append(data)
 
     @staticmethod
     def consumer_end(cfg):
-        Faulty._maybe_fail(cfg, "consumer_end")
+        _misbehave(cfg, "consumer_end")
         return torch.stack(cfg.out)
 
 
