@@ -67,22 +67,27 @@ class UnorderedFaulty(Faulty):
 
 
 class ReplyRefusedOnce(Faulty):
-    """``Faulty`` whose producers cannot send their first reply of several results.
+    """``Faulty`` whose first reply of several items cannot be sent, once per runner.
 
-    Each producer's ``producer_init`` makes its own pickling of a reply raise what a system
-    out of file descriptors raises, once: the whole batch is lost in transit, not one item.
+    ``producer_init`` makes the producer's pickling of a reply raise what a system out of
+    file descriptors raises: the whole batch is lost in transit, not one item. The first
+    producer to get there leaves a mark in ``cfg.marks``, so it happens once in all.
     """
 
     @staticmethod
     def producer_init(device, cfg):
         import easycore_parallel as ep
 
-        real_dumps, refused = ep._dumps, []
+        real_dumps = ep._dumps
 
         def dumps(obj, *args):
-            if type(obj) is ep._Done and len(obj.results) > 1 and not refused:
-                refused.append(obj.batch_id)
-                raise OSError(errno.EMFILE, "Too many open files")
+            if type(obj) is ep._Done and len(obj.results) + len(obj.skipped) > 1:
+                try:
+                    os.close(os.open(Path(cfg.marks) / "refused", os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    pass
+                else:
+                    raise OSError(errno.EMFILE, "Too many open files")
             return real_dumps(obj, *args)
 
         ep._dumps = dumps

@@ -146,13 +146,16 @@ def _fail_on_multiples_of_ten(x: int) -> int:
 
 
 @pytest.mark.timeout(60)
-def test_skip_accounts_for_every_item_of_a_reply_the_system_refused_to_send(leftovers):
+def test_skip_accounts_for_every_item_of_a_reply_the_system_refused_to_send(tmp_path, leftovers):
     # The reply of a batch with skipped items in it cannot be pickled (EMFILE): the batch
     # runs again one by one, so each item is consumed once or listed once, at its index.
-    bad = tuple(range(3, ITEMS, 10))
-    with ReplyRefusedOnce(2, {"raise_at": bad}, start_method="fork", on_error="skip") as runner:
+    # Every 4th item fails: a batch of several holds at least one.
+    bad = tuple(range(3, ITEMS, 4))
+    cfg = {"raise_at": bad, "marks": str(tmp_path)}
+    with ReplyRefusedOnce(2, cfg, start_method="fork", on_error="skip") as runner:
         results, _ = run_skipping(runner, range(ITEMS))
         failures = runner.failures
+    assert (tmp_path / "refused").exists()  # a reply was refused
     assert consumed(results) == expected(*bad)
     assert [failure.index for failure in failures] == list(bad)
     assert all(isinstance(failure.error, ValueError) for failure in failures)
@@ -160,8 +163,8 @@ def test_skip_accounts_for_every_item_of_a_reply_the_system_refused_to_send(left
 
 
 @pytest.mark.timeout(60)
-def test_a_reply_the_system_refused_to_send_raises_the_system_error():
-    with ReplyRefusedOnce(2, start_method="fork") as runner:
+def test_a_reply_the_system_refused_to_send_raises_the_system_error(tmp_path):
+    with ReplyRefusedOnce(2, {"marks": str(tmp_path)}, start_method="fork") as runner:
         with pytest.raises(OSError, match="Too many open files"):
             runner(range(ITEMS))
         assert consumed(runner(range(10))) == list(range(10))
